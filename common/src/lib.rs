@@ -1,0 +1,34 @@
+//! Ferry's envelope and protocol: the one place where Ferry does cryptography.
+//!
+//! A share is a 40-byte public [`Header`], a sealed metadata block and a STREAM of
+//! AES-256-GCM chunks. The key schedule ([`keys`]) turns a passphrase and a link secret
+//! into three independent values: the payload key, the metadata key and the download
+//! token the server checks against a stored verifier. The byte-level specification is
+//! `docs/FORMAT.md`; the WebSocket messages are in [`protocol`] and `docs/PROTOCOL.md`.
+//!
+//! Nothing here does I/O or needs an async runtime, so the same code runs in the server,
+//! the CLI and the browser (wasm32).
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(rustdoc::broken_intra_doc_links)]
+
+pub mod b64;
+mod error;
+pub mod header;
+pub mod keys;
+pub mod metadata;
+pub mod protocol;
+pub mod stream;
+
+pub use error::Error;
+pub use header::{Header, KdfParams};
+pub use keys::{DownloadToken, Keys, LinkSecret};
+pub use metadata::FileMetadata;
+pub use stream::{BufferedDecryptor, StreamDecryptor, StreamEncryptor};
+
+/// Size of the AES-GCM authentication tag that every sealed chunk carries.
+pub const TAG_LEN: usize = 16;
+
+/// Default plaintext bytes per chunk: 256 KiB, where Chromium's WebCrypto AES-GCM is
+/// fastest (larger chunks are about 2.5x slower there; see BENCHMARKS.md).
+pub const DEFAULT_CHUNK_SIZE: u32 = 256 * 1024;

@@ -1,0 +1,301 @@
+//! Messages between clients and the server (see `docs/PROTOCOL.md`).
+//!
+//! Control messages are JSON text frames tagged by `"type"` (kebab-case); ciphertext
+//! chunks travel as binary frames, exactly one sealed chunk per frame. Unknown fields are
+//! ignored and unknown message types parse as `Unknown`, so later versions can add
+//! fields (for example resume offsets) without breaking older peers. Byte fields are
+//! unpadded base64url strings.
+use serde::{Deserialize, Serialize};
+
+use crate::b64::Bytes;
+
+/// The protocol version clients send in their `start` messages.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// WebSocket path of the upload socket.
+pub const UPLOAD_PATH: &str = "/api/ws/upload";
+/// WebSocket path of the download socket.
+pub const DOWNLOAD_PATH: &str = "/api/ws/download";
+/// HTTP path of the server's limits ([`Limits`]).
+pub const LIMITS_PATH: &str = "/api/limits";
+/// HTTP path prefix of share information: `GET /api/shares/{id}` ([`ShareInfo`]);
+/// `GET /api/shares/{id}/status` and `DELETE /api/shares/{id}` with
+/// `Authorization: Bearer <owner token>` for the sender.
+pub const SHARES_PATH: &str = "/api/shares";
+
+/// Client → server on the upload socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum UploadRequest {
+    /// First message: describes the share. The server checks it against its limits and
+    /// answers [`UploadEvent::Ready`] or [`UploadEvent::Error`].
+    Start {
+        /// Must be [`PROTOCOL_VERSION`].
+        version: u32,
+        /// The 40-byte public header.
+        header: Bytes,
+        /// The sealed metadata block.
+        metadata: Bytes,
+        /// `verifier(download token)`, 32 bytes.
+        verifier: Bytes,
+        /// Requested lifetime in seconds.
+        expires_in_secs: u64,
+        /// How many complete downloads the share allows.
+        max_downloads: u32,
+        /// Exact total of ciphertext bytes that will follow.
+        ciphertext_size: u64,
+    },
+    /// After the last chunk's frame: asks the server to commit the share.
+    Finish,
+    /// A message type this server does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Server → client on the upload socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum UploadEvent {
+    /// The share was accepted; chunks may flow.
+    Ready {
+        /// The share's ID (public, goes into the link's path).
+        share_id: String,
+        /// How many chunks may be sent beyond the last acknowledged one.
+        window: u32,
+    },
+    /// Chunks stored so far (cumulative). Sending may continue up to `chunks + window`.
+    Ack {
+        /// Count of chunks durably handed to storage.
+        chunks: u64,
+        /// Ciphertext bytes those chunks hold (the offset a resumed upload would use).
+        bytes: u64,
+    },
+    /// The share is committed and downloadable.
+    Done {
+        /// The share's ID.
+        share_id: String,
+        /// 32 random bytes that let the sender query and delete the share; the server
+        /// keeps only their verifier.
+        owner_token: Bytes,
+        /// Expiry time, milliseconds since the Unix epoch.
+        expires_at: i64,
+    },
+    /// The upload is refused or failed; the server closes the socket after this.
+    Error(ErrorBody),
+    /// A message type this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Client → server on the download socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum DownloadRequest {
+    /// First message: which share, and proof of passphrase and link.
+    Start {
+        /// Must be [`PROTOCOL_VERSION`].
+        version: u32,
+        /// The share's ID.
+        share_id: String,
+        /// The 32-byte download token from the key schedule.
+        token: Bytes,
+    },
+    /// Chunks received so far (cumulative); grants the server room for more.
+    Ack {
+        /// Count of chunks received.
+        chunks: u64,
+    },
+    /// A message type this server does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Server → client on the download socket.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum DownloadEvent {
+    /// The token was right and a download was claimed; chunks follow as binary frames.
+    Ready {
+        /// The sealed metadata block.
+        metadata: Bytes,
+        /// Total ciphertext bytes that will follow.
+        ciphertext_size: u64,
+        /// Number of chunk frames that will follow.
+        chunks: u64,
+        /// How many chunks the server sends beyond the client's last ack.
+        window: u32,
+    },
+    /// Every chunk was delivered and the download counted.
+    Done {
+        /// Downloads the share still allows (0: it is gone).
+        downloads_left: u32,
+    },
+    /// The download is refused or failed; the server closes the socket after this.
+    Error(ErrorBody),
+    /// A message type this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// A refusal: a machine-readable code and a sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// What went wrong, for programs.
+    pub code: ErrorCode,
+    /// What went wrong, for people.
+    pub message: String,
+    /// With `wrong-token`: how many more wrong tries the share survives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+}
+
+/// Error codes shared by HTTP answers and WebSocket `error` messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// A message could not be parsed or has invalid fields.
+    BadRequest,
+    /// The client speaks a protocol or format version the server does not.
+    UnsupportedVersion,
+    /// A message arrived out of order (a chunk before `start`, frames after `finish`...).
+    ProtocolViolation,
+    /// The file is larger than the server accepts.
+    TooLarge,
+    /// A frame is larger than a sealed chunk can be.
+    FrameTooLarge,
+    /// The requested expiry is beyond the server's maximum.
+    ExpiryTooLong,
+    /// The requested download limit is beyond the server's maximum.
+    TooManyDownloads,
+    /// No such share (never existed, deleted, or fully downloaded).
+    NotFound,
+    /// The share has expired.
+    Expired,
+    /// The share has no downloads left.
+    UsedUp,
+    /// The download token is wrong: wrong passphrase or link.
+    WrongToken,
+    /// Every remaining download is claimed by someone else right now.
+    Busy,
+    /// The owner token is missing or wrong.
+    Unauthorized,
+    /// The server failed; the client may retry later.
+    Internal,
+    /// A code this client does not know.
+    #[serde(other)]
+    Unknown,
+}
+
+/// `GET /api/limits`: what the server accepts, so clients refuse early.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest plaintext file in bytes.
+    pub max_file_size: u64,
+    /// Longest expiry in seconds.
+    pub max_expiry_secs: u64,
+    /// Expiry choices to offer, in seconds.
+    pub expiry_choices_secs: Vec<u64>,
+    /// Largest download limit.
+    pub max_downloads: u32,
+    /// Download-limit choices to offer.
+    pub download_choices: Vec<u32>,
+    /// Largest chunk size (plaintext bytes) the server accepts in a header.
+    pub max_chunk_size: u32,
+}
+
+/// `GET /api/shares/{id}`: the public part of a share. Consumes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareInfo {
+    /// The 40-byte public header.
+    pub header: Bytes,
+    /// Total ciphertext bytes.
+    pub ciphertext_size: u64,
+    /// Downloads left.
+    pub downloads_left: u32,
+    /// Wrong-token tries left before the share is deleted.
+    pub attempts_left: u32,
+    /// Expiry, milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// `GET /api/shares/{id}/status` for the owner.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShareStatus {
+    /// Completed downloads so far.
+    pub downloads_done: u32,
+    /// Downloads left (0 once used up; the share is then gone).
+    pub downloads_left: u32,
+    /// Expiry, milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn wire_format_is_pinned() {
+        let start = UploadRequest::Start {
+            version: 1,
+            header: Bytes(vec![1, 2]),
+            metadata: Bytes(vec![]),
+            verifier: Bytes(vec![255]),
+            expires_in_secs: 3600,
+            max_downloads: 1,
+            ciphertext_size: 16,
+        };
+        assert_eq!(
+            serde_json::to_value(&start).unwrap(),
+            json!({"type": "start", "version": 1, "header": "AQI", "metadata": "",
+                   "verifier": "_w", "expires_in_secs": 3600, "max_downloads": 1,
+                   "ciphertext_size": 16})
+        );
+        assert_eq!(
+            serde_json::to_value(UploadEvent::Ack {
+                chunks: 2,
+                bytes: 9
+            })
+            .unwrap(),
+            json!({"type": "ack", "chunks": 2, "bytes": 9})
+        );
+        let err = UploadEvent::Error(ErrorBody {
+            code: ErrorCode::TooLarge,
+            message: "too big".into(),
+            attempts_left: None,
+        });
+        assert_eq!(
+            serde_json::to_value(&err).unwrap(),
+            json!({"type": "error", "code": "too-large", "message": "too big"})
+        );
+        assert_eq!(
+            serde_json::to_value(UploadRequest::Finish).unwrap(),
+            json!({"type": "finish"})
+        );
+    }
+
+    #[test]
+    fn unknown_types_and_fields_are_tolerated() {
+        let m: DownloadRequest =
+            serde_json::from_value(json!({"type": "resume", "offset": 5})).unwrap();
+        assert_eq!(m, DownloadRequest::Unknown);
+        let m: DownloadRequest =
+            serde_json::from_value(json!({"type": "ack", "chunks": 3, "future": true})).unwrap();
+        assert_eq!(m, DownloadRequest::Ack { chunks: 3 });
+        let e: ErrorBody =
+            serde_json::from_value(json!({"code": "brand-new", "message": "x"})).unwrap();
+        assert_eq!(e.code, ErrorCode::Unknown);
+    }
+
+    #[test]
+    fn malformed_is_an_error_not_a_panic() {
+        assert!(serde_json::from_str::<UploadRequest>("{").is_err());
+        assert!(serde_json::from_str::<UploadRequest>(r#"{"type":"start"}"#).is_err());
+        assert!(
+            serde_json::from_value::<DownloadRequest>(
+                json!({"type":"start","version":1,"share_id":"x","token":"!!"})
+            )
+            .is_err()
+        );
+    }
+}

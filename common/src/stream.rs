@@ -1,0 +1,303 @@
+//! STREAM (Hoang, Reyhanitabar, Rogaway, Vizár 2015) over AES-256-GCM, as in age.
+//!
+//! The plaintext is cut into chunks of `chunk_size` bytes; only the last may be shorter,
+//! and it is empty only when the whole file is. Chunk `i` is sealed under the payload key
+//! with the nonce `i` (11 bytes, big-endian) `||` last-flag (1 byte: 1 on the final chunk,
+//! else 0) and the 40 header bytes as associated data. Reordering, dropping or duplicating
+//! chunks breaks the counter; cutting the stream at a chunk boundary loses the last flag;
+//! anything after the final chunk is refused.
+use aes_gcm::{
+    Aes256Gcm, Nonce as GcmNonce,
+    aead::{Aead, Payload},
+};
+
+use crate::{Error, TAG_LEN, header::Header, keys::AeadKey};
+
+/// The 12-byte STREAM nonce for chunk `counter`; public so WebCrypto can reproduce it.
+pub fn chunk_nonce(counter: u64, last: bool) -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    // The counter occupies bytes 0..11 big-endian; a u64 fills bytes 3..11.
+    nonce[3..11].copy_from_slice(&counter.to_be_bytes());
+    nonce[11] = u8::from(last);
+    nonce
+}
+
+/// Seals a file one chunk at a time with constant memory.
+pub struct StreamEncryptor {
+    cipher: Aes256Gcm,
+    aad: [u8; crate::header::HEADER_LEN],
+    chunk_size: usize,
+    counter: u64,
+    finished: bool,
+}
+
+impl StreamEncryptor {
+    /// Starts a stream for `header` under the share's payload key.
+    pub fn new(key: &AeadKey, header: &Header) -> Self {
+        StreamEncryptor {
+            cipher: key.cipher(),
+            aad: header.to_bytes(),
+            chunk_size: header.chunk_size as usize,
+            counter: 0,
+            finished: false,
+        }
+    }
+
+    /// Seals the next chunk. Every chunk but the last must be exactly `chunk_size` bytes;
+    /// the last (`last = true`) holds 1..=`chunk_size` bytes, or 0 for an empty file.
+    /// After the last chunk the stream is finished and further calls fail.
+    pub fn seal_chunk(&mut self, plaintext: &[u8], last: bool) -> Result<Vec<u8>, Error> {
+        if self.finished {
+            return Err(Error::Misuse("after the final chunk"));
+        }
+        let ok_len = if last {
+            plaintext.len() <= self.chunk_size && (!plaintext.is_empty() || self.counter == 0)
+        } else {
+            plaintext.len() == self.chunk_size
+        };
+        if !ok_len {
+            return Err(Error::Misuse("of the wrong size"));
+        }
+        let nonce = chunk_nonce(self.counter, last);
+        let sealed = self
+            .cipher
+            .encrypt(
+                GcmNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &self.aad,
+                },
+            )
+            .map_err(|_| Error::Misuse("too large to seal"))?;
+        self.counter += 1;
+        self.finished = last;
+        Ok(sealed)
+    }
+
+    /// True once the final chunk has been sealed. A caller MUST seal a final chunk: a
+    /// stream without one is rejected as truncated.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+}
+
+/// Opens a stream whose chunk boundaries the caller knows (one WebSocket frame per chunk).
+pub struct StreamDecryptor {
+    cipher: Aes256Gcm,
+    aad: [u8; crate::header::HEADER_LEN],
+    chunk_size: usize,
+    counter: u64,
+    finished: bool,
+}
+
+impl StreamDecryptor {
+    /// Starts opening a stream for `header` under the share's payload key.
+    pub fn new(key: &AeadKey, header: &Header) -> Self {
+        StreamDecryptor {
+            cipher: key.cipher(),
+            aad: header.to_bytes(),
+            chunk_size: header.chunk_size as usize,
+            counter: 0,
+            finished: false,
+        }
+    }
+
+    /// Opens the next sealed chunk; `last` says whether the caller expects it to be the
+    /// final one. The flag is authenticated, so a wrong expectation fails verification.
+    pub fn open_chunk(&mut self, sealed: &[u8], last: bool) -> Result<Vec<u8>, Error> {
+        if self.finished {
+            return Err(Error::TrailingData);
+        }
+        let len = sealed.len();
+        let ok_len = if last {
+            len >= TAG_LEN
+                && len <= self.chunk_size + TAG_LEN
+                && (len > TAG_LEN || self.counter == 0)
+        } else {
+            len == self.chunk_size + TAG_LEN
+        };
+        if !ok_len {
+            return Err(Error::Corrupted);
+        }
+        let nonce = chunk_nonce(self.counter, last);
+        let plain = self
+            .cipher
+            .decrypt(
+                GcmNonce::from_slice(&nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &self.aad,
+                },
+            )
+            .map_err(|_| Error::Corrupted)?;
+        self.counter += 1;
+        self.finished = last;
+        Ok(plain)
+    }
+
+    /// Number of chunks opened so far.
+    pub fn chunks_opened(&self) -> u64 {
+        self.counter
+    }
+
+    /// Succeeds only if the final chunk was opened. A caller MUST call this before
+    /// presenting the file as complete.
+    pub fn finish(&self) -> Result<(), Error> {
+        if self.finished {
+            Ok(())
+        } else {
+            Err(Error::Truncated)
+        }
+    }
+}
+
+/// Opens a stream arriving as arbitrary byte pieces (a file, a socket), holding at most
+/// one sealed chunk plus one piece: a full chunk is only released once more bytes show
+/// it was not the final one.
+pub struct BufferedDecryptor {
+    inner: StreamDecryptor,
+    buffer: Vec<u8>,
+}
+
+impl BufferedDecryptor {
+    /// Starts opening a byte stream for `header` under the payload key.
+    pub fn new(key: &AeadKey, header: &Header) -> Self {
+        BufferedDecryptor {
+            inner: StreamDecryptor::new(key, header),
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Feeds bytes; returns the plaintext of every chunk now known not to be the last.
+    pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<u8>, Error> {
+        let sealed_len = self.inner.chunk_size + TAG_LEN;
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            if self.inner.finished {
+                return Err(Error::TrailingData);
+            }
+            // Bytes beyond a full chunk prove that chunk was not the last.
+            if self.buffer.len() == sealed_len {
+                out.extend(self.inner.open_chunk(&self.buffer, false)?);
+                self.buffer.clear();
+            }
+            let take = (sealed_len - self.buffer.len()).min(data.len());
+            self.buffer.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        Ok(out)
+    }
+
+    /// Ends the stream: opens what is buffered as the final chunk.
+    pub fn finish(mut self) -> Result<Vec<u8>, Error> {
+        if self.inner.finished {
+            return Err(Error::TrailingData);
+        }
+        if self.buffer.len() < TAG_LEN {
+            return Err(Error::Truncated);
+        }
+        let out = self.inner.open_chunk(&self.buffer, true)?;
+        self.buffer.clear();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Keys, LinkSecret, header::KdfParams};
+
+    fn setup(chunk_size: u32) -> (Keys, Header) {
+        let header = Header {
+            passphrase_only: false,
+            kdf: KdfParams {
+                m_cost: 64,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            salt: [3; 16],
+            chunk_size,
+        };
+        let keys = Keys::derive(&header, "pw", Some(&LinkSecret::from_bytes([4; 16]))).unwrap();
+        (keys, header)
+    }
+
+    fn seal_all(keys: &Keys, header: &Header, data: &[u8]) -> Vec<Vec<u8>> {
+        let mut enc = StreamEncryptor::new(&keys.payload, header);
+        let cs = header.chunk_size as usize;
+        if data.is_empty() {
+            return vec![enc.seal_chunk(&[], true).unwrap()];
+        }
+        let n = data.len().div_ceil(cs);
+        data.chunks(cs)
+            .enumerate()
+            .map(|(i, c)| enc.seal_chunk(c, i + 1 == n).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn nonce_layout() {
+        assert_eq!(chunk_nonce(0, false), [0; 12]);
+        assert_eq!(chunk_nonce(1, true), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]);
+        assert_eq!(chunk_nonce(0x0102, false)[9..], [1, 2, 0]);
+    }
+
+    #[test]
+    fn empty_file_is_one_empty_final_chunk() {
+        let (keys, header) = setup(16);
+        let chunks = seal_all(&keys, &header, b"");
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].len(), TAG_LEN);
+        let mut dec = StreamDecryptor::new(&keys.payload, &header);
+        assert_eq!(dec.open_chunk(&chunks[0], true).unwrap(), b"");
+        dec.finish().unwrap();
+    }
+
+    #[test]
+    fn encryptor_refuses_misuse() {
+        let (keys, header) = setup(16);
+        let mut enc = StreamEncryptor::new(&keys.payload, &header);
+        assert!(enc.seal_chunk(&[0; 15], false).is_err());
+        assert!(enc.seal_chunk(&[0; 17], true).is_err());
+        enc.seal_chunk(&[0; 16], false).unwrap();
+        assert!(
+            enc.seal_chunk(&[], true).is_err(),
+            "empty final chunk after data"
+        );
+        enc.seal_chunk(&[0; 3], true).unwrap();
+        assert!(enc.is_finished());
+        assert!(enc.seal_chunk(&[0; 3], true).is_err());
+    }
+
+    #[test]
+    fn truncation_at_boundary_detected() {
+        let (keys, header) = setup(16);
+        let chunks = seal_all(&keys, &header, &[9; 40]);
+        let mut dec = StreamDecryptor::new(&keys.payload, &header);
+        dec.open_chunk(&chunks[0], false).unwrap();
+        dec.open_chunk(&chunks[1], false).unwrap();
+        assert_eq!(dec.finish(), Err(Error::Truncated));
+        // Claiming a middle chunk is the last fails verification.
+        let mut dec = StreamDecryptor::new(&keys.payload, &header);
+        dec.open_chunk(&chunks[0], false).unwrap();
+        assert_eq!(dec.open_chunk(&chunks[1], true), Err(Error::Corrupted));
+    }
+
+    #[test]
+    fn buffered_rejects_trailing_and_short() {
+        let (keys, header) = setup(16);
+        let joined: Vec<u8> = seal_all(&keys, &header, &[9; 32]).concat();
+        let mut dec = BufferedDecryptor::new(&keys.payload, &header);
+        assert_eq!(dec.push(&joined).unwrap().len(), 16);
+        assert_eq!(dec.finish().unwrap().len(), 16);
+
+        let mut extra = joined.clone();
+        extra.extend_from_slice(&[0; 20]);
+        let mut dec = BufferedDecryptor::new(&keys.payload, &header);
+        let r = dec.push(&extra).and_then(|_| dec.finish());
+        assert!(r.is_err());
+
+        let dec = BufferedDecryptor::new(&keys.payload, &header);
+        assert_eq!(dec.finish(), Err(Error::Truncated));
+    }
+}
