@@ -1,0 +1,96 @@
+//! Known-answer tests: every vector in `tests/vectors/*.json` is recomputed from its inputs
+//! and compared byte for byte, then decrypted again. The same file runs natively and, under
+//! `wasm-bindgen-test`, in headless Chromium, proving both builds write identical bytes.
+//!
+//! Regenerate after a deliberate format change with
+//! `FERRY_WRITE_VECTORS=1 cargo test -p ferry-common --test vectors` (native only), and
+//! check `tests/independent/check_vectors.py` still agrees.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test;
+
+#[path = "support/vector.rs"]
+mod vector;
+
+use vector::{Vector, compute};
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// The checked-in vectors, embedded so the wasm build needs no file system.
+const VECTORS: &[(&str, &str)] = &[
+    ("empty", include_str!("vectors/empty.json")),
+    ("one-chunk", include_str!("vectors/one-chunk.json")),
+    ("one-byte-over", include_str!("vectors/one-byte-over.json")),
+    (
+        "several-chunks",
+        include_str!("vectors/several-chunks.json"),
+    ),
+    ("non-ascii", include_str!("vectors/non-ascii.json")),
+    (
+        "passphrase-only",
+        include_str!("vectors/passphrase-only.json"),
+    ),
+    (
+        "default-params",
+        include_str!("vectors/default-params.json"),
+    ),
+];
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn vectors_recompute_byte_for_byte() {
+    for (name, text) in VECTORS {
+        let stored: Vector = serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let fresh = compute(stored.inputs());
+        assert_eq!(
+            fresh.expected_header, stored.expected_header,
+            "{name}: header"
+        );
+        assert_eq!(
+            fresh.expected_download_token, stored.expected_download_token,
+            "{name}: token"
+        );
+        assert_eq!(
+            fresh.expected_verifier, stored.expected_verifier,
+            "{name}: verifier"
+        );
+        assert_eq!(
+            fresh.expected_metadata, stored.expected_metadata,
+            "{name}: metadata"
+        );
+        assert_eq!(
+            fresh.expected_ciphertext, stored.expected_ciphertext,
+            "{name}: ciphertext"
+        );
+    }
+}
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn vectors_decrypt() {
+    for (name, text) in VECTORS {
+        let stored: Vector = serde_json::from_str(text).unwrap();
+        let (meta, plain) = vector::open(&stored).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(plain, hex::decode(&stored.plaintext).unwrap(), "{name}");
+        assert_eq!(meta.name, stored.file_name, "{name}");
+        assert_eq!(meta.size, plain.len() as u64, "{name}");
+    }
+}
+
+/// Writes the vector files from `vector::cases()`; runs only when asked to.
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn write_vectors_when_asked() {
+    if std::env::var_os("FERRY_WRITE_VECTORS").is_none() {
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors");
+    for (name, inputs) in vector::cases() {
+        let v = compute(inputs);
+        let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
+        std::fs::write(dir.join(format!("{name}.json")), text).unwrap();
+    }
+    for (name, _) in VECTORS {
+        assert!(dir.join(format!("{name}.json")).exists());
+    }
+}
