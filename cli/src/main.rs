@@ -1,1 +1,165 @@
-fn main() {}
+//! `ferry`: send and receive end-to-end encrypted files through a Ferry server.
+//!
+//! The envelope (keys, chunks, metadata) is `ferry-common`'s; this crate is argument
+//! parsing, terminal UX and the transfer over the server's WebSocket protocol. Modules
+//! return typed errors ([`error::Error`]); only `main` deals in `anyhow`.
+#![forbid(unsafe_code)]
+
+mod error;
+mod keys;
+mod link;
+mod names;
+mod net;
+mod passphrase;
+mod progress;
+mod receive;
+mod send;
+mod time;
+
+use std::{io::Write, path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::{EXIT_OK, EXIT_OTHER};
+
+const AFTER_HELP: &str = "\
+Passphrase:
+  Asked on the terminal without echo (twice when sending), or read from
+  --passphrase-file FILE (its first line; '-' reads standard input) or from the
+  FERRY_PASSPHRASE environment variable. No option takes the passphrase itself:
+  it would end up in shell history and process lists.
+
+Exit codes:
+  0    success
+  1    other failure (local file error, target exists without --force, server refusal)
+  2    usage error (bad arguments, malformed or incomplete link, no passphrase source)
+  3    wrong passphrase (or a damaged link)
+  4    link gone: unknown, expired, or no downloads left
+  5    tampered or corrupted data: verification failed, nothing was saved
+  6    network or server failure (unreachable, connection broke, server error)
+  130  interrupted by Ctrl-C (no partial file is left behind)";
+
+/// Send and receive end-to-end encrypted files through a Ferry server.
+///
+/// Files are encrypted on this machine; the server only ever stores ciphertext. A link
+/// made here opens in the web app, and the web app's links work here.
+#[derive(Parser)]
+#[command(name = "ferry", version, after_help = AFTER_HELP, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Encrypt FILE, upload it, and print the share link on standard output.
+    #[command(after_help = AFTER_HELP)]
+    Send(SendArgs),
+    /// Download, verify and decrypt the file behind LINK.
+    #[command(after_help = AFTER_HELP)]
+    Receive(ReceiveArgs),
+}
+
+#[derive(Args)]
+struct SendArgs {
+    /// The file to send.
+    file: PathBuf,
+    /// The Ferry server.
+    #[arg(
+        long,
+        env = "FERRY_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    server: String,
+    /// How long the link works: e.g. 5m, 1h, 1d, 7d [default: 1d, or the server's maximum if shorter].
+    #[arg(long, value_parser = time::parse_duration, value_name = "DURATION")]
+    expires: Option<u64>,
+    /// How many complete downloads the link allows.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    downloads: u32,
+    #[command(flatten)]
+    passphrase: PassphraseArgs,
+}
+
+#[derive(Args)]
+struct ReceiveArgs {
+    /// The share link, `https://host/s/ID#SECRET` (quote it: it contains '#').
+    link: String,
+    /// Where to save: a directory (the sender's file name is used) or a file path
+    /// [default: the sender's file name in the current directory].
+    #[arg(short, long, value_name = "PATH")]
+    output: Option<PathBuf>,
+    /// Overwrite the target file if it exists.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    passphrase: PassphraseArgs,
+}
+
+#[derive(Args)]
+struct PassphraseArgs {
+    /// Read the passphrase from the first line of FILE ('-' for standard input).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // usage errors exit with 2 here
+    match run(cli) {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            let code = e
+                .downcast_ref::<error::Error>()
+                .map_or(EXIT_OTHER, error::Error::exit_code);
+            eprintln!("ferry: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    // Only ring is compiled in; installing it explicitly keeps that unambiguous.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Send(args) => {
+            let link = runtime.block_on(send::run(send::SendOptions {
+                file: args.file,
+                server: args.server,
+                expires: args.expires,
+                downloads: args.downloads,
+                passphrase_file: args.passphrase.passphrase_file,
+            }))?;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{link}")
+                .and_then(|()| out.flush())
+                .context("cannot write the link to standard output")?;
+        }
+        Command::Receive(args) => {
+            runtime.block_on(receive::run(receive::ReceiveOptions {
+                link: args.link,
+                output: args.output,
+                force: args.force,
+                passphrase_file: args.passphrase.passphrase_file,
+            }))?;
+        }
+    }
+    // Don't wait for stray blocking tasks (a prompt, a reader) at exit.
+    runtime.shutdown_background();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

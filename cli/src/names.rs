@@ -1,0 +1,197 @@
+//! File names: cleaning the (untrusted) name from the sealed metadata, choosing where a
+//! download lands, and guessing a media type on send.
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The name used when the metadata's name is unusable.
+pub const FALLBACK_NAME: &str = "ferry-download";
+/// Longest file name written, in UTF-8 bytes (common file-system limit).
+const MAX_NAME_BYTES: usize = 255;
+
+/// Makes the sender-chosen name safe to use as one file name in one directory.
+///
+/// Path separators, control characters and bidirectional-override characters (which can
+/// disguise an extension) become `_`; leading dots and spaces are dropped (no hidden files,
+/// no `..`), trailing dots and spaces too; the result is cut to 255 bytes keeping the
+/// extension. An empty result becomes [`FALLBACK_NAME`].
+pub fn sanitize(name: &str) -> String {
+    let replaced: String = name
+        .chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c == '/' || c == '\\' || c.is_control() || bidi {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let trimmed = replaced
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    if trimmed.is_empty() || trimmed.chars().all(|c| c == '_') {
+        return FALLBACK_NAME.to_owned();
+    }
+    truncate_keeping_extension(trimmed, MAX_NAME_BYTES)
+}
+
+fn truncate_keeping_extension(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 && name.len() - i <= 16 => name.split_at(i),
+        _ => (name, ""),
+    };
+    let mut cut = max - ext.len();
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{ext}", &stem[..cut])
+}
+
+/// Where the download goes: `-o DIR` → `DIR/name`, `-o FILE` → `FILE`, none → `./name`.
+pub fn resolve_target(output: Option<&Path>, clean_name: &str) -> Result<PathBuf> {
+    match output {
+        None => Ok(PathBuf::from(clean_name)),
+        Some(p) if p.is_dir() => Ok(p.join(clean_name)),
+        Some(p) => {
+            let text = p.as_os_str().to_string_lossy();
+            if text.ends_with('/') {
+                return Err(Error::Usage(format!(
+                    "the directory {} does not exist",
+                    p.display()
+                )));
+            }
+            let parent = parent_dir(p);
+            if !parent.is_dir() {
+                return Err(Error::Usage(format!(
+                    "the directory {} does not exist",
+                    parent.display()
+                )));
+            }
+            Ok(p.to_path_buf())
+        }
+    }
+}
+
+/// The directory a path's file lives in (`.` for a bare name).
+pub fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// A media type from the file extension, for the receiver's browser; empty when unknown.
+pub fn media_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    match ext.as_str() {
+        "txt" | "log" => "text/plain",
+        "md" => "text/markdown",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "json" => "application/json",
+        "pdf" => "application/pdf",
+        "zip" => "application/zip",
+        "gz" | "tgz" => "application/gzip",
+        "tar" => "application/x-tar",
+        "7z" => "application/x-7z-compressed",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "svg" => "image/svg+xml",
+        "mp3" => "audio/mpeg",
+        "ogg" => "audio/ogg",
+        "wav" => "audio/wav",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "odt" => "application/vnd.oasis.opendocument.text",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_pass_through() {
+        assert_eq!(sanitize("report.pdf"), "report.pdf");
+        assert_eq!(sanitize("Grüße 📄.txt"), "Grüße 📄.txt");
+        assert_eq!(sanitize("a..b"), "a..b");
+    }
+
+    #[test]
+    fn separators_and_traversal_are_neutralised() {
+        assert_eq!(sanitize("../../etc/passwd"), "_.._etc_passwd");
+        assert_eq!(sanitize("/etc/passwd"), "_etc_passwd");
+        assert_eq!(sanitize("..\\..\\boot.ini"), "_.._boot.ini");
+        assert_eq!(sanitize("dir/file"), "dir_file");
+        for name in ["..", ".", "...", "", "   ", "/", "//", "\\", ". .", "\u{0}"] {
+            assert_eq!(sanitize(name), FALLBACK_NAME, "{name:?}");
+        }
+        assert!(!sanitize("../x").contains('/'));
+    }
+
+    #[test]
+    fn control_and_bidi_characters_are_replaced() {
+        assert_eq!(sanitize("a\nb\tc\u{7f}.txt"), "a_b_c_.txt");
+        assert_eq!(sanitize("evil\u{202e}fdp.exe"), "evil_fdp.exe");
+        assert_eq!(sanitize("x\u{0}y"), "x_y");
+        assert_eq!(sanitize("\u{1b}[31mred"), "_[31mred");
+    }
+
+    #[test]
+    fn hidden_and_trailing_dots_are_dropped() {
+        assert_eq!(sanitize(".bashrc"), "bashrc");
+        assert_eq!(sanitize("name. "), "name");
+        assert_eq!(sanitize(" ..hidden"), "hidden");
+    }
+
+    #[test]
+    fn long_names_are_cut_keeping_the_extension() {
+        let long = format!("{}.tar.gz", "é".repeat(300));
+        let s = sanitize(&long);
+        assert!(s.len() <= 255, "{}", s.len());
+        assert!(s.ends_with(".gz"));
+        assert!(s.starts_with('é'));
+    }
+
+    #[test]
+    fn targets() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            resolve_target(None, "a.txt").unwrap(),
+            PathBuf::from("a.txt")
+        );
+        assert_eq!(
+            resolve_target(Some(dir.path()), "a.txt").unwrap(),
+            dir.path().join("a.txt")
+        );
+        let file = dir.path().join("out.bin");
+        assert_eq!(resolve_target(Some(&file), "a.txt").unwrap(), file);
+        let missing = dir.path().join("nope").join("out.bin");
+        assert_eq!(
+            resolve_target(Some(&missing), "a.txt")
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        assert_eq!(parent_dir(Path::new("x")), PathBuf::from("."));
+    }
+
+    #[test]
+    fn media_types() {
+        assert_eq!(media_type(Path::new("a.PNG")), "image/png");
+        assert_eq!(media_type(Path::new("a")), "");
+    }
+}

@@ -1,0 +1,174 @@
+//! The transport: two HTTP GETs (reqwest) and the WebSocket (tokio-tungstenite), with
+//! every failure turned into a typed [`Error`].
+use std::time::Duration;
+
+use ferry_common::protocol::{ErrorBody, LIMITS_PATH, Limits, SHARES_PATH, ShareInfo};
+use futures_util::{SinkExt, StreamExt};
+use serde::{Serialize, de::DeserializeOwned};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream,
+    tungstenite::{Bytes, Message, protocol::WebSocketConfig},
+};
+
+use crate::{
+    error::{Error, Result},
+    link::Server,
+};
+
+/// How long a transfer may see no message from the server before giving up.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// Largest frame accepted from the server: a 16 MiB chunk (the format's maximum) plus tag.
+const MAX_FRAME: usize = 16 * 1024 * 1024 + 1024;
+
+/// A connected WebSocket.
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+fn http_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(15))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| Error::Network(format!("cannot set up HTTP: {e}")))
+}
+
+fn unreachable(server: &Server, e: impl std::fmt::Display) -> Error {
+    Error::Network(format!(
+        "cannot reach the server at {}: {e}",
+        server.as_str()
+    ))
+}
+
+/// `GET /api/limits`.
+pub async fn limits(server: &Server) -> Result<Limits> {
+    let resp = http_client()?
+        .get(server.http(LIMITS_PATH))
+        .send()
+        .await
+        .map_err(|e| unreachable(server, error_chain(&e)))?;
+    if !resp.status().is_success() {
+        return Err(Error::Network(format!(
+            "the server at {} answered {} to a request for its limits; is this a Ferry server?",
+            server.as_str(),
+            resp.status()
+        )));
+    }
+    resp.json()
+        .await
+        .map_err(|e| Error::Network(format!("the server sent malformed limits: {e}")))
+}
+
+/// `GET /api/shares/{id}`: 404/410 become [`Error::Gone`].
+pub async fn share_info(server: &Server, share_id: &str) -> Result<ShareInfo> {
+    let resp = http_client()?
+        .get(server.http(&format!("{SHARES_PATH}/{share_id}")))
+        .send()
+        .await
+        .map_err(|e| unreachable(server, error_chain(&e)))?;
+    let status = resp.status();
+    if status.is_success() {
+        return resp.json().await.map_err(|e| {
+            Error::Network(format!("the server sent malformed share information: {e}"))
+        });
+    }
+    if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::GONE {
+        let body = resp.json::<ErrorBody>().await.ok();
+        return Err(match body {
+            Some(body) => match Error::from_server(body) {
+                gone @ Error::Gone(_) => gone,
+                _ => Error::Gone(crate::error::Gone::NotFound),
+            },
+            None => Error::Gone(crate::error::Gone::NotFound),
+        });
+    }
+    Err(Error::Network(format!(
+        "the server answered {status} to a request for the share"
+    )))
+}
+
+/// Opens the WebSocket at `path`.
+pub async fn connect(server: &Server, path: &str) -> Result<Socket> {
+    let config = WebSocketConfig::default()
+        .max_frame_size(Some(MAX_FRAME))
+        .max_message_size(Some(MAX_FRAME));
+    let (socket, _) =
+        tokio_tungstenite::connect_async_with_config(server.ws(path), Some(config), true)
+            .await
+            .map_err(|e| unreachable(server, e))?;
+    Ok(socket)
+}
+
+/// Sends a control message as a JSON text frame.
+pub async fn send_json<S, T: Serialize>(sink: &mut S, msg: &T) -> Result<()>
+where
+    S: SinkExt<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
+{
+    // unwrap: protocol messages are plain structs that always serialise.
+    let text = serde_json::to_string(msg).expect("protocol message serialises");
+    sink.send(Message::text(text)).await.map_err(broken)
+}
+
+/// What the server sent: a control message or one ciphertext chunk.
+pub enum Incoming<T> {
+    /// A JSON control message.
+    Event(T),
+    /// A binary frame.
+    Chunk(Bytes),
+}
+
+/// The next control message or chunk, skipping pings; a close or timeout is an error.
+pub async fn next<S, T>(stream: &mut S) -> Result<Incoming<T>>
+where
+    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+    T: DeserializeOwned,
+{
+    loop {
+        let msg = tokio::time::timeout(IDLE_TIMEOUT, stream.next())
+            .await
+            .map_err(|_| {
+                Error::Network(format!(
+                    "the server sent nothing for {} seconds; giving up",
+                    IDLE_TIMEOUT.as_secs()
+                ))
+            })?;
+        match msg {
+            None => return Err(closed(None)),
+            Some(Err(e)) => return Err(broken(e)),
+            Some(Ok(Message::Text(text))) => {
+                let event = serde_json::from_str(text.as_str()).map_err(|e| {
+                    Error::Network(format!("the server sent a malformed message: {e}"))
+                })?;
+                return Ok(Incoming::Event(event));
+            }
+            Some(Ok(Message::Binary(data))) => return Ok(Incoming::Chunk(data)),
+            Some(Ok(Message::Close(frame))) => {
+                return Err(closed(frame.map(|f| f.reason.to_string())));
+            }
+            Some(Ok(_)) => continue,
+        }
+    }
+}
+
+fn closed(reason: Option<String>) -> Error {
+    match reason.filter(|r| !r.is_empty()) {
+        Some(r) => Error::Network(format!("the server closed the connection: {r}")),
+        None => Error::Network("the server closed the connection unexpectedly".into()),
+    }
+}
+
+/// A broken WebSocket.
+pub fn broken(e: tokio_tungstenite::tungstenite::Error) -> Error {
+    Error::Network(format!("the connection to the server broke: {e}"))
+}
+
+/// An error with its sources, for reqwest's terse top-level messages.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
