@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what Ferry's build and tests need and is missing, at pinned versions.
+# Idempotent: every step checks first, so a warm machine spends seconds here.
+# Needs root for apt (Debian 12). Nothing here downloads a prebuilt binary or browser:
+# tools build from crates.io, wasm-opt comes from npm's binaryen, Chromium from Debian.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TRUNK_VERSION=0.21.14          # 0.22 needs rustc 1.96.1
+WASM_BINDGEN_VERSION=0.2.130   # must equal the wasm-bindgen crate in Cargo.lock
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+with_browser=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) with_browser=1 ;;
+    *) echo "usage: $0 [--browser]" >&2; exit 2 ;;
+  esac
+done
+
+if [ "$with_browser" = 1 ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
+  step "Debian's chromium and chromium-driver (for browser tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  step "Rust target wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION"; then
+  step "trunk $TRUNK_VERSION (from source, ~11 min on 2 cores)"
+  cargo install --locked trunk --version "$TRUNK_VERSION"
+fi
+
+if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION"; then
+  step "wasm-bindgen-cli $WASM_BINDGEN_VERSION (from source, ~4 min)"
+  # Not --locked: its lock file names a webpki-roots release the registry here lacks.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+
+if [ -f package-lock.json ]; then
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    step "npm packages (pinned in package-lock.json; no browser download)"
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+  fi
+fi
+
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c "import cryptography, argon2" 2>/dev/null; then
+  step "Python packages for the independent format check"
+  python3 -m venv .venv
+  .venv/bin/pip install -q -r tests/independent/requirements.txt
+fi
