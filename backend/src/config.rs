@@ -1,0 +1,233 @@
+//! Server configuration: command-line flags with matching environment variables.
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::Parser;
+
+/// Largest chunk size (plaintext bytes per chunk) the server accepts in a header: 4 MiB.
+/// Every WebSocket binary frame holds one sealed chunk, so this bounds frame sizes.
+pub const SERVER_MAX_CHUNK_SIZE: u32 = 4 * 1024 * 1024;
+/// Largest sealed metadata block accepted in an upload's `start` message.
+pub const MAX_METADATA_LEN: usize = ferry_common::metadata::MAX_SEALED_LEN;
+
+/// Everything the server needs to run. Build it from flags with [`Cli`] or by hand
+/// (tests use [`Config::for_tests`]).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free one; see `Application::port`).
+    pub listen: SocketAddr,
+    /// Directory for blobs and the SQLite database; created if missing.
+    pub data_dir: PathBuf,
+    /// Metadata database URL; `None` means SQLite at `<data_dir>/ferry.db`.
+    pub database_url: Option<String>,
+    /// Largest plaintext file accepted, in bytes.
+    pub max_file_size: u64,
+    /// Longest expiry accepted, in seconds.
+    pub max_expiry_secs: u64,
+    /// Largest download limit accepted.
+    pub max_downloads: u32,
+    /// The built web app (Trunk's `dist/`); `None` or a missing directory serves a
+    /// placeholder page.
+    pub static_dir: Option<PathBuf>,
+    /// PEM certificate chain; with `tls_key` the server speaks HTTPS/WSS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// How long a download's claim lasts without progress before another recipient may
+    /// take that download.
+    pub lease: Duration,
+    /// How often expired shares are swept.
+    pub sweep_interval: Duration,
+    /// Wrong download tokens a share survives before it is deleted.
+    pub max_attempts: u32,
+    /// A WebSocket that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// HTTP worker threads (`None`: actix-web's default, one per core).
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// A configuration for integration tests: loopback, a free port, default limits,
+    /// everything stored under `data_dir`.
+    pub fn for_tests(data_dir: PathBuf) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir,
+            database_url: None,
+            max_file_size: 10 << 30,
+            max_expiry_secs: 7 * 86_400,
+            max_downloads: 100,
+            static_dir: None,
+            tls_cert: None,
+            tls_key: None,
+            lease: Duration::from_secs(60),
+            sweep_interval: Duration::from_secs(60),
+            max_attempts: 10,
+            idle_timeout: Duration::from_secs(120),
+            workers: Some(2),
+        }
+    }
+
+    /// The database URL actually used.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("ferry.db").display()
+            ),
+        }
+    }
+}
+
+/// `ferry-server`: stores end-to-end encrypted files under one-time links.
+///
+/// The server only ever sees ciphertext, the public header and verifiers; every flag
+/// also reads the environment variable named beside it.
+#[derive(Parser, Debug)]
+#[command(name = "ferry-server", version, about, long_about = None)]
+pub struct Cli {
+    /// Address and port to listen on.
+    #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Directory holding the blobs and the SQLite database (created if missing).
+    #[arg(long, env = "FERRY_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Metadata database (sqlite://… or postgres://…); default: SQLite in the data directory.
+    #[arg(long, env = "FERRY_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Largest file accepted, in bytes or with a unit (500MiB, 10GiB, 2GB).
+    #[arg(long, env = "FERRY_MAX_FILE_SIZE", default_value = "10GiB", value_parser = parse_size)]
+    pub max_file_size: u64,
+    /// Longest expiry a sender may choose, in seconds or with a unit (90m, 24h, 7d).
+    #[arg(long, env = "FERRY_MAX_EXPIRY", default_value = "7d", value_parser = parse_duration)]
+    pub max_expiry: Duration,
+    /// Largest download limit a sender may choose.
+    #[arg(long, env = "FERRY_MAX_DOWNLOADS", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_downloads: u32,
+    /// The built web app to serve at `/` (Trunk's dist directory).
+    #[arg(long, env = "FERRY_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+    /// PEM certificate chain: serve HTTPS and WSS directly (needs --tls-key).
+    #[arg(long, env = "FERRY_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "FERRY_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// How long a stalled or cut-off download keeps its claim before someone else may
+    /// take that download (seconds or with a unit).
+    #[arg(long, env = "FERRY_LEASE", default_value = "60s", value_parser = parse_duration)]
+    pub lease: Duration,
+    /// How often expired shares are deleted.
+    #[arg(long, env = "FERRY_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub sweep_interval: Duration,
+    /// Wrong passphrase tries a share survives before it is deleted.
+    #[arg(long, env = "FERRY_MAX_ATTEMPTS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_attempts: u32,
+    /// Close a WebSocket after this long without a message from the client.
+    #[arg(long, env = "FERRY_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// HTTP worker threads (default: one per CPU core).
+    #[arg(long, env = "FERRY_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Cli {
+    /// The [`Config`] these flags describe.
+    pub fn into_config(self) -> Config {
+        Config {
+            listen: self.listen,
+            data_dir: self.data_dir,
+            database_url: self.database_url,
+            max_file_size: self.max_file_size,
+            max_expiry_secs: self.max_expiry.as_secs().max(1),
+            max_downloads: self.max_downloads,
+            static_dir: self.static_dir,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            lease: self.lease,
+            sweep_interval: self.sweep_interval,
+            max_attempts: self.max_attempts,
+            idle_timeout: self.idle_timeout,
+            workers: self.workers,
+        }
+    }
+}
+
+/// Parses `1234`, `500MiB`, `10GiB`, `2GB`, `64k`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let num: u64 = num.parse().map_err(|_| format!("not a size: {text:?}"))?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        other => return Err(format!("unknown size unit {other:?}")),
+    };
+    num.checked_mul(mult)
+        .ok_or_else(|| format!("size too large: {text:?}"))
+}
+
+/// Parses `90` (seconds), `500ms`, `90s`, `15m`, `24h`, `7d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let num: u64 = num
+        .parse()
+        .map_err(|_| format!("not a duration: {text:?}"))?;
+    let secs = |m: u64| {
+        num.checked_mul(m)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("duration too long: {text:?}"))
+    };
+    match unit.trim() {
+        "ms" => Ok(Duration::from_millis(num)),
+        "" | "s" => secs(1),
+        "m" => secs(60),
+        "h" => secs(3600),
+        "d" => secs(86_400),
+        other => Err(format!("unknown duration unit {other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(parse_size("10GiB"), Ok(10 << 30));
+        assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
+        assert_eq!(parse_size("123"), Ok(123));
+        assert!(parse_size("1x").is_err());
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert!(parse_duration("1w").is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let c = Cli::parse_from(["ferry-server"]).into_config();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.max_file_size, 10 << 30);
+        assert_eq!(c.max_expiry_secs, 604_800);
+        assert_eq!(c.max_downloads, 100);
+        assert_eq!(c.max_attempts, 10);
+    }
+}

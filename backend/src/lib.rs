@@ -1,0 +1,176 @@
+//! Ferry's server: stores end-to-end encrypted shares it cannot read.
+//!
+//! The server only ever holds ciphertext, the 40-byte public header, sealed metadata
+//! and verifiers of the download and owner tokens. Uploads and downloads run over
+//! WebSockets (`docs/PROTOCOL.md`); blobs go through `object_store` ([`blobs`]),
+//! metadata through sqlx's `Any` driver ([`store`]), where every lifecycle change is one
+//! conditional SQL statement.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let config = ferry_backend::Config::for_tests("/tmp/ferry-data".into());
+//! let app = ferry_backend::Application::build(config).await?;
+//! println!("listening on port {}", app.port());
+//! app.run_until_stopped().await?;
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod blobs;
+pub mod config;
+pub mod download;
+pub mod http;
+pub mod ids;
+pub mod lifecycle;
+pub mod store;
+pub mod upload;
+pub mod web;
+pub mod ws;
+
+use std::{net::TcpListener, sync::Arc};
+
+use actix_web::{App, HttpServer, dev::Server, middleware, web as aweb};
+use anyhow::Context;
+use ferry_common::protocol::{DOWNLOAD_PATH, LIMITS_PATH, SHARES_PATH, UPLOAD_PATH};
+
+pub use config::{Cli, Config};
+pub use web::CSP;
+
+use crate::{blobs::BlobStore, store::ShareStore};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Share metadata.
+    pub shares: ShareStore,
+    /// Ciphertext blobs.
+    pub blobs: BlobStore,
+}
+
+/// Every route; tests and the binary mount the same app.
+pub fn configure(cfg: &mut aweb::ServiceConfig, static_dir: Option<std::path::PathBuf>) {
+    cfg.route("/healthz", aweb::get().to(http::healthz))
+        .route(LIMITS_PATH, aweb::get().to(http::get_limits))
+        .route(
+            &format!("{SHARES_PATH}/{{id}}"),
+            aweb::get().to(http::share_info),
+        )
+        .route(
+            &format!("{SHARES_PATH}/{{id}}"),
+            aweb::delete().to(http::delete_share),
+        )
+        .route(
+            &format!("{SHARES_PATH}/{{id}}/status"),
+            aweb::get().to(http::share_status),
+        )
+        .route(UPLOAD_PATH, aweb::get().to(upload::upload_ws))
+        .route(DOWNLOAD_PATH, aweb::get().to(download::download_ws));
+    web::configure_static(cfg, static_dir);
+}
+
+/// A built server: bound to its port, storage opened and reconciled.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens storage, reconciles it, binds the listener and builds the HTTP server.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating {}", config.data_dir.display()))?;
+        let shares = ShareStore::connect(&config.database_url()).await?;
+        let blobs = BlobStore::local(&config.data_dir)?;
+        let state = AppState {
+            config: Arc::new(config),
+            shares,
+            blobs,
+        };
+        lifecycle::reconcile(&state).await?;
+        let config = state.config.clone();
+        let listener = TcpListener::bind(config.listen)
+            .with_context(|| format!("listening on {}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let data = aweb::Data::new(state.clone());
+        let static_dir = config.static_dir.clone();
+        if static_dir
+            .as_ref()
+            .is_none_or(|d| !d.join("index.html").is_file())
+        {
+            tracing::warn!("no built web app (--static-dir); serving a placeholder page at /");
+        }
+        let mut server = HttpServer::new(move || {
+            let static_dir = static_dir.clone();
+            App::new()
+                .app_data(data.clone())
+                .configure(move |cfg| configure(cfg, static_dir))
+                .wrap(middleware::Compress::default())
+                .wrap(middleware::from_fn(web::headers_and_log))
+        });
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => {
+                let tls = tls_config(cert, key)?;
+                tracing::info!(port, "serving HTTPS and WSS");
+                server.listen_rustls_0_23(listener, tls)?
+            }
+            _ => server.listen(listener)?,
+        }
+        .run();
+        tracing::info!(port, "listening");
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (for tests that inspect storage).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Runs the server (and the expiry sweeper) until it stops (SIGINT/SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let sweeper = tokio::spawn(lifecycle::run_sweeper(
+            self.state.clone(),
+            self.state.config.sweep_interval,
+        ));
+        let result = self.server.await;
+        sweeper.abort();
+        self.state.shares.close().await;
+        result
+    }
+}
+
+fn tls_config(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("reading {}", cert.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing {}", cert.display()))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading the private key {}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("TLS certificate and key")?;
+    Ok(config)
+}

@@ -1,0 +1,519 @@
+//! `ShareStore`: share metadata in SQL through sqlx's `Any` driver, so the same queries
+//! run on SQLite (the default) and PostgreSQL.
+//!
+//! The share lifecycle lives here. Every state change is one conditional statement
+//! (`UPDATE … WHERE <state> RETURNING`, `DELETE … WHERE <state> RETURNING`), never a
+//! read followed by a write in Rust:
+//!
+//! ```text
+//! uploading ──commit──► available ──claim──► claimed ──deliver──► delivered ──consume──► (slot gone)
+//!  (no row)            (free slots)  ▲ lease runs out │                       last slot: consumed
+//!                                    └────────────────┘
+//! available/claimed ──expiry──► expired     ──owner/attempt limit──► deleted
+//! ```
+//! A share with `max_downloads = n` has `n` rows in `download_slots`; a slot is free when
+//! it is not delivered and its lease has run out (`lease_until <= now`).
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use sqlx::{
+    AnyPool, Row,
+    any::{AnyPoolOptions, AnyRow},
+};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// How long a tombstone of an expired share keeps answering 410 "expired".
+const EXPIRED_TOMBSTONE_MS: i64 = 24 * 3600 * 1000;
+
+/// A committed share, as stored.
+#[derive(Clone)]
+pub struct ShareRow {
+    /// Share ID.
+    pub id: String,
+    /// The 40-byte public header.
+    pub header: Vec<u8>,
+    /// The sealed metadata block.
+    pub metadata: Vec<u8>,
+    /// `verifier(download token)`.
+    pub verifier: Vec<u8>,
+    /// `verifier(owner token)`.
+    pub owner_verifier: Vec<u8>,
+    /// Total ciphertext bytes.
+    pub ciphertext_size: u64,
+    /// The download limit the sender chose.
+    pub max_downloads: u32,
+    /// Downloads not yet delivered (free or claimed slots).
+    pub downloads_left: u32,
+    /// Wrong-token tries left.
+    pub attempts_left: u32,
+    /// Expiry, epoch milliseconds.
+    pub expires_at: i64,
+}
+
+/// Why a share is gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoneReason {
+    /// Every download was used.
+    UsedUp,
+    /// It expired.
+    Expired,
+    /// Its owner deleted it.
+    Deleted,
+    /// Too many wrong download tokens.
+    Locked,
+}
+
+impl GoneReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            GoneReason::UsedUp => "used-up",
+            GoneReason::Expired => "expired",
+            GoneReason::Deleted => "deleted",
+            GoneReason::Locked => "locked",
+        }
+    }
+
+    fn parse(text: &str) -> GoneReason {
+        match text {
+            "used-up" => GoneReason::UsedUp,
+            "expired" => GoneReason::Expired,
+            "locked" => GoneReason::Locked,
+            _ => GoneReason::Deleted,
+        }
+    }
+}
+
+/// What is remembered of a share that is gone.
+#[derive(Clone)]
+pub struct Tombstone {
+    /// Why it is gone.
+    pub reason: GoneReason,
+    /// `verifier(owner token)`, so the owner can still ask.
+    pub owner_verifier: Vec<u8>,
+    /// Downloads completed before it went.
+    pub downloads_done: u32,
+    /// Its expiry, epoch milliseconds.
+    pub expires_at: i64,
+}
+
+/// The result of looking up a share ID.
+pub enum Lookup {
+    /// The share exists (it may have expired a moment ago: compare `expires_at`).
+    Live(ShareRow),
+    /// The share existed and is gone.
+    Gone(Tombstone),
+    /// No such share.
+    NotFound,
+}
+
+/// A share ready to be inserted (its blob is already durable).
+pub struct NewShare {
+    /// Share ID.
+    pub id: String,
+    /// Public header.
+    pub header: Vec<u8>,
+    /// Sealed metadata.
+    pub metadata: Vec<u8>,
+    /// Download-token verifier.
+    pub verifier: Vec<u8>,
+    /// Owner-token verifier.
+    pub owner_verifier: Vec<u8>,
+    /// Ciphertext bytes.
+    pub ciphertext_size: u64,
+    /// Download limit.
+    pub max_downloads: u32,
+    /// Wrong-token tries allowed.
+    pub attempts: u32,
+    /// Creation time, epoch milliseconds.
+    pub created_at: i64,
+    /// Expiry, epoch milliseconds.
+    pub expires_at: i64,
+}
+
+/// A claimed download: which slot, under which claim ID.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    /// The share.
+    pub share_id: String,
+    /// The slot number.
+    pub slot: i64,
+    /// A random ID that only this download knows.
+    pub claim_id: String,
+}
+
+/// Why a claim failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimRefused {
+    /// Every remaining download is claimed by someone else.
+    Busy,
+    /// No downloads left.
+    UsedUp,
+    /// The share expired or vanished.
+    Gone,
+}
+
+/// Share metadata in SQL.
+#[derive(Clone)]
+pub struct ShareStore {
+    pool: AnyPool,
+}
+
+const SHARE_COLUMNS: &str = "s.id, s.header, s.metadata, s.verifier, s.owner_verifier, \
+     s.ciphertext_size, s.max_downloads, s.attempts_left, s.expires_at, \
+     (SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id AND d.delivered = 0) AS downloads_left";
+
+fn share_from_row(row: &AnyRow) -> Result<ShareRow, sqlx::Error> {
+    Ok(ShareRow {
+        id: row.try_get("id")?,
+        header: row.try_get("header")?,
+        metadata: row.try_get("metadata")?,
+        verifier: row.try_get("verifier")?,
+        owner_verifier: row.try_get("owner_verifier")?,
+        ciphertext_size: row.try_get::<i64, _>("ciphertext_size")? as u64,
+        max_downloads: row.try_get::<i64, _>("max_downloads")? as u32,
+        attempts_left: row.try_get::<i64, _>("attempts_left")?.max(0) as u32,
+        expires_at: row.try_get("expires_at")?,
+        downloads_left: row.try_get::<i64, _>("downloads_left")?.max(0) as u32,
+    })
+}
+
+impl ShareStore {
+    /// Connects, configures SQLite (WAL, busy timeout, full sync) and runs migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<ShareStore> {
+        sqlx::any::install_default_drivers();
+        let is_sqlite = url.starts_with("sqlite:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(if is_sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA synchronous = FULL",
+                        ] {
+                            sqlx::query(pragma).execute(&mut *conn).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .context("connecting to the metadata database")?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .context("running database migrations")?;
+        Ok(ShareStore { pool })
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Inserts a committed share and its download slots in one transaction.
+    pub async fn insert(&self, share: &NewShare) -> anyhow::Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO shares (id, header, metadata, verifier, owner_verifier, ciphertext_size, \
+             max_downloads, attempts_left, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&share.id)
+        .bind(&share.header)
+        .bind(&share.metadata)
+        .bind(&share.verifier)
+        .bind(&share.owner_verifier)
+        .bind(share.ciphertext_size as i64)
+        .bind(i64::from(share.max_downloads))
+        .bind(i64::from(share.attempts))
+        .bind(share.created_at)
+        .bind(share.expires_at)
+        .execute(&mut *tx)
+        .await?;
+        for slot in 0..i64::from(share.max_downloads) {
+            sqlx::query(
+                "INSERT INTO download_slots (share_id, slot, claim_id, lease_until, delivered) \
+                 VALUES ($1, $2, NULL, 0, 0)",
+            )
+            .bind(&share.id)
+            .bind(slot)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Looks a share up (consumes nothing).
+    pub async fn lookup(&self, id: &str) -> anyhow::Result<Lookup> {
+        let row = sqlx::query(&format!(
+            "SELECT {SHARE_COLUMNS} FROM shares s WHERE s.id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = row {
+            return Ok(Lookup::Live(share_from_row(&row)?));
+        }
+        let row = sqlx::query(
+            "SELECT reason, owner_verifier, downloads_done, expires_at FROM tombstones WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Lookup::Gone(Tombstone {
+                reason: GoneReason::parse(&row.try_get::<String, _>("reason")?),
+                owner_verifier: row.try_get("owner_verifier")?,
+                downloads_done: row.try_get::<i64, _>("downloads_done")?.max(0) as u32,
+                expires_at: row.try_get("expires_at")?,
+            }),
+            None => Lookup::NotFound,
+        })
+    }
+
+    /// Counts one wrong download token. Returns the tries left, or `None` if the share
+    /// is gone or already has none left.
+    pub async fn record_wrong_attempt(&self, id: &str) -> anyhow::Result<Option<u32>> {
+        let row = sqlx::query(
+            "UPDATE shares SET attempts_left = attempts_left - 1 \
+             WHERE id = $1 AND attempts_left > 0 RETURNING attempts_left",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get::<i64, _>("attempts_left")?.max(0) as u32),
+            None => None,
+        })
+    }
+
+    /// Claims one free download slot for `lease`: one conditional UPDATE. Two claimers
+    /// racing for the same slot cannot both win: the loser's WHERE no longer matches
+    /// (SQLite serialises writers; PostgreSQL re-checks the row after the lock), and it
+    /// tries the next free slot.
+    pub async fn claim(
+        &self,
+        id: &str,
+        lease: Duration,
+    ) -> anyhow::Result<Result<Claim, ClaimRefused>> {
+        let claim_id = crate::ids::random_id()?;
+        for _ in 0..8 {
+            let now = now_ms();
+            let row = sqlx::query(
+                "UPDATE download_slots SET claim_id = $1, lease_until = $2 \
+                 WHERE share_id = $3 AND delivered = 0 AND lease_until <= $4 \
+                   AND slot = (SELECT MIN(slot) FROM download_slots \
+                               WHERE share_id = $3 AND delivered = 0 AND lease_until <= $4) \
+                   AND EXISTS (SELECT 1 FROM shares WHERE id = $3 AND expires_at > $4) \
+                 RETURNING slot",
+            )
+            .bind(&claim_id)
+            .bind(now + lease.as_millis() as i64)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+            if let Some(row) = row {
+                return Ok(Ok(Claim {
+                    share_id: id.to_owned(),
+                    slot: row.try_get("slot")?,
+                    claim_id,
+                }));
+            }
+            // Nothing claimed: say why (this read only chooses the message).
+            let row = sqlx::query(
+                "SELECT s.expires_at, \
+                 (SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id AND d.delivered = 0) AS open, \
+                 (SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id AND d.delivered = 0 \
+                    AND d.lease_until <= $2) AS free \
+                 FROM shares s WHERE s.id = $1",
+            )
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+            let Some(row) = row else {
+                return Ok(Err(ClaimRefused::Gone));
+            };
+            if row.try_get::<i64, _>("expires_at")? <= now {
+                return Ok(Err(ClaimRefused::Gone));
+            }
+            if row.try_get::<i64, _>("open")? == 0 {
+                return Ok(Err(ClaimRefused::UsedUp));
+            }
+            if row.try_get::<i64, _>("free")? == 0 {
+                return Ok(Err(ClaimRefused::Busy));
+            }
+            // A free slot appeared or a concurrent claimer took ours: try again.
+        }
+        Ok(Err(ClaimRefused::Busy))
+    }
+
+    /// Extends a claim's lease; false if the claim was lost (its lease ran out and
+    /// someone else took the slot, or the share is gone).
+    pub async fn renew(&self, claim: &Claim, lease: Duration) -> anyhow::Result<bool> {
+        let row = sqlx::query(
+            "UPDATE download_slots SET lease_until = $1 \
+             WHERE share_id = $2 AND slot = $3 AND claim_id = $4 AND delivered = 0 RETURNING slot",
+        )
+        .bind(now_ms() + lease.as_millis() as i64)
+        .bind(&claim.share_id)
+        .bind(claim.slot)
+        .bind(&claim.claim_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Marks the claim delivered before its last chunk goes out: from then on the slot
+    /// can never be claimed again. False if the claim was lost.
+    pub async fn mark_delivered(&self, claim: &Claim) -> anyhow::Result<bool> {
+        let row = sqlx::query(
+            "UPDATE download_slots SET delivered = 1 \
+             WHERE share_id = $1 AND slot = $2 AND claim_id = $3 AND delivered = 0 RETURNING slot",
+        )
+        .bind(&claim.share_id)
+        .bind(claim.slot)
+        .bind(&claim.claim_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Counts a delivered download: deletes its slot. Returns the downloads left, or
+    /// `None` if the slot was already gone.
+    pub async fn consume(&self, claim: &Claim) -> anyhow::Result<Option<u32>> {
+        let row = sqlx::query(
+            "DELETE FROM download_slots \
+             WHERE share_id = $1 AND slot = $2 AND claim_id = $3 AND delivered = 1 RETURNING slot",
+        )
+        .bind(&claim.share_id)
+        .bind(claim.slot)
+        .bind(&claim.claim_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        if row.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(self.slots_left(&claim.share_id).await?))
+    }
+
+    /// Slots (downloads) not yet consumed, delivered or not.
+    async fn slots_left(&self, id: &str) -> anyhow::Result<u32> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM download_slots WHERE share_id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")?.max(0) as u32)
+    }
+
+    /// Removes a share's row and slots and leaves a tombstone, in one transaction.
+    /// Returns false if there was no such share (someone else removed it first).
+    pub async fn remove(&self, id: &str, reason: GoneReason) -> anyhow::Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "DELETE FROM shares WHERE id = $1 RETURNING owner_verifier, max_downloads, expires_at",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let owner_verifier: Vec<u8> = row.try_get("owner_verifier")?;
+        let max_downloads: i64 = row.try_get("max_downloads")?;
+        let expires_at: i64 = row.try_get("expires_at")?;
+        let left = sqlx::query("SELECT COUNT(*) AS n FROM download_slots WHERE share_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("n")?;
+        sqlx::query("DELETE FROM download_slots WHERE share_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        let forget_at = match reason {
+            GoneReason::Expired => expires_at.max(now_ms()) + EXPIRED_TOMBSTONE_MS,
+            _ => expires_at.max(now_ms()),
+        };
+        sqlx::query(
+            "INSERT INTO tombstones (id, reason, owner_verifier, downloads_done, expires_at, forget_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(id)
+        .bind(reason.as_str())
+        .bind(&owner_verifier)
+        .bind((max_downloads - left).max(0))
+        .bind(expires_at)
+        .bind(forget_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// IDs of shares whose expiry has passed.
+    pub async fn expired_ids(&self, now: i64) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM shares WHERE expires_at <= $1")
+            .bind(now)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
+            .collect()
+    }
+
+    /// IDs of shares with no download left (every slot consumed, or a crash between the
+    /// last consume and the removal).
+    pub async fn used_up_ids(&self) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT s.id FROM shares s WHERE NOT EXISTS \
+             (SELECT 1 FROM download_slots d WHERE d.share_id = s.id)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
+            .collect()
+    }
+
+    /// Every share ID.
+    pub async fn all_ids(&self) -> anyhow::Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM shares")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
+            .collect()
+    }
+
+    /// At startup: downloads that were delivered (last chunk sent) but not yet counted
+    /// when the server stopped count now. Returns how many.
+    pub async fn consume_delivered(&self) -> anyhow::Result<u64> {
+        let done = sqlx::query("DELETE FROM download_slots WHERE delivered = 1")
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Forgets tombstones past their time.
+    pub async fn purge_tombstones(&self, now: i64) -> anyhow::Result<u64> {
+        let done = sqlx::query("DELETE FROM tombstones WHERE forget_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
