@@ -18,7 +18,12 @@ fn now_ms() -> f64 {
 }
 
 fn header(kdf: KdfParams, chunk_size: u32) -> Header {
-    Header { passphrase_only: false, kdf, salt: [1; 16], chunk_size }
+    Header {
+        passphrase_only: false,
+        kdf,
+        salt: [1; 16],
+        chunk_size,
+    }
 }
 
 #[wasm_bindgen_test]
@@ -33,13 +38,25 @@ async fn bench_browser_crypto() {
         times.push(now_ms() - t);
     }
     times.sort_by(f64::total_cmp);
-    console_log!("FIGURE argon2id m=64MiB t=3 p=1 wasm: median {:.0} ms (min {:.0}, max {:.0})", times[2], times[0], times[4]);
+    console_log!(
+        "FIGURE argon2id m=64MiB t=3 p=1 wasm: median {:.0} ms (min {:.0}, max {:.0})",
+        times[2],
+        times[0],
+        times[4]
+    );
 
     let total = 64 * 1024 * 1024usize;
     let data = vec![0x5au8; total];
     let subtle = web_sys::window().unwrap().crypto().unwrap().subtle();
     for cs in [64 * 1024u32, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024] {
-        let h = header(KdfParams { m_cost: 8, t_cost: 1, p_cost: 1 }, cs);
+        let h = header(
+            KdfParams {
+                m_cost: 8,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            cs,
+        );
         let keys = Keys::derive(&h, "x", Some(&secret)).unwrap();
         let n = total / cs as usize;
         let t = now_ms();
@@ -52,7 +69,13 @@ async fn bench_browser_crypto() {
         let usages = Array::of1(&"encrypt".into());
         let key: CryptoKey = JsFuture::from(
             subtle
-                .import_key_with_str("raw", &Uint8Array::from(&keys.payload.expose_secret()[..]), "AES-GCM", false, &usages)
+                .import_key_with_str(
+                    "raw",
+                    &Uint8Array::from(&keys.payload.expose_secret()[..]),
+                    "AES-GCM",
+                    false,
+                    &usages,
+                )
                 .unwrap(),
         )
         .await
@@ -62,13 +85,25 @@ async fn bench_browser_crypto() {
         let chunk = Uint8Array::from(&data[..cs as usize]);
         let t = now_ms();
         for i in 0..n {
-            let p = AesGcmParams::new("AES-GCM", &Uint8Array::from(&chunk_nonce(i as u64, i + 1 == n)[..]));
+            let p = AesGcmParams::new(
+                "AES-GCM",
+                &Uint8Array::from(&chunk_nonce(i as u64, i + 1 == n)[..]),
+            );
             p.set_additional_data(&aad);
-            JsFuture::from(subtle.encrypt_with_object_and_buffer_source(&p, &key, &chunk).unwrap())
-                .await
-                .unwrap();
+            JsFuture::from(
+                subtle
+                    .encrypt_with_object_and_buffer_source(&p, &key, &chunk)
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
         }
         let wc_mbs = total as f64 / 1e6 / ((now_ms() - t) / 1e3);
-        console_log!("FIGURE aes-256-gcm chunk {} KiB: aes-gcm wasm {:.0} MB/s, WebCrypto {:.0} MB/s", cs / 1024, wasm_mbs, wc_mbs);
+        console_log!(
+            "FIGURE aes-256-gcm chunk {} KiB: aes-gcm wasm {:.0} MB/s, WebCrypto {:.0} MB/s",
+            cs / 1024,
+            wasm_mbs,
+            wc_mbs
+        );
     }
 }

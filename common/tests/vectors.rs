@@ -94,3 +94,64 @@ fn write_vectors_when_asked() {
         assert!(dir.join(format!("{name}.json")).exists());
     }
 }
+
+/// Round trips over many lengths and chunk sizes, plus the tamper cases, on both targets
+/// (proptest covers random inputs natively; this deterministic sweep runs in the browser too).
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn round_trips_and_tampering_sweep() {
+    use ferry_common::{BufferedDecryptor, Header, KdfParams, Keys, LinkSecret, StreamEncryptor};
+    for cs in [1u32, 7, 64, 1000] {
+        let header = Header {
+            passphrase_only: false,
+            kdf: KdfParams {
+                m_cost: 8,
+                t_cost: 1,
+                p_cost: 1,
+            },
+            salt: [cs as u8; 16],
+            chunk_size: cs,
+        };
+        let keys = Keys::derive(&header, "pw", Some(&LinkSecret::from_bytes([1; 16]))).unwrap();
+        for len in [
+            0usize,
+            1,
+            cs as usize - 1,
+            cs as usize,
+            cs as usize + 1,
+            3 * cs as usize,
+            2500,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + len) as u8).collect();
+            let n = len.div_ceil(cs as usize).max(1);
+            let mut enc = StreamEncryptor::new(&keys.payload, &header);
+            let sealed: Vec<Vec<u8>> = (0..n)
+                .map(|i| {
+                    let c = &data[(i * cs as usize).min(len)..((i + 1) * cs as usize).min(len)];
+                    enc.seal_chunk(c, i + 1 == n).unwrap()
+                })
+                .collect();
+            let open = |bytes: &[u8]| {
+                let mut dec = BufferedDecryptor::new(&keys.payload, &header);
+                let mut out = dec.push(bytes)?;
+                out.extend(dec.finish()?);
+                Ok::<_, ferry_common::Error>(out)
+            };
+            let joined = sealed.concat();
+            assert_eq!(open(&joined).unwrap(), data, "cs {cs} len {len}");
+            let mut flipped = joined.clone();
+            flipped[len / 2] ^= 0x10;
+            assert!(open(&flipped).is_err(), "flip cs {cs} len {len}");
+            assert!(open(&joined[..joined.len() - 1]).is_err(), "truncate");
+            let mut appended = joined.clone();
+            appended.push(0);
+            assert!(open(&appended).is_err(), "append");
+            if n > 1 {
+                assert!(open(&sealed[..n - 1].concat()).is_err(), "drop last chunk");
+                let mut swapped = sealed.clone();
+                swapped.swap(0, 1);
+                assert!(open(&swapped.concat()).is_err(), "reorder");
+            }
+        }
+    }
+}
