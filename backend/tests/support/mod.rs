@@ -1,0 +1,449 @@
+//! A test harness: a real server on 127.0.0.1:0 with a temporary data directory, and a
+//! WebSocket client that builds real encrypted shares with `ferry_common`.
+#![allow(dead_code)]
+
+use std::{path::PathBuf, time::Duration};
+
+use ferry_backend::{Application, Config};
+use ferry_common::{
+    FileMetadata, Header, KdfParams, Keys, LinkSecret, StreamDecryptor, StreamEncryptor,
+    protocol::{
+        DOWNLOAD_PATH, DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION,
+        ShareInfo, UPLOAD_PATH, UploadEvent, UploadRequest,
+    },
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Cheap Argon2id parameters for tests.
+pub const TEST_KDF: KdfParams = KdfParams {
+    m_cost: 64,
+    t_cost: 1,
+    p_cost: 1,
+};
+pub const PASSPHRASE: &str = "correct horse battery staple";
+
+/// A running server.
+pub struct TestServer {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub config: Config,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl TestServer {
+    /// Starts a server with the test defaults, adjusted by `tweak`.
+    pub async fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(dir, tweak).await
+    }
+
+    /// Starts a server on an existing data directory.
+    pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let mut config = Config::for_tests(dir.path().to_path_buf());
+        tweak(&mut config);
+        let app = Application::build(config.clone())
+            .await
+            .expect("server builds");
+        let port = app.port();
+        let task = tokio::spawn(app.run_until_stopped());
+        TestServer {
+            port,
+            dir,
+            config,
+            task,
+        }
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn blob_dir(&self) -> PathBuf {
+        self.dir.path().join("blobs")
+    }
+
+    /// Names of the files in the blob directory (blobs and staging files).
+    pub fn blob_files(&self) -> Vec<String> {
+        list_files(&self.blob_dir())
+    }
+
+    pub async fn info(&self, id: &str) -> Result<ShareInfo, (u16, ErrorBody)> {
+        share_info(self.port, id).await
+    }
+
+    /// Stops the server (drops its task), keeping the data directory.
+    pub fn stop(self) -> tempfile::TempDir {
+        self.task.abort();
+        self.dir
+    }
+}
+
+pub fn list_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+pub async fn share_info(port: u16, id: &str) -> Result<ShareInfo, (u16, ErrorBody)> {
+    let res = reqwest::get(format!("http://127.0.0.1:{port}/api/shares/{id}"))
+        .await
+        .expect("GET share");
+    let status = res.status().as_u16();
+    if status == 200 {
+        Ok(res.json().await.expect("ShareInfo JSON"))
+    } else {
+        Err((status, res.json().await.expect("ErrorBody JSON")))
+    }
+}
+
+/// Deterministic-looking but random plaintext.
+pub fn random_bytes(len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    for piece in out.chunks_mut(1 << 16) {
+        getrandom::getrandom(piece).expect("random");
+    }
+    out
+}
+
+/// What to upload.
+#[derive(Clone)]
+pub struct UploadOpts {
+    pub name: String,
+    pub chunk_size: u32,
+    pub expires_in_secs: u64,
+    pub max_downloads: u32,
+}
+
+impl Default for UploadOpts {
+    fn default() -> Self {
+        UploadOpts {
+            name: "report.pdf".into(),
+            chunk_size: 64 * 1024,
+            expires_in_secs: 3600,
+            max_downloads: 1,
+        }
+    }
+}
+
+/// A prepared share: the encrypted pieces and the secrets a recipient needs.
+pub struct Prepared {
+    pub header: Header,
+    pub link_secret: LinkSecret,
+    pub token: [u8; 32],
+    pub start: UploadRequest,
+    pub chunks: Vec<Vec<u8>>,
+}
+
+pub fn prepare(plaintext: &[u8], opts: &UploadOpts) -> Prepared {
+    let header = Header::generate(TEST_KDF, opts.chunk_size, false).expect("header");
+    let link_secret = LinkSecret::generate().expect("secret");
+    let keys = Keys::derive(&header, PASSPHRASE, Some(&link_secret)).expect("keys");
+    let metadata = FileMetadata {
+        name: opts.name.clone(),
+        size: plaintext.len() as u64,
+        media_type: "application/octet-stream".into(),
+    }
+    .seal(&keys.metadata, &header)
+    .expect("seal metadata");
+    let mut enc = StreamEncryptor::new(&keys.payload, &header);
+    let cs = opts.chunk_size as usize;
+    let mut chunks = Vec::new();
+    if plaintext.is_empty() {
+        chunks.push(enc.seal_chunk(&[], true).expect("seal"));
+    } else {
+        let n = plaintext.len().div_ceil(cs);
+        for (i, piece) in plaintext.chunks(cs).enumerate() {
+            chunks.push(enc.seal_chunk(piece, i + 1 == n).expect("seal"));
+        }
+    }
+    let ciphertext_size = chunks.iter().map(|c| c.len() as u64).sum();
+    assert_eq!(
+        ciphertext_size,
+        header.ciphertext_len(plaintext.len() as u64)
+    );
+    let start = UploadRequest::Start {
+        version: PROTOCOL_VERSION,
+        header: header.to_bytes().to_vec().into(),
+        metadata: metadata.into(),
+        verifier: keys.download_token.verifier().to_vec().into(),
+        expires_in_secs: opts.expires_in_secs,
+        max_downloads: opts.max_downloads,
+        ciphertext_size,
+    };
+    Prepared {
+        header,
+        link_secret,
+        token: *keys.download_token.as_bytes(),
+        start,
+        chunks,
+    }
+}
+
+/// A committed share.
+pub struct Share {
+    pub id: String,
+    pub link_secret: LinkSecret,
+    pub token: [u8; 32],
+    pub owner_token: Vec<u8>,
+    pub expires_at: i64,
+}
+
+pub async fn connect(port: u16, path: &str) -> Ws {
+    let (ws, _) = connect_async(format!("ws://127.0.0.1:{port}{path}"))
+        .await
+        .expect("WebSocket connects");
+    ws
+}
+
+pub async fn send_json<T: serde::Serialize>(ws: &mut Ws, msg: &T) {
+    ws.send(Message::text(serde_json::to_string(msg).unwrap()))
+        .await
+        .expect("send");
+}
+
+/// The next message that is not a ping/pong.
+pub async fn next(ws: &mut Ws) -> Option<Message> {
+    loop {
+        match ws.next().await {
+            None | Some(Err(_)) => return None,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(msg)) => return Some(msg),
+        }
+    }
+}
+
+/// Reads until the server's close frame: returns its code and reason.
+pub async fn expect_close(ws: &mut Ws) -> (u16, String) {
+    loop {
+        match next(ws).await {
+            Some(Message::Close(Some(frame))) => {
+                return (u16::from(frame.code), frame.reason.to_string());
+            }
+            Some(Message::Close(None)) | None => return (0, String::new()),
+            Some(_) => continue,
+        }
+    }
+}
+
+/// Reads an `error` event (skipping acks), then the close frame.
+pub async fn expect_upload_error(ws: &mut Ws) -> (ErrorBody, u16, String) {
+    loop {
+        match next(ws).await {
+            Some(Message::Text(text)) => {
+                match serde_json::from_str::<UploadEvent>(&text).unwrap() {
+                    UploadEvent::Error(body) => {
+                        let (code, reason) = expect_close(ws).await;
+                        return (body, code, reason);
+                    }
+                    _ => continue,
+                }
+            }
+            Some(Message::Binary(_)) => continue,
+            other => panic!("expected an error event, got {other:?}"),
+        }
+    }
+}
+
+pub async fn expect_download_error(ws: &mut Ws) -> (ErrorBody, u16, String) {
+    loop {
+        match next(ws).await {
+            Some(Message::Text(text)) => {
+                match serde_json::from_str::<DownloadEvent>(&text).unwrap() {
+                    DownloadEvent::Error(body) => {
+                        let (code, reason) = expect_close(ws).await;
+                        return (body, code, reason);
+                    }
+                    _ => continue,
+                }
+            }
+            Some(Message::Binary(_)) => continue,
+            other => panic!("expected an error event, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `start` and waits for `ready`: the share ID and window.
+pub async fn start_upload(ws: &mut Ws, start: &UploadRequest) -> Result<(String, u32), ErrorBody> {
+    send_json(ws, start).await;
+    match next(ws).await {
+        Some(Message::Text(text)) => match serde_json::from_str::<UploadEvent>(&text).unwrap() {
+            UploadEvent::Ready { share_id, window } => Ok((share_id, window)),
+            UploadEvent::Error(body) => Err(body),
+            other => panic!("unexpected {other:?}"),
+        },
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Uploads prepared chunks honouring the window; returns the committed share.
+pub async fn upload_prepared(port: u16, prep: Prepared) -> Result<Share, ErrorBody> {
+    let mut ws = connect(port, UPLOAD_PATH).await;
+    let (id, window) = start_upload(&mut ws, &prep.start).await?;
+    let total = prep.chunks.len() as u64;
+    let mut sent = 0u64;
+    let mut acked = 0u64;
+    let mut chunks = prep.chunks.into_iter();
+    let mut finished = false;
+    loop {
+        while sent < total && sent - acked < u64::from(window) {
+            let chunk = chunks.next().unwrap();
+            ws.send(Message::binary(chunk)).await.expect("send chunk");
+            sent += 1;
+        }
+        if sent == total && !finished {
+            send_json(&mut ws, &UploadRequest::Finish).await;
+            finished = true;
+        }
+        match next(&mut ws).await {
+            Some(Message::Text(text)) => {
+                match serde_json::from_str::<UploadEvent>(&text).unwrap() {
+                    UploadEvent::Ack { chunks, .. } => acked = chunks,
+                    UploadEvent::Done {
+                        share_id,
+                        owner_token,
+                        expires_at,
+                    } => {
+                        assert_eq!(share_id, id);
+                        assert_eq!(acked, total, "every chunk acked before done");
+                        let (code, _) = expect_close(&mut ws).await;
+                        assert_eq!(code, 1000);
+                        return Ok(Share {
+                            id,
+                            link_secret: prep.link_secret,
+                            token: prep.token,
+                            owner_token: owner_token.0,
+                            expires_at,
+                        });
+                    }
+                    UploadEvent::Error(body) => return Err(body),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            other => panic!("upload socket ended: {other:?}"),
+        }
+    }
+}
+
+pub async fn upload(port: u16, plaintext: &[u8], opts: &UploadOpts) -> Result<Share, ErrorBody> {
+    upload_prepared(port, prepare(plaintext, opts)).await
+}
+
+/// A finished download.
+#[derive(Debug)]
+pub struct Downloaded {
+    pub name: String,
+    pub plaintext: Vec<u8>,
+    pub downloads_left: u32,
+}
+
+/// Downloads and decrypts a share. `stop_after`: drop the connection after that many
+/// chunks (a cut-off download).
+pub async fn download_with(
+    port: u16,
+    share: &Share,
+    token: [u8; 32],
+    stop_after: Option<u64>,
+) -> Result<Downloaded, ErrorBody> {
+    let info = share_info(port, &share.id).await.map_err(|(_, e)| e)?;
+    let header = Header::parse(&info.header.0).expect("header");
+    let keys = Keys::derive(&header, PASSPHRASE, Some(&share.link_secret)).expect("keys");
+    let mut ws = connect(port, DOWNLOAD_PATH).await;
+    send_json(
+        &mut ws,
+        &DownloadRequest::Start {
+            version: PROTOCOL_VERSION,
+            share_id: share.id.clone(),
+            token: token.to_vec().into(),
+        },
+    )
+    .await;
+    let (metadata, chunks, window) = match next(&mut ws).await {
+        Some(Message::Text(text)) => match serde_json::from_str::<DownloadEvent>(&text).unwrap() {
+            DownloadEvent::Ready {
+                metadata,
+                chunks,
+                window,
+                ciphertext_size,
+            } => {
+                assert_eq!(ciphertext_size, info.ciphertext_size);
+                (metadata, chunks, window)
+            }
+            DownloadEvent::Error(body) => {
+                let _ = expect_close(&mut ws).await;
+                return Err(body);
+            }
+            other => panic!("unexpected {other:?}"),
+        },
+        other => panic!("download socket ended: {other:?}"),
+    };
+    let meta = FileMetadata::open(&metadata.0, &keys.metadata, &header).expect("metadata opens");
+    let mut dec = StreamDecryptor::new(&keys.payload, &header);
+    let mut plaintext = Vec::new();
+    let mut received = 0u64;
+    loop {
+        match next(&mut ws).await {
+            Some(Message::Binary(sealed)) => {
+                received += 1;
+                assert!(received <= chunks, "more chunks than announced");
+                plaintext.extend(
+                    dec.open_chunk(&sealed, received == chunks)
+                        .expect("chunk opens"),
+                );
+                if Some(received) == stop_after {
+                    drop(ws);
+                    return Err(ErrorBody {
+                        code: ErrorCode::Unknown,
+                        message: "cut off by the test".into(),
+                        attempts_left: None,
+                    });
+                }
+                // Ack every chunk (a real client may batch acks within the window).
+                let _ = window;
+                send_json(&mut ws, &DownloadRequest::Ack { chunks: received }).await;
+            }
+            Some(Message::Text(text)) => {
+                match serde_json::from_str::<DownloadEvent>(&text).unwrap() {
+                    DownloadEvent::Done { downloads_left } => {
+                        dec.finish().expect("stream complete");
+                        assert_eq!(received, chunks);
+                        assert_eq!(plaintext.len() as u64, meta.size);
+                        return Ok(Downloaded {
+                            name: meta.name,
+                            plaintext,
+                            downloads_left,
+                        });
+                    }
+                    DownloadEvent::Error(body) => return Err(body),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            other => panic!("download socket ended early: {other:?}"),
+        }
+    }
+}
+
+pub async fn download(port: u16, share: &Share) -> Result<Downloaded, ErrorBody> {
+    download_with(port, share, share.token, None).await
+}
+
+/// Polls `check` until it returns true (no timing assertions: just a generous bound so
+/// a broken server fails instead of hanging).
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..600 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never happened: {what}");
+}
