@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 CHROMEDRIVER=/usr/bin/chromedriver cargo test --release -p ferry-common --target wasm32-unknown-unknown \
-  --test browser_bench -- --include-ignored 2>&1 | grep -E "FIGURE|test result"
+  --test browser_bench -- --include-ignored --nocapture 2>&1 | grep -E "FIGURE|test result"
