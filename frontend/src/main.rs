@@ -1,1 +1,4 @@
-fn main() {}
+//! Mounts the app (see `lib.rs`).
+fn main() {
+    leptos::mount::mount_to_body(ferry_frontend::App);
+}

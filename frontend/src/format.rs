@@ -1,0 +1,119 @@
+//! Plain-language formatting: sizes, durations, speeds, passphrase strength.
+
+/// `1.5 MiB`-style sizes (binary units, one decimal above bytes).
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    let text = format!("{value:.1}");
+    let text = text.strip_suffix(".0").unwrap_or(&text);
+    format!("{text} {}", UNITS[unit])
+}
+
+/// `5 minutes`, `1 hour`, `7 days`.
+pub fn duration(secs: u64) -> String {
+    let plural = |n: u64, unit: &str| {
+        if n == 1 {
+            format!("1 {unit}")
+        } else {
+            format!("{n} {unit}s")
+        }
+    };
+    match secs {
+        s if s % 86_400 == 0 && s > 0 => plural(s / 86_400, "day"),
+        s if s % 3_600 == 0 && s > 0 => plural(s / 3_600, "hour"),
+        s if s % 60 == 0 && s > 0 => plural(s / 60, "minute"),
+        s => plural(s, "second"),
+    }
+}
+
+/// A rough remaining time: `12 s`, `3 min`, `1 h 5 min`.
+pub fn eta(secs: f64) -> String {
+    let s = secs.max(0.0).round() as u64;
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
+}
+
+/// A local date and time for an epoch-milliseconds instant.
+pub fn when(epoch_ms: i64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(epoch_ms as f64));
+    String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+}
+
+/// A rough strength estimate in bits (character-pool model, generous to long phrases)
+/// and a hint. Weak passphrases are allowed; the hint says what they risk.
+pub fn strength(passphrase: &str) -> (u32, &'static str) {
+    let len = passphrase.chars().count() as f64;
+    if len == 0.0 {
+        return (0, "");
+    }
+    let mut pool = 0.0;
+    if passphrase.chars().any(|c| c.is_ascii_lowercase()) {
+        pool += 26.0;
+    }
+    if passphrase.chars().any(|c| c.is_ascii_uppercase()) {
+        pool += 26.0;
+    }
+    if passphrase.chars().any(|c| c.is_ascii_digit()) {
+        pool += 10.0;
+    }
+    if passphrase
+        .chars()
+        .any(|c| c.is_ascii_punctuation() || c == ' ')
+    {
+        pool += 33.0;
+    }
+    if !passphrase.is_ascii() {
+        pool += 100.0;
+    }
+    let distinct = {
+        let mut chars: Vec<char> = passphrase.chars().collect();
+        chars.sort_unstable();
+        chars.dedup();
+        chars.len() as f64
+    };
+    // Repeated characters add little: count each distinct one fully, repeats at a quarter.
+    let effective = distinct + (len - distinct) / 4.0;
+    let bits = (effective * f64::log2(pool)).round() as u32;
+    let hint = match bits {
+        0..28 => "Weak: easy to guess for anyone who gets hold of the link.",
+        28..45 => "Fair: fine against the server's few allowed tries, weak if the link leaks.",
+        45..70 => "Good.",
+        _ => "Strong.",
+    };
+    (bits, hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_durations() {
+        assert_eq!(bytes(0), "0 bytes");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(64 << 20), "64 MiB");
+        assert_eq!(duration(300), "5 minutes");
+        assert_eq!(duration(3600), "1 hour");
+        assert_eq!(duration(7 * 86_400), "7 days");
+        assert_eq!(eta(75.0), "1 min 15 s");
+    }
+
+    #[test]
+    fn strength_grows_with_variety_and_length() {
+        assert_eq!(strength("").0, 0);
+        assert!(strength("aaaaaaaa").0 < strength("correct horse battery staple").0);
+        assert!(strength("abc").1.starts_with("Weak"));
+        assert_eq!(strength("correct horse battery staple").1, "Strong.");
+    }
+}

@@ -1,0 +1,76 @@
+//! Ferry's web app: a Leptos client-side-rendered page with two routes.
+//!
+//! - `/`: [`pages::send::SendPage`]: choose a file and a passphrase, encrypt and upload
+//!   in a Web Worker, share the link.
+//! - `/s/{id}#{secret}`: [`pages::receive::ReceivePage`]: check the share, ask for the
+//!   passphrase, download and decrypt in a Web Worker, save.
+//!
+//! Nothing secret stays on the main thread longer than a click: the passphrase goes to
+//! the transfer worker (`ferry-worker`), which derives keys, runs AES-GCM and the
+//! WebSocket transfer, and reports progress.
+#![deny(missing_docs)]
+
+pub mod api;
+pub mod components;
+pub mod format;
+pub mod pages;
+pub mod transfer;
+
+use leptos::prelude::*;
+
+/// A share ID as the server makes them: URL-safe characters only.
+fn valid_share_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The whole app: picks the page from the address.
+#[component]
+pub fn App() -> impl IntoView {
+    let path = window().location().pathname().unwrap_or_default();
+    let page = match path.strip_prefix("/s/") {
+        Some(id) if valid_share_id(id) => {
+            view! { <pages::receive::ReceivePage id=id.to_owned() /> }.into_any()
+        }
+        _ if path == "/" || path == "/index.html" => {
+            view! { <pages::send::SendPage /> }.into_any()
+        }
+        _ => view! {
+            <section>
+                <h2>"Page not found"</h2>
+                <p>
+                    <a href="/">"Send a file"</a>
+                </p>
+            </section>
+        }
+        .into_any(),
+    };
+    view! {
+        <header>
+            <h1>
+                <a href="/">"Ferry"</a>
+            </h1>
+            <p class="tagline">"End-to-end encrypted file sharing"</p>
+        </header>
+        <main id="app-main">{page}</main>
+        <footer class="hint">
+            "Encryption happens in your browser. The server only ever holds ciphertext."
+        </footer>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_share_id;
+
+    #[test]
+    fn share_ids() {
+        assert!(valid_share_id("abc_DEF-123"));
+        assert!(!valid_share_id(""));
+        assert!(!valid_share_id("a/b"));
+        assert!(!valid_share_id(&"a".repeat(65)));
+    }
+}

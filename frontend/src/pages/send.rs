@@ -1,0 +1,451 @@
+//! The send page: choose a file and a passphrase, encrypt and upload, share the link.
+use std::time::Duration;
+
+use ferry_common::protocol::Limits;
+use ferry_worker::{Command, Phase, Report};
+use leptos::prelude::*;
+
+use crate::{
+    api,
+    components::{drop_zone::DropZone, progress::TransferProgress, share_link::ShareLink},
+    format,
+    pages::phase_text,
+    transfer::{Transfer, force_wasm_aes},
+};
+
+/// A finished upload, as the sender sees it.
+#[derive(Clone, Debug, PartialEq)]
+struct Shared {
+    share_id: String,
+    link: String,
+    owner_token: String,
+    expires_at: i64,
+}
+
+/// Where the owner token is kept: this tab's sessionStorage (and memory), never sent
+/// anywhere but to this share's status and delete endpoints.
+fn owner_key(share_id: &str) -> String {
+    format!("ferry.owner.{share_id}")
+}
+
+fn session_storage() -> Option<web_sys::Storage> {
+    window().session_storage().ok().flatten()
+}
+
+/// The send page.
+#[component]
+pub fn SendPage() -> impl IntoView {
+    // -- signals -- //
+    let limits = RwSignal::new(None::<Result<Limits, String>>);
+    let file = StoredValue::new_local(None::<web_sys::File>);
+    let file_label = RwSignal::new(None::<(String, u64)>);
+    let passphrase = RwSignal::new(String::new());
+    let show = RwSignal::new(false);
+    let expiry = RwSignal::new(0u64);
+    let downloads = RwSignal::new(1u32);
+    let error = RwSignal::new(None::<String>);
+    let working = RwSignal::new(false);
+    let phase = RwSignal::new(None::<Phase>);
+    let engine = RwSignal::new(None::<String>);
+    let done = RwSignal::new(0u64);
+    let total = RwSignal::new(0u64);
+    let started = RwSignal::new(0.0f64);
+    let shared = RwSignal::new(None::<Shared>);
+    let status = RwSignal::new(None::<String>);
+    let deleted = RwSignal::new(false);
+    let transfer = StoredValue::new_local(None::<Transfer>);
+
+    leptos::task::spawn_local(async move {
+        let result = api::limits().await.map_err(|e| e.message());
+        if let Ok(l) = &result {
+            let choice = [86_400u64, 3_600]
+                .into_iter()
+                .find(|c| l.expiry_choices_secs.contains(c))
+                .or_else(|| l.expiry_choices_secs.first().copied())
+                .unwrap_or(l.max_expiry_secs);
+            expiry.set(choice);
+            downloads.set(if l.download_choices.contains(&1) || l.download_choices.is_empty() {
+                1
+            } else {
+                l.download_choices[0]
+            });
+        }
+        limits.set(Some(result));
+    });
+
+    let too_large = move |size: u64| -> Option<String> {
+        let max = limits.with(|l| match l {
+            Some(Ok(l)) => Some(l.max_file_size),
+            _ => None,
+        })?;
+        (size > max).then(|| {
+            format!(
+                "This file is {}; this server accepts files up to {}.",
+                format::bytes(size),
+                format::bytes(max)
+            )
+        })
+    };
+
+    let on_file = Callback::new(move |f: web_sys::File| {
+        let size = f.size() as u64;
+        file_label.set(Some((f.name(), size)));
+        file.set_value(Some(f));
+        error.set(too_large(size));
+    });
+
+    let refresh_status = move || {
+        let Some(s) = shared.get_untracked() else {
+            return;
+        };
+        if deleted.get_untracked() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let text = match api::share_status(&s.share_id, &s.owner_token).await {
+                Ok(st) if st.downloads_done == 0 => format!(
+                    "Not downloaded yet. {} download{} allowed; expires {}.",
+                    st.downloads_left,
+                    if st.downloads_left == 1 { "" } else { "s" },
+                    format::when(st.expires_at)
+                ),
+                Ok(st) => format!(
+                    "Downloaded {} time{}; {} download{} left.",
+                    st.downloads_done,
+                    if st.downloads_done == 1 { "" } else { "s" },
+                    st.downloads_left,
+                    if st.downloads_left == 1 { "" } else { "s" },
+                ),
+                Err(e) if e.code().is_some() => {
+                    "No longer available: downloaded to its limit, expired or deleted.".into()
+                }
+                Err(e) => format!("Status unknown: {}", e.message()),
+            };
+            status.set(Some(text));
+        });
+    };
+    if let Ok(handle) = set_interval_with_handle(refresh_status, Duration::from_secs(5)) {
+        on_cleanup(move || handle.clear());
+    }
+
+    let start = move |_| {
+        error.set(None);
+        let Some(f) = file.get_value() else {
+            error.set(Some("Choose a file first.".into()));
+            return;
+        };
+        if let Some(msg) = too_large(f.size() as u64) {
+            error.set(Some(msg));
+            return;
+        }
+        if !matches!(limits.get_untracked(), Some(Ok(_))) {
+            error.set(Some(
+                "The server's limits could not be loaded; reload the page.".into(),
+            ));
+            return;
+        }
+        let pass = passphrase.get_untracked();
+        if pass.trim().is_empty() {
+            error.set(Some(
+                "Enter a passphrase: the recipient will need it to open the file.".into(),
+            ));
+            return;
+        }
+        let command = Command::Upload {
+            passphrase: pass,
+            expires_in_secs: expiry.get_untracked(),
+            max_downloads: downloads.get_untracked(),
+            force_wasm_aes: force_wasm_aes(),
+        };
+        working.set(true);
+        phase.set(None);
+        done.set(0);
+        total.set(f.size() as u64);
+        started.set(0.0);
+        let on_report = move |report: Report, _blob| match report {
+            Report::Phase { phase: p, engine: e } => {
+                if p == Phase::Transferring {
+                    started.set(js_sys::Date::now());
+                }
+                phase.set(Some(p));
+                engine.set(e);
+            }
+            Report::Progress { done: d, total: t } => {
+                done.set(d);
+                total.set(t);
+            }
+            Report::Uploaded {
+                share_id,
+                secret,
+                owner_token,
+                expires_at,
+            } => {
+                let origin = window().location().origin().unwrap_or_default();
+                if let Some(storage) = session_storage() {
+                    let _ = storage.set_item(&owner_key(&share_id), &owner_token);
+                }
+                shared.set(Some(Shared {
+                    link: format!("{origin}/s/{share_id}#{secret}"),
+                    share_id,
+                    owner_token,
+                    expires_at,
+                }));
+                working.set(false);
+                passphrase.set(String::new());
+                status.set(Some(format!(
+                    "Not downloaded yet; expires {}.",
+                    format::when(expires_at)
+                )));
+            }
+            Report::Failed(f) => {
+                working.set(false);
+                error.set(Some(format!("The upload failed: {}", f.message)));
+            }
+            _ => {}
+        };
+        match Transfer::start(&command, Some(&f), on_report) {
+            Ok(t) => transfer.set_value(Some(t)),
+            Err(f) => {
+                working.set(false);
+                error.set(Some(f.message));
+            }
+        }
+    };
+
+    let cancel = move |_| {
+        transfer.with_value(|t| {
+            if let Some(t) = t {
+                t.stop();
+            }
+        });
+        working.set(false);
+        error.set(Some("Upload cancelled. Nothing was kept on the server.".into()));
+    };
+
+    let delete = move |_| {
+        let Some(s) = shared.get_untracked() else {
+            return;
+        };
+        leptos::task::spawn_local(async move {
+            match api::delete_share(&s.share_id, &s.owner_token).await {
+                Ok(()) => {
+                    deleted.set(true);
+                    if let Some(storage) = session_storage() {
+                        let _ = storage.remove_item(&owner_key(&s.share_id));
+                    }
+                    status.set(Some("Deleted: the link no longer works.".into()));
+                }
+                Err(e) => status.set(Some(format!("Could not delete: {}", e.message()))),
+            }
+        });
+    };
+
+    let again = move |_| {
+        shared.set(None);
+        status.set(None);
+        deleted.set(false);
+        file.set_value(None);
+        file_label.set(None);
+        error.set(None);
+    };
+
+    let title = Signal::derive(move || match file_label.get() {
+        Some((name, size)) => format!("{name} ({})", format::bytes(size)),
+        None => "Choose a file to send".into(),
+    });
+    let strength = move || format::strength(&passphrase.get());
+
+    let form = move || {
+        view! {
+            <form class="send" on:submit=|ev| ev.prevent_default()>
+                <DropZone title=title on_file=on_file disabled=working />
+                {move || match limits.get() {
+                    None => view! { <p class="hint">"Loading the server's limits…"</p> }.into_any(),
+                    Some(Err(e)) => {
+                        view! {
+                            <p class="error" role="alert">
+                                {format!("The server's limits could not be loaded: {e}")}
+                            </p>
+                        }
+                            .into_any()
+                    }
+                    Some(Ok(l)) => {
+                        view! {
+                            <p class="hint">
+                                {format!("Files up to {}.", format::bytes(l.max_file_size))}
+                            </p>
+                        }
+                            .into_any()
+                    }
+                }}
+                <label for="passphrase">"Passphrase"</label>
+                <div class="row">
+                    <input
+                        id="passphrase"
+                        type=move || if show.get() { "text" } else { "password" }
+                        autocomplete="new-password"
+                        spellcheck="false"
+                        aria-describedby="strength"
+                        prop:value=move || passphrase.get()
+                        on:input=move |ev| passphrase.set(event_target_value(&ev))
+                        prop:disabled=move || working.get()
+                    />
+                    <button
+                        type="button"
+                        aria-pressed=move || show.get().to_string()
+                        on:click=move |_| show.update(|s| *s = !*s)
+                    >
+                        {move || if show.get() { "Hide" } else { "Show" }}
+                    </button>
+                </div>
+                <p id="strength" class="hint" aria-live="polite">
+                    {move || {
+                        let (bits, hint) = strength();
+                        if bits == 0 { String::new() } else { format!("About {bits} bits. {hint}") }
+                    }}
+                </p>
+                <div class="choices">
+                    <div>
+                        <label for="expiry">"Expires after"</label>
+                        <select
+                            id="expiry"
+                            prop:disabled=move || working.get()
+                            on:change=move |ev| {
+                                if let Ok(v) = event_target_value(&ev).parse() {
+                                    expiry.set(v);
+                                }
+                            }
+                        >
+                            {move || {
+                                limits
+                                    .get()
+                                    .and_then(Result::ok)
+                                    .map(|l| l.expiry_choices_secs)
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .map(|s| {
+                                        view! {
+                                            <option
+                                                value=s.to_string()
+                                                selected=move || expiry.get() == s
+                                            >
+                                                {format::duration(s)}
+                                            </option>
+                                        }
+                                    })
+                                    .collect_view()
+                            }}
+                        </select>
+                    </div>
+                    <div>
+                        <label for="downloads">"Download limit"</label>
+                        <select
+                            id="downloads"
+                            prop:disabled=move || working.get()
+                            on:change=move |ev| {
+                                if let Ok(v) = event_target_value(&ev).parse() {
+                                    downloads.set(v);
+                                }
+                            }
+                        >
+                            {move || {
+                                limits
+                                    .get()
+                                    .and_then(Result::ok)
+                                    .map(|l| l.download_choices)
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .map(|n| {
+                                        view! {
+                                            <option
+                                                value=n.to_string()
+                                                selected=move || downloads.get() == n
+                                            >
+                                                {if n == 1 {
+                                                    "1 download".to_string()
+                                                } else {
+                                                    format!("{n} downloads")
+                                                }}
+                                            </option>
+                                        }
+                                    })
+                                    .collect_view()
+                            }}
+                        </select>
+                    </div>
+                </div>
+                <p class="error" role="alert">
+                    {move || error.get()}
+                </p>
+                <Show
+                    when=move || working.get()
+                    fallback=move || {
+                        view! {
+                            <button type="button" class="primary" on:click=start>
+                                "Encrypt and upload"
+                            </button>
+                        }
+                    }
+                >
+                    <p class="hint" aria-live="polite">
+                        {move || phase.get().map(|p| phase_text(p, true))}
+                        {move || engine.get().map(|e| format!(" (AES-GCM: {e})"))}
+                    </p>
+                    <TransferProgress label="Upload progress" done=done total=total started=started />
+                    <button type="button" on:click=cancel>
+                        "Cancel"
+                    </button>
+                </Show>
+            </form>
+        }
+    };
+
+    view! {
+        <section aria-labelledby="send-title">
+            <h2 id="send-title">"Send a file"</h2>
+            <p class="lead">
+                "The file is encrypted in this browser before it leaves; the server stores only ciphertext and never sees the passphrase or the link's secret part."
+            </p>
+            {move || match shared.get() {
+                None => form().into_any(),
+                Some(s) => {
+                    view! {
+                        <div class="done">
+                            <h3>"Ready to share"</h3>
+                            <ShareLink link=s.link.clone() />
+                            <p class="reminder">
+                                <strong>"Send the passphrase by another channel"</strong>
+                                " (a call, a different app, in person), never together with the link. Whoever has both can open the file."
+                            </p>
+                            <p class="hint">{format!("Expires {}.", format::when(s.expires_at))}</p>
+                            <p role="status" class="status">
+                                {move || status.get()}
+                            </p>
+                            <div class="row">
+                                <button
+                                    type="button"
+                                    on:click=move |_| refresh_status()
+                                    prop:disabled=move || deleted.get()
+                                >
+                                    "Refresh status"
+                                </button>
+                                <button
+                                    type="button"
+                                    class="danger"
+                                    on:click=delete
+                                    prop:disabled=move || deleted.get()
+                                >
+                                    "Delete"
+                                </button>
+                                <button type="button" on:click=again>
+                                    "Send another file"
+                                </button>
+                            </div>
+                        </div>
+                    }
+                        .into_any()
+                }
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,108 @@
+//! The page's side of the transfer worker: start one, hand it a command, get reports.
+use ferry_worker::{Command, Failure, Report, WORKER_URL};
+use js_sys::{Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+use web_sys::{Blob, MessageEvent, Worker};
+
+/// One running worker. Dropping it (outside its own callback) stops the worker.
+pub struct Transfer {
+    worker: Worker,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_error: Closure<dyn FnMut(JsValue)>,
+}
+
+impl Transfer {
+    /// Starts a worker and sends it `command` (with `file` beside it) once it listens.
+    /// `on_report` gets every report and, with `Downloaded`, the file's Blob.
+    pub fn start(
+        command: &Command,
+        file: Option<&web_sys::File>,
+        on_report: impl Fn(Report, Option<Blob>) + 'static,
+    ) -> Result<Transfer, Failure> {
+        let worker = Worker::new(WORKER_URL)
+            .map_err(|_| Failure::new("internal", "this browser could not start a Web Worker"))?;
+        let message = Object::new();
+        // unwrap: commands are plain structs that always serialise.
+        let json = serde_json::to_string(command).expect("command serialises");
+        let _ = Reflect::set(&message, &"json".into(), &JsValue::from_str(&json));
+        if let Some(file) = file {
+            let _ = Reflect::set(&message, &"file".into(), file);
+        }
+        let on_report = std::rc::Rc::new(on_report);
+        let on_message = {
+            let worker = worker.clone();
+            let on_report = on_report.clone();
+            let mut pending = Some(message);
+            Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+                let data = ev.data();
+                let Some(json) = Reflect::get(&data, &"json".into())
+                    .ok()
+                    .and_then(|v| v.as_string())
+                else {
+                    return;
+                };
+                let Ok(report) = serde_json::from_str::<Report>(&json) else {
+                    return;
+                };
+                if let Report::Alive = report {
+                    if let Some(message) = pending.take() {
+                        let _ = worker.post_message(&message);
+                    }
+                    return;
+                }
+                let blob = Reflect::get(&data, &"blob".into())
+                    .ok()
+                    .and_then(|v| v.dyn_into::<Blob>().ok());
+                let finished = matches!(
+                    report,
+                    Report::Uploaded { .. } | Report::Downloaded { .. } | Report::Failed(_)
+                );
+                on_report(report, blob);
+                if finished {
+                    // Frees the worker's memory (Argon2id grew it by 64 MiB).
+                    worker.terminate();
+                }
+            })
+        };
+        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            on_report(
+                Report::Failed(Failure::new(
+                    "internal",
+                    "the encryption worker failed to load; reload the page and try again",
+                )),
+                None,
+            );
+        });
+        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        Ok(Transfer {
+            worker,
+            _on_message: on_message,
+            _on_error: on_error,
+        })
+    }
+
+    /// Stops the worker at once (cancel): its socket closes and the server discards an
+    /// unfinished upload or leaves an unfinished download unconsumed.
+    pub fn stop(&self) {
+        self.worker.terminate();
+    }
+}
+
+impl Drop for Transfer {
+    fn drop(&mut self) {
+        self.worker.set_onmessage(None);
+        self.worker.set_onerror(None);
+        self.worker.terminate();
+    }
+}
+
+/// `?aes=wasm` in the page's address forces the `aes-gcm` wasm engine (for tests and
+/// comparisons); otherwise WebCrypto is used wherever it exists.
+pub fn force_wasm_aes() -> bool {
+    leptos::prelude::window()
+        .location()
+        .search()
+        .map(|s| s.contains("aes=wasm"))
+        .unwrap_or(false)
+}

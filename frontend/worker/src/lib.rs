@@ -1,0 +1,150 @@
+//! Messages between Ferry's page and its transfer worker.
+//!
+//! The page owns nothing secret for longer than a click: it hands the worker a passphrase
+//! (and, to send, a `File`), and the worker derives keys, encrypts or decrypts, runs the
+//! WebSocket transfer and reports progress. Every message is a JS object
+//! `{ json: "<Command or Report as JSON>", file?: File, blob?: Blob }`; the JSON carries
+//! the typed part and the optional fields carry what JSON cannot (a `File` to read, the
+//! decrypted `Blob` to save).
+#![deny(missing_docs)]
+
+use serde::{Deserialize, Serialize};
+
+/// Where Trunk puts the worker's loader (Trunk does not hash worker file names). Absolute,
+/// because the receive page lives under `/s/{id}`.
+pub const WORKER_URL: &str = "/ferry-worker_loader.js";
+
+/// Largest file the receive page assembles in memory as a `Blob` before saving. A
+/// Playwright/incognito-like Chromium profile keeps Blobs in RAM, so this stays at a few
+/// hundred MiB until downloads stream through a service worker.
+pub const BLOB_CAP: u64 = 512 * 1024 * 1024;
+
+/// Page → worker.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Command {
+    /// Encrypt and upload the `file` that travels beside this message.
+    Upload {
+        /// The passphrase the recipient will type.
+        passphrase: String,
+        /// Requested lifetime.
+        expires_in_secs: u64,
+        /// Requested download limit.
+        max_downloads: u32,
+        /// Use the `aes-gcm` wasm code even where WebCrypto exists (tests, comparisons).
+        #[serde(default)]
+        force_wasm_aes: bool,
+    },
+    /// Download and decrypt a share.
+    Download {
+        /// The share ID from the link's path.
+        share_id: String,
+        /// The share's public header (base64url), from `GET /api/shares/{id}`.
+        header: String,
+        /// The link secret: the link's fragment.
+        secret: String,
+        /// The passphrase the person typed.
+        passphrase: String,
+        /// Use the `aes-gcm` wasm code even where WebCrypto exists.
+        #[serde(default)]
+        force_wasm_aes: bool,
+    },
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print a passphrase or link secret.
+        match self {
+            Command::Upload { .. } => f.write_str("Command::Upload"),
+            Command::Download { share_id, .. } => write!(f, "Command::Download({share_id})"),
+        }
+    }
+}
+
+/// What the worker is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Running Argon2id (a fraction of a second to a few seconds).
+    DerivingKeys,
+    /// Opening the WebSocket and waiting for the server's answer.
+    Connecting,
+    /// Chunks are flowing.
+    Transferring,
+    /// Waiting for the server to commit (upload) or count (download).
+    Finishing,
+}
+
+/// Worker → page.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Report {
+    /// The worker is loaded and listens; the page sends its command after this.
+    Alive,
+    /// A new phase started.
+    Phase {
+        /// The phase.
+        phase: Phase,
+        /// Which AES-GCM engine runs the bulk work: `"webcrypto"` or `"wasm"`.
+        engine: Option<String>,
+    },
+    /// Plaintext bytes done so far (acknowledged by the server on upload, decrypted on
+    /// download) out of `total`.
+    Progress {
+        /// Bytes done.
+        done: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// Upload committed.
+    Uploaded {
+        /// The share ID.
+        share_id: String,
+        /// The link secret for the link's fragment (base64url).
+        secret: String,
+        /// The owner token (base64url) for status and delete.
+        owner_token: String,
+        /// Expiry, milliseconds since the Unix epoch.
+        expires_at: i64,
+    },
+    /// The token was accepted and the metadata opened.
+    Metadata {
+        /// Original file name.
+        name: String,
+        /// Plaintext size.
+        size: u64,
+    },
+    /// Every chunk verified; the `blob` beside this message is the whole file.
+    Downloaded {
+        /// Original file name.
+        name: String,
+        /// Downloads the share still allows, if the server said.
+        downloads_left: Option<u32>,
+    },
+    /// The transfer failed; the worker is finished.
+    Failed(Failure),
+}
+
+/// Why a transfer failed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Failure {
+    /// A server error code (`not-found`, `wrong-token`, ...), or one of the worker's own:
+    /// `corrupted`, `network`, `too-large`, `link-incomplete`, `internal`.
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+    /// With `wrong-token`: wrong tries the share still survives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
+}
+
+impl Failure {
+    /// A failure with a code and a message.
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        Failure {
+            code: code.to_owned(),
+            message: message.into(),
+            attempts_left: None,
+        }
+    }
+}

@@ -1,0 +1,187 @@
+//! Receive: derive keys, present the download token, open the metadata, then decrypt
+//! chunk by chunk into a sink. A file is handed to the page only after every chunk
+//! verified and the final chunk closed the stream; on any failure nothing is saved.
+use ferry_common::{
+    FileMetadata, Header, Keys, LinkSecret, b64,
+    protocol::{DOWNLOAD_PATH, DownloadEvent, DownloadRequest, PROTOCOL_VERSION},
+};
+use ferry_worker::{BLOB_CAP, Failure, Phase, Report};
+use js_sys::{Array, Uint8Array};
+use web_sys::{Blob, BlobPropertyBag};
+
+use super::{
+    engine::{Chunks, failure},
+    now_ms, post,
+    socket::{Event, Socket, lost},
+    upload::refused,
+};
+
+/// Where decrypted chunks go. For now the pieces of one in-memory `Blob`, which is why
+/// files are capped at [`BLOB_CAP`]; a streaming sink (service worker) can replace it
+/// without touching the transfer loop.
+struct BlobSink {
+    parts: Array,
+}
+
+impl BlobSink {
+    fn push(&mut self, plain: Uint8Array) {
+        self.parts.push(&plain);
+    }
+
+    fn finish(self) -> Result<Blob, Failure> {
+        let options = BlobPropertyBag::new();
+        options.set_type("application/octet-stream");
+        Blob::new_with_u8_array_sequence_and_options(&self.parts, &options)
+            .map_err(|_| Failure::new("internal", "the browser could not assemble the file"))
+    }
+}
+
+fn protocol_error() -> Failure {
+    Failure::new("internal", "the server answered out of turn")
+}
+
+pub async fn run(
+    share_id: String,
+    header: String,
+    secret: String,
+    passphrase: String,
+    force_wasm: bool,
+) -> Result<(), Failure> {
+    let header = b64::decode(&header)
+        .and_then(|bytes| Header::parse(&bytes))
+        .map_err(failure)?;
+    let secret = LinkSecret::from_fragment(&secret).map_err(failure)?;
+    post(
+        &Report::Phase {
+            phase: Phase::DerivingKeys,
+            engine: None,
+        },
+        None,
+    );
+    let keys = Keys::derive(&header, &passphrase, Some(&secret)).map_err(failure)?;
+    drop(passphrase);
+    let mut chunks = Chunks::opener(&keys.payload, &header, force_wasm).await;
+    post(
+        &Report::Phase {
+            phase: Phase::Connecting,
+            engine: Some(chunks.engine().into()),
+        },
+        None,
+    );
+
+    let mut socket = Socket::open(DOWNLOAD_PATH).await?;
+    socket.send_json(&DownloadRequest::Start {
+        version: PROTOCOL_VERSION,
+        share_id,
+        token: keys.download_token.as_bytes().to_vec().into(),
+    })?;
+    let (metadata, ciphertext_size, total) = match socket.next().await {
+        Event::Text(text) => match serde_json::from_str::<DownloadEvent>(&text) {
+            Ok(DownloadEvent::Ready {
+                metadata,
+                ciphertext_size,
+                chunks,
+                ..
+            }) => (metadata, ciphertext_size, chunks),
+            Ok(DownloadEvent::Error(body)) => return Err(refused(body)),
+            _ => return Err(protocol_error()),
+        },
+        Event::Binary(_) => return Err(protocol_error()),
+        Event::Closed => return Err(lost()),
+    };
+    // The token was right, so the keys are right: a metadata block that does not open
+    // was altered in storage.
+    let meta = FileMetadata::open(&metadata.0, &keys.metadata, &header).map_err(|_| {
+        Failure::new(
+            "corrupted",
+            "the file's sealed description does not verify: it was modified in storage",
+        )
+    })?;
+    let size = header
+        .plaintext_len(ciphertext_size)
+        .filter(|&len| len == meta.size && header.chunk_count(len) == total)
+        .ok_or_else(|| failure(ferry_common::Error::Corrupted))?;
+    if size > BLOB_CAP {
+        return Err(Failure::new(
+            "too-large",
+            format!(
+                "this file is larger than the {} MiB this page can save for now",
+                BLOB_CAP >> 20
+            ),
+        ));
+    }
+    post(
+        &Report::Metadata {
+            name: meta.name.clone(),
+            size,
+        },
+        None,
+    );
+    post(
+        &Report::Phase {
+            phase: Phase::Transferring,
+            engine: Some(chunks.engine().into()),
+        },
+        None,
+    );
+
+    let mut sink = BlobSink { parts: Array::new() };
+    let (mut received, mut done_bytes, mut last_report) = (0u64, 0u64, 0.0);
+    let downloads_left = loop {
+        match socket.next().await {
+            Event::Binary(sealed) => {
+                if received >= total {
+                    return Err(failure(ferry_common::Error::TrailingData));
+                }
+                let last = received + 1 == total;
+                let plain = chunks.open(&sealed, last).await?;
+                done_bytes += u64::from(plain.length());
+                sink.push(plain);
+                received += 1;
+                socket.send_json(&DownloadRequest::Ack { chunks: received })?;
+                let now = now_ms();
+                if now - last_report > 100.0 || last {
+                    last_report = now;
+                    post(
+                        &Report::Progress {
+                            done: done_bytes,
+                            total: size,
+                        },
+                        None,
+                    );
+                }
+                if last {
+                    post(
+                        &Report::Phase {
+                            phase: Phase::Finishing,
+                            engine: Some(chunks.engine().into()),
+                        },
+                        None,
+                    );
+                }
+            }
+            Event::Text(text) => match serde_json::from_str::<DownloadEvent>(&text) {
+                Ok(DownloadEvent::Done { downloads_left }) => break Some(downloads_left),
+                Ok(DownloadEvent::Error(body)) => return Err(refused(body)),
+                _ => {}
+            },
+            // Every chunk verified but the server hung up before confirming: the file is
+            // still complete and authentic.
+            Event::Closed if received == total => break None,
+            Event::Closed => return Err(lost()),
+        }
+    };
+    chunks.finish()?;
+    if received != total || done_bytes != size {
+        return Err(failure(ferry_common::Error::Truncated));
+    }
+    let blob = sink.finish()?;
+    post(
+        &Report::Downloaded {
+            name: meta.name,
+            downloads_left,
+        },
+        Some(&blob),
+    );
+    Ok(())
+}

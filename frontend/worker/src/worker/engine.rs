@@ -1,0 +1,198 @@
+//! AES-256-GCM STREAM chunks through WebCrypto when it exists, else through `ferry-common`.
+//!
+//! Both engines make the very same calls `ferry_common::stream` defines (payload key,
+//! nonce `chunk_nonce(counter, last)`, the 40 header bytes as associated data, 128-bit
+//! tag), so their output is byte-identical. The WebCrypto path re-checks the chunk-size
+//! rules that `StreamEncryptor`/`StreamDecryptor` enforce, and keeps every buffer in JS
+//! memory (an IV view into wasm memory detaches when memory grows, so it is copied).
+use ferry_common::{
+    Error, Header, StreamDecryptor, StreamEncryptor, TAG_LEN, keys::AeadKey, stream::chunk_nonce,
+};
+use js_sys::{Array, ArrayBuffer, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto};
+
+use ferry_worker::Failure;
+
+enum Kind {
+    Web {
+        subtle: SubtleCrypto,
+        key: CryptoKey,
+        aad: Uint8Array,
+    },
+    WasmSeal(StreamEncryptor),
+    WasmOpen(StreamDecryptor),
+}
+
+/// Seals or opens one share's chunks in order.
+pub struct Chunks {
+    kind: Kind,
+    chunk_size: usize,
+    counter: u64,
+    finished: bool,
+}
+
+/// Maps `ferry-common`'s errors to what the page shows.
+pub fn failure(e: Error) -> Failure {
+    let code = match e {
+        Error::Corrupted | Error::Truncated | Error::TrailingData => "corrupted",
+        Error::WrongPassphrase => "wrong-passphrase",
+        Error::LinkSecret => "link-incomplete",
+        Error::EmptyPassphrase => "empty-passphrase",
+        _ => "internal",
+    };
+    Failure::new(code, e.to_string())
+}
+
+fn corrupted() -> Failure {
+    failure(Error::Corrupted)
+}
+
+fn subtle() -> Option<SubtleCrypto> {
+    let crypto = super::scope().crypto().ok()?;
+    let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle")).ok()?;
+    // `crypto.subtle` is undefined outside secure contexts (plain http on a LAN).
+    subtle.dyn_into::<SubtleCrypto>().ok()
+}
+
+async fn import(subtle: &SubtleCrypto, key: &AeadKey) -> Result<CryptoKey, JsValue> {
+    let raw = Uint8Array::from(&key.expose_secret()[..]);
+    let usages = Array::of2(&"encrypt".into(), &"decrypt".into());
+    let promise = subtle.import_key_with_str("raw", &raw, "AES-GCM", false, &usages)?;
+    raw.fill(0, 0, 32);
+    Ok(JsFuture::from(promise).await?.unchecked_into())
+}
+
+impl Chunks {
+    async fn new(key: &AeadKey, header: &Header, force_wasm: bool, seal: bool) -> Self {
+        let web = match subtle() {
+            Some(subtle) if !force_wasm => match import(&subtle, key).await {
+                Ok(key) => Some(Kind::Web {
+                    subtle,
+                    key,
+                    aad: Uint8Array::from(&header.to_bytes()[..]),
+                }),
+                Err(_) => None,
+            },
+            _ => None,
+        };
+        let kind = web.unwrap_or_else(|| {
+            if seal {
+                Kind::WasmSeal(StreamEncryptor::new(key, header))
+            } else {
+                Kind::WasmOpen(StreamDecryptor::new(key, header))
+            }
+        });
+        Chunks {
+            kind,
+            chunk_size: header.chunk_size as usize,
+            counter: 0,
+            finished: false,
+        }
+    }
+
+    /// An encryptor for `header` under the payload key.
+    pub async fn sealer(key: &AeadKey, header: &Header, force_wasm: bool) -> Self {
+        Self::new(key, header, force_wasm, true).await
+    }
+
+    /// A decryptor for `header` under the payload key.
+    pub async fn opener(key: &AeadKey, header: &Header, force_wasm: bool) -> Self {
+        Self::new(key, header, force_wasm, false).await
+    }
+
+    /// `"webcrypto"` or `"wasm"`.
+    pub fn engine(&self) -> &'static str {
+        match self.kind {
+            Kind::Web { .. } => "webcrypto",
+            _ => "wasm",
+        }
+    }
+
+    fn params(&self, aad: &Uint8Array, last: bool) -> AesGcmParams {
+        let iv = Uint8Array::from(&chunk_nonce(self.counter, last)[..]);
+        let params = AesGcmParams::new("AES-GCM", &iv);
+        params.set_additional_data(aad);
+        params.set_tag_length(128);
+        params
+    }
+
+    /// Seals the next chunk (every chunk but the last exactly `chunk_size` bytes).
+    pub async fn seal(&mut self, plain: &Uint8Array, last: bool) -> Result<Uint8Array, Failure> {
+        let sealed = match &mut self.kind {
+            Kind::WasmSeal(enc) => {
+                Uint8Array::from(&enc.seal_chunk(&plain.to_vec(), last).map_err(failure)?[..])
+            }
+            Kind::Web { subtle, key, aad } => {
+                let len = plain.length() as usize;
+                let ok_len = if last {
+                    len <= self.chunk_size && (len > 0 || self.counter == 0)
+                } else {
+                    len == self.chunk_size
+                };
+                if self.finished || !ok_len {
+                    return Err(failure(Error::Misuse("of the wrong size")));
+                }
+                let (subtle, key, aad) = (subtle.clone(), key.clone(), aad.clone());
+                let params = self.params(&aad, last);
+                let out = async {
+                    let p = subtle.encrypt_with_object_and_buffer_source(&params, &key, plain)?;
+                    JsFuture::from(p).await
+                }
+                .await
+                .map_err(|_| Failure::new("internal", "the browser failed to encrypt"))?;
+                Uint8Array::new(&out.unchecked_into::<ArrayBuffer>())
+            }
+            Kind::WasmOpen(_) => unreachable!("a sealer is built with a StreamEncryptor"),
+        };
+        self.counter += 1;
+        self.finished = last;
+        Ok(sealed)
+    }
+
+    /// Opens the next sealed chunk; `last` is whether the caller expects the final one.
+    pub async fn open(&mut self, sealed: &Uint8Array, last: bool) -> Result<Uint8Array, Failure> {
+        let plain = match &mut self.kind {
+            Kind::WasmOpen(dec) => {
+                Uint8Array::from(&dec.open_chunk(&sealed.to_vec(), last).map_err(failure)?[..])
+            }
+            Kind::Web { subtle, key, aad } => {
+                let len = sealed.length() as usize;
+                let ok_len = if last {
+                    len >= TAG_LEN
+                        && len <= self.chunk_size + TAG_LEN
+                        && (len > TAG_LEN || self.counter == 0)
+                } else {
+                    len == self.chunk_size + TAG_LEN
+                };
+                if self.finished || !ok_len {
+                    return Err(corrupted());
+                }
+                let (subtle, key, aad) = (subtle.clone(), key.clone(), aad.clone());
+                let params = self.params(&aad, last);
+                let out = async {
+                    let p = subtle.decrypt_with_object_and_buffer_source(&params, &key, sealed)?;
+                    JsFuture::from(p).await
+                }
+                .await
+                .map_err(|_| corrupted())?;
+                Uint8Array::new(&out.unchecked_into::<ArrayBuffer>())
+            }
+            Kind::WasmSeal(_) => unreachable!("an opener is built with a StreamDecryptor"),
+        };
+        self.counter += 1;
+        self.finished = last;
+        Ok(plain)
+    }
+
+    /// Succeeds only once the final chunk went through. MUST be checked before a file is
+    /// presented as complete.
+    pub fn finish(&self) -> Result<(), Failure> {
+        if self.finished {
+            Ok(())
+        } else {
+            Err(failure(Error::Truncated))
+        }
+    }
+}

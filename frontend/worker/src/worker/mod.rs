@@ -1,0 +1,84 @@
+//! The worker's entry point and its two jobs.
+mod download;
+mod engine;
+mod socket;
+mod upload;
+
+use ferry_worker::{Command, Failure, Report};
+use js_sys::{Object, Reflect};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
+use web_sys::{Blob, DedicatedWorkerGlobalScope, MessageEvent};
+
+/// The worker's global scope.
+pub fn scope() -> DedicatedWorkerGlobalScope {
+    js_sys::global().unchecked_into()
+}
+
+/// Posts a report (and a Blob beside it) to the page.
+pub fn post(report: &Report, blob: Option<&Blob>) {
+    let msg = Object::new();
+    // unwrap: reports are plain structs that always serialise.
+    let json = serde_json::to_string(report).expect("report serialises");
+    let _ = Reflect::set(&msg, &"json".into(), &JsValue::from_str(&json));
+    if let Some(blob) = blob {
+        let _ = Reflect::set(&msg, &"blob".into(), blob);
+    }
+    let _ = scope().post_message(&msg);
+}
+
+/// Milliseconds since the epoch, for throttling progress reports.
+pub fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Installs the message handler and tells the page the worker listens. Messages posted
+/// before this point would be lost, so the page waits for [`Report::Alive`].
+pub fn start() {
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|ev: MessageEvent| {
+        let data = ev.data();
+        let json = Reflect::get(&data, &"json".into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default();
+        let file = Reflect::get(&data, &"file".into())
+            .ok()
+            .and_then(|v| v.dyn_into::<web_sys::File>().ok());
+        wasm_bindgen_futures::spawn_local(async move {
+            let result = match serde_json::from_str::<Command>(&json) {
+                Ok(Command::Upload {
+                    passphrase,
+                    expires_in_secs,
+                    max_downloads,
+                    force_wasm_aes,
+                }) => match file {
+                    Some(file) => {
+                        upload::run(
+                            file,
+                            passphrase,
+                            expires_in_secs,
+                            max_downloads,
+                            force_wasm_aes,
+                        )
+                        .await
+                    }
+                    None => Err(Failure::new("internal", "no file was given")),
+                },
+                Ok(Command::Download {
+                    share_id,
+                    header,
+                    secret,
+                    passphrase,
+                    force_wasm_aes,
+                }) => download::run(share_id, header, secret, passphrase, force_wasm_aes).await,
+                Err(_) => Err(Failure::new("internal", "the worker got a malformed command")),
+            };
+            if let Err(failure) = result {
+                post(&Report::Failed(failure), None);
+            }
+        });
+    });
+    scope().set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    // The handler lives as long as the worker.
+    on_message.forget();
+    post(&Report::Alive, None);
+}

@@ -1,0 +1,175 @@
+//! Send: derive keys, seal the metadata, then read, encrypt and send chunks driven by the
+//! server's acknowledgements (never more than `window` chunks beyond the last ack, so
+//! memory stays bounded whatever the file size).
+use ferry_common::{
+    DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret, b64,
+    protocol::{ErrorBody, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent, UploadRequest},
+};
+use ferry_worker::{Failure, Phase, Report};
+use js_sys::{ArrayBuffer, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+
+use super::{
+    engine::{Chunks, failure},
+    now_ms, post,
+    socket::{Event, Socket, lost},
+};
+
+/// Turns a server refusal into a failure for the page.
+pub fn refused(body: ErrorBody) -> Failure {
+    let code = serde_json::to_value(body.code)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    Failure {
+        code,
+        message: body.message,
+        attempts_left: body.attempts_left,
+    }
+}
+
+async fn read(file: &gloo_file::File, start: u64, end: u64) -> Result<Uint8Array, Failure> {
+    let blob: web_sys::Blob = gloo_file::Blob::from(file.slice(start, end)).into();
+    let buf = JsFuture::from(blob.array_buffer())
+        .await
+        .map_err(|_| Failure::new("read", "the file could not be read; was it moved or changed?"))?;
+    Ok(Uint8Array::new(&buf.unchecked_into::<ArrayBuffer>()))
+}
+
+pub async fn run(
+    file: web_sys::File,
+    passphrase: String,
+    expires_in_secs: u64,
+    max_downloads: u32,
+    force_wasm: bool,
+) -> Result<(), Failure> {
+    post(
+        &Report::Phase {
+            phase: Phase::DerivingKeys,
+            engine: None,
+        },
+        None,
+    );
+    let header = Header::generate(KdfParams::DEFAULT, DEFAULT_CHUNK_SIZE, false).map_err(failure)?;
+    let secret = LinkSecret::generate().map_err(failure)?;
+    let keys = Keys::derive(&header, &passphrase, Some(&secret)).map_err(failure)?;
+    drop(passphrase);
+    let file = gloo_file::File::from(file);
+    let size = file.size();
+    let metadata = FileMetadata {
+        name: file.name(),
+        size,
+        media_type: file.raw_mime_type(),
+    }
+    .seal(&keys.metadata, &header)
+    .map_err(failure)?;
+    let mut chunks = Chunks::sealer(&keys.payload, &header, force_wasm).await;
+    post(
+        &Report::Phase {
+            phase: Phase::Connecting,
+            engine: Some(chunks.engine().into()),
+        },
+        None,
+    );
+
+    let mut socket = Socket::open(UPLOAD_PATH).await?;
+    socket.send_json(&UploadRequest::Start {
+        version: PROTOCOL_VERSION,
+        header: header.to_bytes().to_vec().into(),
+        metadata: metadata.into(),
+        verifier: keys.download_token.verifier().to_vec().into(),
+        expires_in_secs,
+        max_downloads,
+        ciphertext_size: header.ciphertext_len(size),
+    })?;
+    let window = match socket.next().await {
+        Event::Text(text) => match serde_json::from_str::<UploadEvent>(&text) {
+            Ok(UploadEvent::Ready { window, .. }) => u64::from(window.max(1)),
+            Ok(UploadEvent::Error(body)) => return Err(refused(body)),
+            _ => return Err(Failure::new("internal", "the server answered out of turn")),
+        },
+        Event::Binary(_) => return Err(Failure::new("internal", "the server answered out of turn")),
+        Event::Closed => return Err(lost()),
+    };
+    post(
+        &Report::Phase {
+            phase: Phase::Transferring,
+            engine: Some(chunks.engine().into()),
+        },
+        None,
+    );
+
+    let total = header.chunk_count(size);
+    let chunk_size = u64::from(header.chunk_size);
+    let (mut sent, mut acked, mut finish_sent) = (0u64, 0u64, false);
+    let mut last_report = 0.0;
+    loop {
+        while sent < total && sent < acked + window {
+            let start = sent * chunk_size;
+            let end = (start + chunk_size).min(size);
+            let last = sent + 1 == total;
+            let plain = read(&file, start, end).await?;
+            let sealed = chunks.seal(&plain, last).await?;
+            socket.send_chunk(&sealed)?;
+            sent += 1;
+        }
+        if sent == total && !finish_sent {
+            chunks.finish()?;
+            socket.send_json(&UploadRequest::Finish)?;
+            finish_sent = true;
+            post(
+                &Report::Phase {
+                    phase: Phase::Finishing,
+                    engine: Some(chunks.engine().into()),
+                },
+                None,
+            );
+        }
+        match socket.next().await {
+            Event::Text(text) => match serde_json::from_str::<UploadEvent>(&text) {
+                Ok(UploadEvent::Ack { chunks: n, .. }) => {
+                    acked = n.min(sent);
+                    let now = now_ms();
+                    if now - last_report > 100.0 || acked == total {
+                        last_report = now;
+                        post(
+                            &Report::Progress {
+                                done: (acked * chunk_size).min(size),
+                                total: size,
+                            },
+                            None,
+                        );
+                    }
+                }
+                Ok(UploadEvent::Done {
+                    share_id,
+                    owner_token,
+                    expires_at,
+                }) => {
+                    post(
+                        &Report::Progress {
+                            done: size,
+                            total: size,
+                        },
+                        None,
+                    );
+                    post(
+                        &Report::Uploaded {
+                            share_id,
+                            secret: secret.to_fragment(),
+                            owner_token: b64::encode(&owner_token.0),
+                            expires_at,
+                        },
+                        None,
+                    );
+                    return Ok(());
+                }
+                Ok(UploadEvent::Error(body)) => return Err(refused(body)),
+                _ => {}
+            },
+            Event::Binary(_) => {}
+            Event::Closed => return Err(lost()),
+        }
+    }
+}
