@@ -88,7 +88,12 @@ async fn data_dir_never_holds_plaintext_or_name() {
             );
         }
     }
-    assert!(files >= 2, "blob and database were searched");
+    let expected = if std::env::var("FERRY_TEST_DATABASE_URL").is_ok() {
+        1 // the database lives elsewhere
+    } else {
+        2
+    };
+    assert!(files >= expected, "blob and database were searched");
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -44,6 +44,11 @@ impl TestServer {
     /// Starts a server on an existing data directory.
     pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::for_tests(dir.path().to_path_buf());
+        // Run the suite against PostgreSQL with FERRY_TEST_DATABASE_URL (one test at a
+        // time: each server reconciles the shared database with its own blobs).
+        if let Ok(url) = std::env::var("FERRY_TEST_DATABASE_URL") {
+            config.database_url = Some(url);
+        }
         tweak(&mut config);
         let app = Application::build(config.clone())
             .await
