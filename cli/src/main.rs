@@ -32,7 +32,7 @@ Passphrase:
 
 Exit codes:
   0    success
-  1    other failure (local file error, target exists without --force, server refusal)
+  1    other failure (local file error, -o FILE exists without --force, server refusal)
   2    usage error (bad arguments, malformed or incomplete link, no passphrase source)
   3    wrong passphrase (or a damaged link)
   4    link gone: unknown, expired, or no downloads left

@@ -76,6 +76,19 @@ pub fn resolve_target(output: Option<&Path>, clean_name: &str) -> Result<PathBuf
     }
 }
 
+/// `name (1).ext`, `name (2).ext`, ... beside `taken`: the first that does not exist.
+pub fn free_name(taken: &Path) -> Option<PathBuf> {
+    let dir = taken.parent().unwrap_or(Path::new(""));
+    let stem = taken.file_stem()?.to_string_lossy();
+    let ext = taken
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    (1..=999)
+        .map(|i| dir.join(format!("{stem} ({i}){ext}")))
+        .find(|p| p.symlink_metadata().is_err())
+}
+
 /// The directory a path's file lives in (`.` for a bare name).
 pub fn parent_dir(path: &Path) -> PathBuf {
     match path.parent() {
@@ -187,6 +200,15 @@ mod tests {
             2
         );
         assert_eq!(parent_dir(Path::new("x")), PathBuf::from("."));
+        let taken = dir.path().join("a.txt");
+        std::fs::write(&taken, b"").unwrap();
+        assert_eq!(free_name(&taken).unwrap(), dir.path().join("a (1).txt"));
+        std::fs::write(dir.path().join("a (1).txt"), b"").unwrap();
+        assert_eq!(free_name(&taken).unwrap(), dir.path().join("a (2).txt"));
+        assert_eq!(
+            free_name(Path::new("noext")).unwrap(),
+            PathBuf::from("noext (1)")
+        );
     }
 
     #[test]

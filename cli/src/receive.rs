@@ -102,8 +102,23 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
         ));
     }
     let name = names::sanitize(&meta.name);
-    let target = names::resolve_target(opts.output.as_deref(), &name)?;
-    check_target(&target, opts.force)?;
+    let mut target = names::resolve_target(opts.output.as_deref(), &name)?;
+    let explicit_file = opts.output.as_deref().is_some_and(|p| !p.is_dir());
+    if explicit_file {
+        check_target(&target, opts.force)?;
+    } else if target.symlink_metadata().is_ok() && (!opts.force || target.is_dir()) {
+        // The sender's name is only known now, after the server granted the download:
+        // refusing here could spend a one-time link, so pick a free name, as browsers do.
+        let free = names::free_name(&target).ok_or_else(|| Error::Exists(target.clone()))?;
+        if progress::interactive() {
+            progress::info(format!(
+                "{} exists; saving as {}",
+                target.display(),
+                free.display()
+            ));
+        }
+        target = free;
+    }
     let temp = temp_file_beside(&target)?;
 
     let (chunk_tx, chunk_rx) = mpsc::channel::<tungstenite::Bytes>(QUEUE);

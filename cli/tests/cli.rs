@@ -1,0 +1,460 @@
+//! End-to-end: the real server in-process, the real `ferry` binary as a child process.
+use std::{
+    path::{Path, PathBuf},
+    process::{Output, Stdio},
+    time::Duration,
+};
+
+use tempfile::TempDir;
+use tokio::process::Command;
+
+const PASSPHRASE: &str = "correct horse battery staple";
+const CHUNK: usize = 256 * 1024;
+
+struct TestServer {
+    url: String,
+    data_dir: TempDir,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn spawn_server() -> TestServer {
+    let data_dir = tempfile::tempdir().unwrap();
+    let config = ferry_backend::Config::for_tests(data_dir.path().to_path_buf());
+    let app = ferry_backend::Application::build(config)
+        .await
+        .expect("server starts");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let task = tokio::spawn(app.run_until_stopped());
+    TestServer {
+        url,
+        data_dir,
+        task,
+    }
+}
+
+fn ferry_command(args: &[&str], cwd: &Path, passphrase: Option<&str>) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env_remove("FERRY_SERVER")
+        .env_remove("FERRY_PASSPHRASE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(p) = passphrase {
+        cmd.env("FERRY_PASSPHRASE", p);
+    }
+    cmd
+}
+
+async fn ferry(args: &[&str], cwd: &Path, passphrase: Option<&str>) -> Output {
+    tokio::time::timeout(
+        Duration::from_secs(300),
+        ferry_command(args, cwd, passphrase).output(),
+    )
+    .await
+    .expect("ferry finishes in time")
+    .expect("ferry runs")
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exited normally")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A file of `len` random bytes (from the kernel: fast even in a debug build).
+fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
+    use std::io::Read;
+    let path = dir.join(name);
+    let mut file = std::fs::File::create(&path).unwrap();
+    let mut random = std::fs::File::open("/dev/urandom")
+        .unwrap()
+        .take(len as u64);
+    assert_eq!(std::io::copy(&mut random, &mut file).unwrap(), len as u64);
+    path
+}
+
+/// Sends `file` and returns the link printed on stdout.
+async fn send(server: &TestServer, file: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["send", file.to_str().unwrap(), "--server", &server.url];
+    args.extend_from_slice(extra);
+    let out = ferry(&args, file.parent().unwrap(), Some(PASSPHRASE)).await;
+    assert_eq!(code(&out), 0, "send failed: {}", stderr(&out));
+    let link = String::from_utf8(out.stdout).unwrap();
+    let link = link.trim().to_owned();
+    assert!(
+        link.starts_with(&format!("{}/s/", server.url)),
+        "stdout is only the link: {link:?}"
+    );
+    assert!(!link.contains('\n'));
+    link
+}
+
+fn assert_same_file(a: &Path, b: &Path) {
+    let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
+    assert_eq!(x.len(), y.len(), "sizes differ");
+    assert!(x == y, "contents differ");
+}
+
+fn partial_files(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("ferry-partial"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_small_and_multi_chunk_files() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    for (i, len) in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 17]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("file-{i}.bin");
+        let file = random_file(src.path(), &name, len);
+        let link = send(&server, &file, &[]).await;
+        let out = ferry(
+            &["receive", &link, "-o", dst.path().to_str().unwrap()],
+            dst.path(),
+            Some(PASSPHRASE),
+        )
+        .await;
+        assert_eq!(code(&out), 0, "len {len}: {}", stderr(&out));
+        assert!(out.stdout.is_empty(), "receive prints nothing on stdout");
+        assert_same_file(&file, &dst.path().join(&name));
+    }
+    assert!(partial_files(dst.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_trips_100_mib_with_default_name_in_cwd() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let dst = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "big.dat", 100 << 20);
+    let link = send(&server, &file, &["--expires", "1h"]).await;
+    let out = ferry(&["receive", &link], dst.path(), Some(PASSPHRASE)).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &dst.path().join("big.dat"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passphrase_file_and_explicit_output_path() {
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "a.txt", 1000);
+    let link = send(&server, &file, &[]).await;
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, format!("{PASSPHRASE}\n")).unwrap();
+    let target = dir.path().join("renamed.txt");
+    let out = ferry(
+        &[
+            "receive",
+            &link,
+            "-o",
+            target.to_str().unwrap(),
+            "--passphrase-file",
+            pw.to_str().unwrap(),
+        ],
+        dir.path(),
+        // The file wins over the environment.
+        Some("not the passphrase"),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &target);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passphrase_exits_3_and_the_right_one_still_works() {
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "w.bin", 5000);
+    let link = send(&server, &file, &[]).await;
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = ferry(
+        &["receive", &link, "-o", out_dir.to_str().unwrap()],
+        dir.path(),
+        Some("wrong passphrase"),
+    )
+    .await;
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let msg = stderr(&out);
+    assert!(msg.contains("wrong passphrase"), "{msg}");
+    assert_eq!(msg.trim().lines().count(), 1, "one line: {msg}");
+    assert!(std::fs::read_dir(&out_dir).unwrap().next().is_none());
+
+    let out = ferry(
+        &["receive", &link, "-o", out_dir.to_str().unwrap()],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &out_dir.join("w.bin"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn used_up_and_unknown_links_exit_4() {
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "once.bin", 3000);
+    let link = send(&server, &file, &["--downloads", "1"]).await;
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let first = ferry(
+        &["receive", &link, "-o", out_dir.to_str().unwrap()],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    let again = ferry(
+        &["receive", &link, "-o", out_dir.to_str().unwrap(), "--force"],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&again), 4, "{}", stderr(&again));
+
+    let (_, fragment) = link.split_once('#').unwrap();
+    let unknown = format!("{}/s/NoSuchShare123#{fragment}", server.url);
+    let out = ferry(&["receive", &unknown], dir.path(), Some(PASSPHRASE)).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+/// Every regular file under `dir` whose size is exactly `len`.
+fn files_of_len(dir: &Path, len: u64, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files_of_len(&path, len, found);
+        } else if std::fs::metadata(&path).unwrap().len() == len {
+            found.push(path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tampered_blob_exits_5_and_leaves_no_file() {
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let len = 3 * CHUNK + 100;
+    let file = random_file(dir.path(), "t.bin", len);
+    let link = send(&server, &file, &[]).await;
+
+    let ciphertext_len = (len + 4 * 16) as u64;
+    let mut blobs = Vec::new();
+    files_of_len(server.data_dir.path(), ciphertext_len, &mut blobs);
+    assert_eq!(
+        blobs.len(),
+        1,
+        "exactly one blob of the ciphertext size: {blobs:?}"
+    );
+    let mut bytes = std::fs::read(&blobs[0]).unwrap();
+    bytes[CHUNK + 1000] ^= 0x01; // inside the second chunk
+    std::fs::write(&blobs[0], &bytes).unwrap();
+
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = ferry(
+        &["receive", &link, "-o", out_dir.to_str().unwrap()],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert!(
+        !out_dir.join("t.bin").exists(),
+        "no file under the target name"
+    );
+    assert!(partial_files(&out_dir).is_empty(), "temporary file removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_down_exits_6() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "x.bin", 10);
+    let url = format!("http://127.0.0.1:{port}");
+    let out = ferry(
+        &["send", file.to_str().unwrap(), "--server", &url],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    let link = format!("{url}/s/abc#AAAAAAAAAAAAAAAAAAAAAA");
+    let out = ferry(&["receive", &link], dir.path(), Some(PASSPHRASE)).await;
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_errors_exit_2() {
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "u.bin", 10);
+    let f = file.to_str().unwrap();
+    for args in [
+        vec!["send"],
+        vec!["bogus"],
+        vec!["send", f, "--expires", "1y"],
+        vec!["send", f, "--downloads", "0"],
+        vec!["receive", "not a link"],
+        vec!["receive", "http://127.0.0.1:1/s/abc#tooshort"],
+    ] {
+        let out = ferry(&args, dir.path(), Some(PASSPHRASE)).await;
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+    }
+    // Beyond the server's limits.
+    for extra in [["--expires", "30d"], ["--downloads", "100000"]] {
+        let out = ferry(
+            &["send", f, "--server", &server.url, extra[0], extra[1]],
+            dir.path(),
+            Some(PASSPHRASE),
+        )
+        .await;
+        assert_eq!(code(&out), 2, "{extra:?}: {}", stderr(&out));
+    }
+    // A passphrase argument does not exist.
+    let out = ferry(&["send", f, "--passphrase", "x"], dir.path(), None).await;
+    assert_eq!(code(&out), 2);
+    // A link without its secret.
+    let link = send(&server, &file, &[]).await;
+    let (bare, _) = link.split_once('#').unwrap();
+    let out = ferry(&["receive", bare], dir.path(), Some(PASSPHRASE)).await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("incomplete"), "{}", stderr(&out));
+    // --help documents the exit codes.
+    let out = ferry(&["--help"], dir.path(), None).await;
+    assert_eq!(code(&out), 0);
+    let help = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "Exit codes",
+        "wrong passphrase",
+        "tampered",
+        "FERRY_PASSPHRASE",
+    ] {
+        assert!(help.contains(needle), "{needle} missing from --help");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn never_overwrites_without_force() {
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "keep.bin", 2 * CHUNK + 5);
+    let link = send(&server, &file, &["--downloads", "3"]).await;
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let existing = out_dir.join("keep.bin");
+    std::fs::write(&existing, b"precious").unwrap();
+
+    // Explicit path: refused before anything is downloaded.
+    let out = ferry(
+        &["receive", &link, "-o", existing.to_str().unwrap()],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("--force"), "{}", stderr(&out));
+    // Directory target: the name is known only once the download is granted, so rather
+    // than spend the download the file is saved under a free name.
+    let out = ferry(
+        &["receive", &link, "-o", out_dir.to_str().unwrap()],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read(&existing).unwrap(), b"precious");
+    assert_same_file(&file, &out_dir.join("keep (1).bin"));
+    assert!(partial_files(&out_dir).is_empty());
+
+    let out = ferry(
+        &[
+            "receive",
+            &link,
+            "-o",
+            existing.to_str().unwrap(),
+            "--force",
+        ],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &existing);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_names_are_sanitised() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    // A name the sender's file system allows but that must not steer the receiver.
+    let file = random_file(src.path(), "..evil\u{202e}txt.exe", 100);
+    let link = send(&server, &file, &[]).await;
+    let dst = tempfile::tempdir().unwrap();
+    let out = ferry(&["receive", &link], dst.path(), Some(PASSPHRASE)).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &dst.path().join("evil_txt.exe"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_download_exits_130_and_leaves_nothing() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "slow.bin", 64 << 20);
+    let link = send(&server, &file, &[]).await;
+    let dst = tempfile::tempdir().unwrap();
+    let child = ferry_command(&["receive", &link], dst.path(), Some(PASSPHRASE))
+        .spawn()
+        .unwrap();
+    // Wait for the temporary file to appear, then interrupt.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while partial_files(dst.path()).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "download never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert!(!dst.path().join("slow.bin").exists());
+    assert!(
+        partial_files(dst.path()).is_empty(),
+        "{:?}",
+        partial_files(dst.path())
+    );
+}
