@@ -1,7 +1,7 @@
 //! The upload socket: `start` → `ready` → chunks (acked as stored) → `finish` → `done`.
 //!
-//! Chunks are written to the blob store as they arrive, at most one write in flight and
-//! at most `window` chunks buffered, so memory per upload is bounded by the window
+//! Chunks are written to the blob store as they arrive, at most one write in flight (it
+//! takes every chunk buffered meanwhile) and at most `window` chunks buffered, so memory per upload is bounded by the window
 //! whatever the file size. The blob is completed (durable) before the share's row is
 //! inserted; anything that ends the socket earlier aborts the multipart upload, so no
 //! row and no blob remain.
@@ -296,17 +296,19 @@ async fn receive(
     )
     .await?;
     let mut pending: VecDeque<Bytes> = VecDeque::new();
-    let mut in_flight: Option<(UploadPart, u64)> = None;
+    let mut in_flight: Option<(UploadPart, u64, u64)> = None;
     let mut received: u64 = 0;
     let mut stored: u64 = 0;
     let mut stored_bytes: u64 = 0;
     let mut finish_requested = false;
     loop {
-        if in_flight.is_none()
-            && let Some(chunk) = pending.pop_front()
-        {
-            let len = chunk.len() as u64;
-            in_flight = Some((upload.put_part(PutPayload::from(chunk)), len));
+        if in_flight.is_none() && !pending.is_empty() {
+            // Everything buffered goes out as one write (one part): fewer blocking-pool
+            // round trips when the client is faster than the disk.
+            let count = pending.len() as u64;
+            let len: u64 = pending.iter().map(|c| c.len() as u64).sum();
+            let payload: PutPayload = pending.drain(..).collect();
+            in_flight = Some((upload.put_part(payload), count, len));
         }
         if finish_requested && in_flight.is_none() {
             return Ok(());
@@ -317,8 +319,8 @@ async fn receive(
             {
                 done.map_err(|e| End::internal(anyhow::Error::new(e).context("writing a chunk")))?;
                 // unwrap: this branch only runs while a write is in flight.
-                let (_, len) = in_flight.take().expect("in flight");
-                stored += 1;
+                let (_, count, len) = in_flight.take().expect("in flight");
+                stored += count;
                 stored_bytes += len;
                 ws::send_json(session, &UploadEvent::Ack { chunks: stored, bytes: stored_bytes }).await?;
             }
