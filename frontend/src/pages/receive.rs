@@ -228,6 +228,7 @@ pub fn ReceivePage(
     };
 
     let form = move |size: u64, downloads_left: u32, expires_at: i64| {
+        let too_big = size > BLOB_CAP;
         view! {
             <p class="waiting">
                 {format!(
@@ -238,7 +239,7 @@ pub fn ReceivePage(
                     if downloads_left == 1 { "" } else { "s" },
                 )}
             </p>
-            {(size > BLOB_CAP)
+            {too_big
                 .then(|| {
                     view! {
                         <p class="error" role="alert">
@@ -282,7 +283,7 @@ pub fn ReceivePage(
                     {move || error.get()}
                 </p>
                 <Show when=move || !working.get() && saved.get().is_none()>
-                    <button type="submit" class="primary" prop:disabled=size > BLOB_CAP>
+                    <button type="submit" class="primary" prop:disabled=too_big>
                         "Download"
                     </button>
                 </Show>

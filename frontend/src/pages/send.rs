@@ -320,7 +320,13 @@ pub fn SendPage() -> impl IntoView {
                                 limits
                                     .get()
                                     .and_then(Result::ok)
-                                    .map(|l| l.expiry_choices_secs)
+                                    .map(|l| {
+                                        if l.expiry_choices_secs.is_empty() {
+                                            vec![l.max_expiry_secs]
+                                        } else {
+                                            l.expiry_choices_secs
+                                        }
+                                    })
                                     .unwrap_or_default()
                                     .into_iter()
                                     .map(|s| {

@@ -1,0 +1,101 @@
+// Round trips through the real server in two separate browser contexts (sender and
+// recipient), compared byte for byte.
+import { createHash } from 'node:crypto';
+import { test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes } from '../support/fixtures';
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+test('a random binary file round-trips byte for byte', async ({ harness }) => {
+  const file = makeFile('report-7f3a.bin', 3 * 1024 * 1024 + 12345);
+  const pass = passphrase();
+  harness.secrets.push(file.marker, 'report-7f3a', pass);
+  const sender = await harness.openPage();
+  const link = await send(sender, file.path, pass);
+  // The sender sees the reminder, a QR code and the share's status.
+  await expect(sender.getByText('Send the passphrase by another channel')).toBeVisible();
+  await expect(sender.getByRole('img', { name: 'QR code of the share link' }).locator('svg')).toBeVisible();
+  await expect(sender.getByText(/Not downloaded yet/)).toBeVisible();
+
+  const recipient = await harness.openPage();
+  await openLink(recipient, link);
+  const saved = await download(recipient, pass);
+  expect(saved.suggestedFilename()).toBe('report-7f3a.bin');
+  expect((await downloadedBytes(saved)).equals(file.data)).toBe(true);
+  await expect(recipient.getByText(/Saved “report-7f3a.bin”/)).toBeVisible();
+  await expect(recipient.getByText(/report-7f3a\.bin/).first()).toBeVisible();
+
+  // The sender's status follows.
+  await sender.getByRole('button', { name: 'Refresh status' }).click();
+  await expect(sender.getByText(/Downloaded 1 time|No longer available/)).toBeVisible();
+  // The link's fragment never reached the server: no socket URL carries it.
+  expect(harness.sockets.every((u) => !u.includes('#'))).toBe(true);
+});
+
+test('an empty file round-trips', async ({ harness }) => {
+  const file = makeFile('empty.txt', 0);
+  const pass = passphrase();
+  harness.secrets.push(pass);
+  const link = await send(await harness.openPage(), file.path, pass);
+  const recipient = await harness.openPage();
+  await openLink(recipient, link);
+  const saved = await download(recipient, pass);
+  expect(saved.suggestedFilename()).toBe('empty.txt');
+  expect((await downloadedBytes(saved)).length).toBe(0);
+});
+
+test('a non-ASCII file name survives', async ({ harness }) => {
+  const name = 'Grüße 📄 отчёт – 報告.pdf';
+  const file = makeFile(name, 70_000);
+  const pass = 'pässwörd ✓ ' + passphrase();
+  harness.secrets.push(file.marker, 'Grüße', 'отчёт', '報告', pass);
+  const link = await send(await harness.openPage(), file.path, pass);
+  const recipient = await harness.openPage();
+  await openLink(recipient, link);
+  const saved = await download(recipient, pass);
+  expect(saved.suggestedFilename()).toBe(name);
+  expect((await downloadedBytes(saved)).equals(file.data)).toBe(true);
+});
+
+test('a 64 MiB file round-trips', async ({ harness }) => {
+  test.setTimeout(300_000);
+  const file = makeFile('big-64MiB.bin', 64 * 1024 * 1024);
+  const pass = passphrase();
+  harness.secrets.push(file.marker, 'big-64MiB', pass);
+  const sender = await harness.openPage();
+  const t0 = Date.now();
+  const link = await send(sender, file.path, pass, { timeout: 240_000 });
+  const t1 = Date.now();
+  const recipient = await harness.openPage();
+  await openLink(recipient, link);
+  const saved = await download(recipient, pass, 240_000);
+  const got = await downloadedBytes(saved);
+  const t2 = Date.now();
+  expect(got.length).toBe(file.data.length);
+  expect(sha256(got)).toBe(sha256(file.data));
+  const mib = 64;
+  console.log(
+    `64 MiB: upload ${(t1 - t0) / 1000} s (${(mib / ((t1 - t0) / 1000)).toFixed(1)} MiB/s incl. page load and Argon2id), ` +
+      `download ${(t2 - t1) / 1000} s (${(mib / ((t2 - t1) / 1000)).toFixed(1)} MiB/s incl. page load and Argon2id)`,
+  );
+});
+
+test('the wasm AES-GCM fallback interoperates with WebCrypto', async ({ harness }) => {
+  const file = makeFile('fallback.bin', 600_000);
+  const pass = passphrase();
+  harness.secrets.push(file.marker, pass);
+  // Sender encrypts with the aes-gcm wasm code, recipient decrypts with WebCrypto.
+  const sender = await harness.openPage();
+  const link = await send(sender, file.path, pass, { query: '?aes=wasm' });
+  const recipient = await harness.openPage();
+  await openLink(recipient, link);
+  const saved = await download(recipient, pass);
+  expect((await downloadedBytes(saved)).equals(file.data)).toBe(true);
+  // And the other way round.
+  const back = await send(recipient, file.path, pass);
+  const u = new URL(back);
+  const third = await harness.openPage();
+  await openLink(third, `${u.origin}${u.pathname}?aes=wasm${u.hash}`);
+  await expect(third.getByText(/A file is waiting/)).toBeVisible();
+  const saved2 = await download(third, pass);
+  expect((await downloadedBytes(saved2)).equals(file.data)).toBe(true);
+});

@@ -1,0 +1,194 @@
+// Shared fixtures: isolated browser contexts whose page errors fail the test, every
+// WebSocket frame captured, a long-task monitor, and helpers to send and receive.
+import { test as base, expect, type Browser, type Download, type Page } from '@playwright/test';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export interface Frame {
+  url: string;
+  direction: 'sent' | 'received';
+  payload: Buffer;
+}
+
+export interface Harness {
+  /** A page in a fresh browser context (a separate "person"). */
+  openPage: (baseUrl?: string) => Promise<Page>;
+  /** Every WebSocket frame any page of this test sent or received. */
+  frames: Frame[];
+  /** Every WebSocket URL any page of this test opened. */
+  sockets: string[];
+  /** Strings that must never appear in a frame or in the server's data directory. */
+  secrets: string[];
+  /** Worst main-thread long task (ms) seen so far on every page of this test. */
+  longestTask: () => Promise<number>;
+}
+
+// Reports main-thread long tasks; Playwright injects this before the page's own scripts
+// (outside the page's CSP).
+const LONGTASK_SCRIPT = `
+  window.__ferryLongest = 0;
+  try {
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) window.__ferryLongest = Math.max(window.__ferryLongest, e.duration);
+    }).observe({ type: 'longtask', buffered: true });
+  } catch (e) {}
+`;
+
+export const test = base.extend<{ harness: Harness }>({
+  harness: async ({ browser }, use, testInfo) => {
+    const frames: Frame[] = [];
+    const sockets: string[] = [];
+    const secrets: string[] = [];
+    const errors: string[] = [];
+    const pages: Page[] = [];
+    const contexts: Awaited<ReturnType<Browser['newContext']>>[] = [];
+    const openPage = async (baseUrl = process.env.FERRY_E2E_URL!) => {
+      const context = await browser.newContext({ baseURL: baseUrl, acceptDownloads: true });
+      contexts.push(context);
+      await context.addInitScript(LONGTASK_SCRIPT);
+      const page = await context.newPage();
+      page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+      page.on('crash', () => errors.push('page crashed'));
+      page.on('websocket', (ws) => {
+        sockets.push(ws.url());
+        const record = (direction: Frame['direction']) => (f: { payload: string | Buffer }) =>
+          frames.push({
+            url: ws.url(),
+            direction,
+            payload: typeof f.payload === 'string' ? Buffer.from(f.payload, 'utf8') : f.payload,
+          });
+        ws.on('framesent', record('sent'));
+        ws.on('framereceived', record('received'));
+      });
+      pages.push(page);
+      return page;
+    };
+    const longestTask = async () => {
+      let worst = 0;
+      for (const p of pages) {
+        if (p.isClosed()) continue;
+        worst = Math.max(worst, await p.evaluate(() => (window as any).__ferryLongest ?? 0).catch(() => 0));
+      }
+      return worst;
+    };
+    await use({ openPage, frames, sockets, secrets, longestTask });
+
+    const worst = await longestTask();
+    testInfo.annotations.push({ type: 'longest main-thread task during transfers (ms)', description: worst.toFixed(0) });
+    console.log(`[${testInfo.title}] longest main-thread long task during transfers: ${worst.toFixed(0)} ms${worst >= 200 ? ' (over the 200 ms goal)' : ''}`);
+    for (const c of contexts) await c.close();
+    // A page that never mounts must not pass as a slow page.
+    expect(errors, 'page errors').toEqual([]);
+    // Nothing secret left the browser.
+    for (const secret of secrets) {
+      const needle = Buffer.from(secret, 'utf8');
+      const hit = frames.find((f) => f.payload.includes(needle));
+      expect(hit, `a WebSocket frame (${hit?.direction} ${hit?.url}) contains "${secret}"`).toBeUndefined();
+      const file = findInDir(process.env.FERRY_E2E_DATA_DIR!, needle);
+      expect(file, `the server's data directory (${file}) contains "${secret}"`).toBeUndefined();
+    }
+  },
+});
+
+export { expect };
+
+/** A file in `dir` (recursively) whose bytes contain `needle`, if any. */
+export function findInDir(dir: string, needle: Buffer): string | undefined {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      const hit = findInDir(path, needle);
+      if (hit) return hit;
+    } else if (entry.isFile() && readFileSync(path).includes(needle)) {
+      return path;
+    }
+  }
+  return undefined;
+}
+
+/** Every regular file under `dir` with its size. */
+export function listFiles(dir: string): { path: string; size: number }[] {
+  const out: { path: string; size: number }[] = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...listFiles(path));
+    else if (entry.isFile()) out.push({ path, size: statSync(path).size });
+  }
+  return out;
+}
+
+/** A random-content file named `name` on disk, starting with a plaintext marker. */
+export function makeFile(name: string, size: number): { path: string; data: Buffer; marker: string } {
+  const marker = `FERRY-PLAINTEXT-${randomBytes(8).toString('hex')}`;
+  const data = randomBytes(size);
+  Buffer.from(marker).copy(data, 0, 0, Math.min(size, marker.length));
+  // Repeat the marker inside every 256 KiB chunk, so any leaked chunk would show it.
+  for (let off = 256 * 1024; off + marker.length <= size; off += 256 * 1024) Buffer.from(marker).copy(data, off);
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-file-'));
+  const path = join(dir, name);
+  writeFileSync(path, data);
+  return { path, data, marker: size >= marker.length ? marker : '' };
+}
+
+export function passphrase(): string {
+  return `pass-${randomBytes(6).toString('hex')} horse staple`;
+}
+
+export const CHUNK = 256 * 1024;
+export const TAG = 16;
+/** Ciphertext size of a plaintext of `n` bytes under the default 256 KiB chunks. */
+export function ciphertextSize(n: number): number {
+  return n + Math.max(1, Math.ceil(n / CHUNK)) * TAG;
+}
+
+/** Forgets long tasks so far (page load, wasm compilation): the report covers transfers. */
+export async function resetLongTasks(page: Page): Promise<void> {
+  await page.evaluate(() => ((window as any).__ferryLongest = 0));
+}
+
+/** Uploads `filePath` from `page` and returns the share link. */
+export async function send(
+  page: Page,
+  filePath: string,
+  pass: string,
+  opts: { query?: string; downloads?: string; timeout?: number } = {},
+): Promise<string> {
+  await page.goto(`/${opts.query ?? ''}`);
+  await expect(page.getByText(/^Files up to/)).toBeVisible();
+  await page.locator('#file-input').setInputFiles(filePath);
+  await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+  if (opts.downloads) await page.getByLabel('Download limit').selectOption(opts.downloads);
+  await resetLongTasks(page);
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+  const link = page.getByRole('textbox', { name: 'Share link' });
+  await expect(link).toBeVisible({ timeout: opts.timeout ?? 60_000 });
+  const value = await link.inputValue();
+  expect(value).toMatch(/\/s\/[A-Za-z0-9_-]+#[A-Za-z0-9_-]{22}$/);
+  return value;
+}
+
+/** Opens `link` on `page` and waits until it says a file is waiting. */
+export async function openLink(page: Page, link: string): Promise<void> {
+  await page.goto(link);
+  await expect(page.getByText(/A file is waiting for you/)).toBeVisible();
+}
+
+/** Enters the passphrase and clicks Download; resolves with the saved download. */
+export async function download(page: Page, pass: string, timeout = 60_000): Promise<Download> {
+  const downloaded = page.waitForEvent('download', { timeout });
+  await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+  await resetLongTasks(page);
+  await page.getByRole('button', { name: 'Download' }).click();
+  return downloaded;
+}
+
+export async function downloadedBytes(d: Download): Promise<Buffer> {
+  const path = await d.path();
+  return readFileSync(path!);
+}
+
+export function shareId(link: string): string {
+  return new URL(link).pathname.split('/').pop()!;
+}

@@ -1,0 +1,85 @@
+// Starts and stops ferry-server processes for the tests: 127.0.0.1 only, a fresh
+// temporary data directory each, the web app from dist/.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const repoRoot = resolve(__dirname, '..', '..');
+
+/** The server binary: $FERRY_SERVER_BIN, else the release (or debug) build. */
+export function serverBinary(): string {
+  if (process.env.FERRY_SERVER_BIN) return process.env.FERRY_SERVER_BIN;
+  const targetDir = process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target');
+  for (const profile of ['release', 'debug']) {
+    const candidate = join(targetDir, profile, 'ferry-server');
+    if (existsSync(candidate)) return candidate;
+  }
+  throw new Error(
+    `ferry-server not found under ${targetDir}; build it with \`cargo build --release -p ferry-backend\` or set FERRY_SERVER_BIN`,
+  );
+}
+
+export interface Server {
+  url: string;
+  port: number;
+  dataDir: string;
+  process: ChildProcess;
+  log: () => string;
+  stop: () => Promise<void>;
+}
+
+export async function startServer(
+  port: number,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): Promise<Server> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
+  const dist = process.env.FERRY_DIST ?? join(repoRoot, 'dist');
+  if (!existsSync(join(dist, 'index.html'))) {
+    throw new Error(`${dist}/index.html missing: build the web app first (trunk build --release)`);
+  }
+  const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--static-dir', dist, ...extraArgs];
+  const child = spawn(serverBinary(), args, {
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (d) => (output += d));
+  child.stderr?.on('data', (d) => (output += d));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) {
+      throw new Error(`ferry-server exited with ${child.exitCode}:\n${output}`);
+    }
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`ferry-server did not answer /healthz within 30 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    port,
+    dataDir,
+    process: child,
+    log: () => output,
+    stop: async () => {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
