@@ -558,6 +558,30 @@ async fn bad_messages_close_only_that_socket() {
         assert_ne!(code, 1000);
     }
 
+    // An ack for chunks never sent ends that download (and consumes nothing).
+    let opts = UploadOpts {
+        max_downloads: 2,
+        ..UploadOpts::default()
+    };
+    let share = upload(port, &random_bytes(40 * 64 * 1024), &opts)
+        .await
+        .unwrap();
+    let mut ws = connect(port, DOWNLOAD_PATH).await;
+    send_json(
+        &mut ws,
+        &DownloadRequest::Start {
+            version: PROTOCOL_VERSION,
+            share_id: share.id.clone(),
+            token: share.token.to_vec().into(),
+        },
+    )
+    .await;
+    send_json(&mut ws, &DownloadRequest::Ack { chunks: 1000 }).await;
+    let (err, code, _) = expect_download_error(&mut ws).await;
+    assert_eq!(err.code, ErrorCode::ProtocolViolation);
+    assert_eq!(code, 1002);
+    assert_eq!(server.info(&share.id).await.unwrap().downloads_left, 2);
+
     for (what, _, close) in &cases {
         assert!(
             *close >= 1002 && *close != 1005,
