@@ -136,6 +136,12 @@ impl Application {
         self.port
     }
 
+    /// A handle that stops the server (`handle.stop(true).await` for a graceful stop);
+    /// `run_until_stopped` then returns.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// The shared state (for tests that inspect storage).
     pub fn state(&self) -> &AppState {
         &self.state

@@ -342,7 +342,7 @@ async fn cut_off_download_can_retry_after_the_lease() {
 async fn expiry_answers_410_and_the_sweeper_removes_the_blob() {
     let server = TestServer::start(|c| c.sweep_interval = Duration::from_millis(100)).await;
     let opts = UploadOpts {
-        expires_in_secs: 1,
+        expires_in_secs: 2,
         max_downloads: 5,
         ..UploadOpts::default()
     };
@@ -769,4 +769,27 @@ async fn sigkill_and_restart_keeps_committed_shares() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn startup_reconciles_storage_with_the_database() {
+    let server = TestServer::start(|_| {}).await;
+    let data = random_bytes(1000);
+    let kept = upload(server.port, &data, &UploadOpts::default())
+        .await
+        .unwrap();
+    let lost = upload(server.port, &data, &UploadOpts::default())
+        .await
+        .unwrap();
+    let dir = server.stop().await;
+    let blobs = dir.path().join("blobs");
+    // A crash mid-upload (staging file), a crash between blob commit and row insert
+    // (blob without a row), and a blob lost from storage (row without a blob).
+    std::fs::write(blobs.join("AAAABBBBCCCCDDDDEEEEFF#1"), b"partial").unwrap();
+    std::fs::write(blobs.join("ZZZZBBBBCCCCDDDDEEEEFF"), b"orphan").unwrap();
+    std::fs::remove_file(blobs.join(&lost.id)).unwrap();
+    let server = TestServer::start_in(dir, |_| {}).await;
+    assert_eq!(server.blob_files(), vec![kept.id.clone()]);
+    assert_eq!(server.info(&lost.id).await.unwrap_err().0, 404);
+    assert_eq!(download(server.port, &kept).await.unwrap().plaintext, data);
 }

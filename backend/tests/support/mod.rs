@@ -31,6 +31,7 @@ pub struct TestServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub config: Config,
+    handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -54,11 +55,13 @@ impl TestServer {
             .await
             .expect("server builds");
         let port = app.port();
+        let handle = app.handle();
         let task = tokio::spawn(app.run_until_stopped());
         TestServer {
             port,
             dir,
             config,
+            handle,
             task,
         }
     }
@@ -80,9 +83,10 @@ impl TestServer {
         share_info(self.port, id).await
     }
 
-    /// Stops the server (drops its task), keeping the data directory.
-    pub fn stop(self) -> tempfile::TempDir {
-        self.task.abort();
+    /// Stops the server, keeping the data directory.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.handle.stop(false).await;
+        let _ = self.task.await;
         self.dir
     }
 }
