@@ -72,7 +72,7 @@ impl ResponseError for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> ApiError {
-        tracing::error!(error = format!("{err:#}"), "internal error");
+        tracing::error!(error = ids::redact(&format!("{err:#}")), "internal error");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Internal,

@@ -25,6 +25,33 @@ pub fn short(id: &str) -> &str {
     id.get(..4).unwrap_or("?")
 }
 
+/// `text` with every share-ID-shaped word cut to its first four characters, for logging
+/// error messages that may name a blob path.
+pub fn redact(text: &str) -> String {
+    let is_id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        if word.len() >= SHARE_ID_LEN {
+            out.push_str(short(word));
+            out.push('…');
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if is_id_char(c) {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +65,10 @@ mod tests {
         assert!(!is_share_id("short"));
         assert!(!is_share_id("aaaaaaaaaaaaaaaaaaaa#1"));
         assert_eq!(short(&a).len(), 4);
+        assert_eq!(
+            redact(&format!("Unable to open file /data/blobs/{a}#1: gone")),
+            format!("Unable to open file /data/blobs/{}…#1: gone", &a[..4])
+        );
+        assert_eq!(redact("no ids here"), "no ids here");
     }
 }

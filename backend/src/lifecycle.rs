@@ -74,7 +74,7 @@ pub async fn run_sweeper(state: AppState, interval: Duration) {
     loop {
         ticker.tick().await;
         if let Err(err) = sweep(&state).await {
-            tracing::error!(error = format!("{err:#}"), "sweep failed");
+            tracing::error!(error = ids::redact(&format!("{err:#}")), "sweep failed");
         }
     }
 }

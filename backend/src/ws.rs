@@ -62,7 +62,10 @@ impl End {
 
     /// An internal failure: logged in full, reported vaguely.
     pub fn internal(err: anyhow::Error) -> End {
-        tracing::error!(error = format!("{err:#}"), "internal error");
+        tracing::error!(
+            error = crate::ids::redact(&format!("{err:#}")),
+            "internal error"
+        );
         End::refuse(
             ErrorCode::Internal,
             "the server failed; please try again later",
