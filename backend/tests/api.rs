@@ -695,8 +695,9 @@ async fn static_files_headers_and_placeholder() {
     assert_eq!(res.text().await.unwrap(), "ok");
 }
 
-/// Starts the real binary on a free port; returns it and its port.
-fn spawn_binary(data_dir: &std::path::Path) -> (std::process::Child, u16) {
+/// Starts the real binary on a free port, logging at info level to `log`; returns it
+/// and its port.
+fn spawn_binary(data_dir: &std::path::Path, log: &std::path::Path) -> (std::process::Child, u16) {
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -706,12 +707,20 @@ fn spawn_binary(data_dir: &std::path::Path) -> (std::process::Child, u16) {
         .arg(format!("127.0.0.1:{port}"))
         .arg("--data-dir")
         .arg(data_dir)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .env("RUST_LOG", "info")
+        .stdout(log_file(log))
+        .stderr(log_file(log))
         .spawn()
         .expect("ferry-server starts");
     (child, port)
+}
+
+fn log_file(path: &std::path::Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap()
 }
 
 async fn wait_healthy(port: u16) {
@@ -726,7 +735,9 @@ async fn wait_healthy(port: u16) {
 #[tokio::test]
 async fn sigkill_and_restart_keeps_committed_shares() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut child, port) = spawn_binary(dir.path());
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    let (mut child, port) = spawn_binary(dir.path(), &log);
     wait_healthy(port).await;
     let mut shares = Vec::new();
     for (i, len) in [0usize, 1, 200_000].into_iter().enumerate() {
@@ -757,7 +768,7 @@ async fn sigkill_and_restart_keeps_committed_shares() {
     child.wait().unwrap();
     drop(ws);
 
-    let (mut child, port) = spawn_binary(dir.path());
+    let (mut child, port) = spawn_binary(dir.path(), &log);
     wait_healthy(port).await;
     let blobs = list_files(&dir.path().join("blobs"));
     assert!(blobs.iter().all(|f| !f.contains('#')), "{blobs:?}");
@@ -766,9 +777,56 @@ async fn sigkill_and_restart_keeps_committed_shares() {
         let got = download(port, share).await.unwrap();
         assert_eq!(&got.plaintext, data);
         assert_eq!(got.downloads_left, if i == 0 { 0 } else { 1 });
+        // The owner can still see the share was downloaded.
+        let res = reqwest::Client::new()
+            .get(format!(
+                "http://127.0.0.1:{port}/api/shares/{}/status",
+                share.id
+            ))
+            .header(
+                "Authorization",
+                format!("Bearer {}", ferry_common::b64::encode(&share.owner_token)),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
     }
     child.kill().unwrap();
     child.wait().unwrap();
+
+    // The logs name shares by their first four characters only, and never a token.
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(log.contains("upload committed") && log.contains("download counted"));
+    for (share, _) in &shares {
+        assert!(log.contains(&share.id[..4]));
+        assert!(!log.contains(&share.id), "full share ID in the log");
+        for secret in [&share.token[..], &share.owner_token[..]] {
+            assert!(
+                !log.contains(&ferry_common::b64::encode(secret)),
+                "token in the log"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_silent_socket_is_closed_with_a_reason() {
+    let server = TestServer::start(|c| c.idle_timeout = Duration::from_millis(300)).await;
+    let mut ws = connect(server.port, UPLOAD_PATH).await;
+    let (err, code, reason) = expect_upload_error(&mut ws).await;
+    assert_eq!(err.code, ErrorCode::ProtocolViolation);
+    assert_eq!(code, 1002);
+    assert_eq!(reason, err.message);
+    // An upload that got `ready` and then stalls is closed too, leaving nothing.
+    let (mut ws, _, id) = ready_upload(server.port, b"abc").await;
+    let (err, _, _) = expect_upload_error(&mut ws).await;
+    assert_eq!(err.code, ErrorCode::ProtocolViolation);
+    assert_eq!(server.info(&id).await.unwrap_err().0, 404);
+    eventually("the staging file is removed", async || {
+        server.blob_files().is_empty()
+    })
+    .await;
 }
 
 #[tokio::test]
