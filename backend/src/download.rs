@@ -271,11 +271,10 @@ async fn stream_chunks(
             }
             let start = sent * sealed_len;
             let end = (start + sealed_len).min(total);
-            let bytes = state
-                .blobs
-                .read(&row.id, start..end)
-                .await
-                .map_err(|e| End::internal(e.context("reading a chunk")))?;
+            let bytes = match state.blobs.read(&row.id, start..end).await {
+                Ok(bytes) => bytes,
+                Err(err) => return Err(read_failed(state, &row.id, err).await),
+            };
             if session.binary(bytes).await.is_err() {
                 return if sent + 1 == chunks {
                     Ok(Delivery::ClosedAfterLast)
@@ -342,6 +341,17 @@ async fn stream_chunks(
                 }
             },
         }
+    }
+}
+
+/// A chunk could not be read: the share was removed meanwhile (expired and swept, or
+/// deleted by its owner), or storage failed.
+async fn read_failed(state: &AppState, id: &str, err: anyhow::Error) -> End {
+    match state.shares.lookup(id).await {
+        Ok(Lookup::Gone(t)) => gone_refusal(t.reason),
+        Ok(Lookup::NotFound) => not_found(),
+        Ok(Lookup::Live(row)) if row.expires_at <= now_ms() => gone_refusal(GoneReason::Expired),
+        _ => End::internal(err.context("reading a chunk")),
     }
 }
 

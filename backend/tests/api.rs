@@ -851,3 +851,41 @@ async fn startup_reconciles_storage_with_the_database() {
     assert_eq!(server.info(&lost.id).await.unwrap_err().0, 404);
     assert_eq!(download(server.port, &kept).await.unwrap().plaintext, data);
 }
+
+#[tokio::test]
+async fn a_download_cut_by_the_owners_delete_ends_with_not_found() {
+    let server = TestServer::start(|_| {}).await;
+    let share = upload(
+        server.port,
+        &random_bytes(40 * 64 * 1024),
+        &UploadOpts::default(),
+    )
+    .await
+    .unwrap();
+    let mut ws = connect(server.port, DOWNLOAD_PATH).await;
+    send_json(
+        &mut ws,
+        &DownloadRequest::Start {
+            version: PROTOCOL_VERSION,
+            share_id: share.id.clone(),
+            token: share.token.to_vec().into(),
+        },
+    )
+    .await;
+    // `ready`, then the first chunk; the server now waits for acks.
+    assert!(matches!(next(&mut ws).await, Some(Message::Text(_))));
+    assert!(matches!(next(&mut ws).await, Some(Message::Binary(_))));
+    let res = reqwest::Client::new()
+        .delete(server.http(&format!("/api/shares/{}", share.id)))
+        .header(
+            "Authorization",
+            format!("Bearer {}", ferry_common::b64::encode(&share.owner_token)),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    send_json(&mut ws, &DownloadRequest::Ack { chunks: 1 }).await;
+    let (err, _, _) = expect_download_error(&mut ws).await;
+    assert_eq!(err.code, ErrorCode::NotFound);
+}
