@@ -102,9 +102,9 @@ pub enum Error {
     /// Anything else.
     #[error("{0}")]
     Other(String),
-    /// Ctrl-C.
-    #[error("interrupted; no partial file was left behind")]
-    Interrupted,
+    /// Ctrl-C during a transfer; says what was cleaned up.
+    #[error("interrupted; {0}")]
+    Interrupted(&'static str),
 }
 
 fn attempts_note(attempts_left: Option<u32>) -> String {
@@ -129,7 +129,7 @@ impl Error {
                 ErrorCode::Internal | ErrorCode::Busy | ErrorCode::Unknown => EXIT_NETWORK,
                 _ => EXIT_OTHER,
             },
-            Error::Interrupted => EXIT_INTERRUPTED,
+            Error::Interrupted(_) => EXIT_INTERRUPTED,
             Error::TooLarge { .. }
             | Error::Exists(_)
             | Error::Io { .. }
@@ -210,7 +210,7 @@ mod tests {
             (Error::Tampered("x".into()), 5),
             (Error::Network("x".into()), 6),
             (Error::Exists("f".into()), 1),
-            (Error::Interrupted, 130),
+            (Error::Interrupted("x"), 130),
         ];
         for (e, code) in cases {
             assert_eq!(e.exit_code(), code, "{e}");

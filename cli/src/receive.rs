@@ -31,6 +31,8 @@ use crate::{
     progress,
 };
 
+/// What Ctrl-C leaves behind.
+const INTERRUPTED: &str = "the partial download was removed";
 /// Chunks queued between the socket and the writer.
 const QUEUE: usize = 8;
 
@@ -166,7 +168,7 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     };
     let transferred = tokio::select! {
         r = transfer => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted),
+        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(INTERRUPTED)),
     };
     bar.finish_and_clear();
     // The transfer future is gone, so the writer's queue is closed and it returns soon.
@@ -174,7 +176,7 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
         .await
         .map_err(|e| Error::Other(format!("the file writer failed: {e}")))?;
     let temp = match (transferred, written) {
-        (Err(Error::Interrupted), _) => return Err(Error::Interrupted),
+        (Err(e @ Error::Interrupted(_)), _) => return Err(e),
         (_, Err(e @ Error::Tampered(_))) => return Err(e),
         (Err(e), _) | (Ok(()), Err(e)) => return Err(e),
         (Ok(()), Ok(None)) => {

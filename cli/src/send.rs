@@ -110,20 +110,63 @@ pub async fn run(opts: SendOptions) -> Result<String> {
     })?;
     let total_chunks = header.chunk_count(size);
 
-    let (mut sink, mut stream) = net::connect(&server, UPLOAD_PATH).await?.split();
-    net::send_json(
-        &mut sink,
-        &UploadRequest::Start {
-            version: PROTOCOL_VERSION,
-            header: Bytes(header.to_bytes().to_vec()),
-            metadata: Bytes(sealed_metadata),
-            verifier: Bytes(keys.download_token.verifier().to_vec()),
-            expires_in_secs: expires,
-            max_downloads: opts.downloads,
-            ciphertext_size: header.ciphertext_len(size),
-        },
-    )
-    .await?;
+    let start = UploadRequest::Start {
+        version: PROTOCOL_VERSION,
+        header: Bytes(header.to_bytes().to_vec()),
+        metadata: Bytes(sealed_metadata),
+        verifier: Bytes(keys.download_token.verifier().to_vec()),
+        expires_in_secs: expires,
+        max_downloads: opts.downloads,
+        ciphertext_size: header.ciphertext_len(size),
+    };
+    let encryptor = StreamEncryptor::new(&keys.payload, &header);
+    drop(keys);
+    let upload = upload(
+        &server,
+        start,
+        file,
+        encryptor,
+        chunk_size,
+        size,
+        total_chunks,
+        shown,
+    );
+    // Ctrl-C is caught only now: during the passphrase prompt it must still kill at once.
+    let (share_id, expires_at) = tokio::select! {
+        r = upload => r?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(Error::Interrupted("the upload was abandoned; no share was created"));
+        }
+    };
+    if progress::interactive() {
+        let downloads = match opts.downloads {
+            1 => "one download".to_owned(),
+            n => format!("{n} downloads"),
+        };
+        progress::info(format!(
+            "Sent {name} ({}). The link allows {downloads} until {}.",
+            indicatif::HumanBytes(size),
+            time::format_utc(expires_at)
+        ));
+        progress::info("Give the recipient the link and, separately, the passphrase. Link:");
+    }
+    Ok(server.share_link(&share_id, Some(&secret)))
+}
+
+/// Streams the sealed chunks; returns the share ID and expiry from `done`.
+#[expect(clippy::too_many_arguments, reason = "one call site, all plain values")]
+async fn upload(
+    server: &Server,
+    start: UploadRequest,
+    file: File,
+    encryptor: StreamEncryptor,
+    chunk_size: u32,
+    size: u64,
+    total_chunks: u64,
+    shown: String,
+) -> Result<(String, i64)> {
+    let (mut sink, mut stream) = net::connect(server, UPLOAD_PATH).await?.split();
+    net::send_json(&mut sink, &start).await?;
     let window = loop {
         match net::next::<_, UploadEvent>(&mut stream).await? {
             Incoming::Event(UploadEvent::Ready { window, .. }) => break u64::from(window.max(1)),
@@ -134,7 +177,6 @@ pub async fn run(opts: SendOptions) -> Result<String> {
     };
 
     let (tx, mut rx) = mpsc::channel(READ_AHEAD);
-    let encryptor = StreamEncryptor::new(&keys.payload, &header);
     let reader = tokio::task::spawn_blocking(move || {
         read_and_seal(file, encryptor, chunk_size, size, total_chunks, &shown, tx)
     });
@@ -190,19 +232,7 @@ pub async fn run(opts: SendOptions) -> Result<String> {
     };
     bar.finish_and_clear();
     let _ = sink.send(Message::Close(None)).await;
-    if progress::interactive() {
-        let downloads = match opts.downloads {
-            1 => "one download".to_owned(),
-            n => format!("{n} downloads"),
-        };
-        progress::info(format!(
-            "Sent {name} ({}). The link allows {downloads} until {}.",
-            indicatif::HumanBytes(size),
-            time::format_utc(expires_at)
-        ));
-        progress::info("Give the recipient the link and, separately, the passphrase. Link:");
-    }
-    Ok(server.share_link(&share_id, Some(&secret)))
+    Ok((share_id, expires_at))
 }
 
 /// Reads and seals the file in order; runs on a blocking thread.

@@ -458,3 +458,57 @@ async fn ctrl_c_during_download_exits_130_and_leaves_nothing() {
         partial_files(dst.path())
     );
 }
+
+fn any_file_under(dir: &Path, name_contains: &str) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|e| {
+        let path = e.unwrap().path();
+        if path.is_dir() {
+            any_file_under(&path, name_contains)
+        } else {
+            path.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .contains(name_contains)
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_upload_exits_130_without_a_link() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "up.bin", 64 << 20);
+    let child = ferry_command(
+        &["send", file.to_str().unwrap(), "--server", &server.url],
+        src.path(),
+        Some(PASSPHRASE),
+    )
+    .spawn()
+    .unwrap();
+    // The server stages an upload as `<id>#<n>` under its data directory.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !any_file_under(server.data_dir.path(), "#") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "upload never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "no link printed");
+    assert!(
+        stderr(&out).contains("no share was created"),
+        "{}",
+        stderr(&out)
+    );
+}
