@@ -1,4 +1,6 @@
 //! The page's side of the transfer worker: start one, hand it a command, get reports.
+use std::{cell::Cell, rc::Rc};
+
 use ferry_worker::{Command, Failure, Report, WORKER_URL};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
@@ -7,6 +9,7 @@ use web_sys::{Blob, MessageEvent, Worker};
 /// One running worker. Dropping it (outside its own callback) stops the worker.
 pub struct Transfer {
     worker: Worker,
+    stopped: Rc<Cell<bool>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(JsValue)>,
 }
@@ -28,12 +31,18 @@ impl Transfer {
         if let Some(file) = file {
             let _ = Reflect::set(&message, &"file".into(), file);
         }
-        let on_report = std::rc::Rc::new(on_report);
+        let on_report = Rc::new(on_report);
+        let stopped = Rc::new(Cell::new(false));
         let on_message = {
             let worker = worker.clone();
             let on_report = on_report.clone();
+            let stopped = stopped.clone();
             let mut pending = Some(message);
             Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+                // Reports already queued when the person cancelled are ignored.
+                if stopped.get() {
+                    return;
+                }
                 let data = ev.data();
                 let Some(json) = Reflect::get(&data, &"json".into())
                     .ok()
@@ -60,23 +69,38 @@ impl Transfer {
                 on_report(report, blob);
                 if finished {
                     // Frees the worker's memory (Argon2id grew it by 64 MiB).
+                    stopped.set(true);
                     worker.terminate();
                 }
             })
         };
-        let on_error = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-            on_report(
-                Report::Failed(Failure::new(
-                    "internal",
-                    "the encryption worker failed to load; reload the page and try again",
-                )),
-                None,
-            );
-        });
+        let on_error = {
+            let worker = worker.clone();
+            let stopped = stopped.clone();
+            Closure::<dyn FnMut(JsValue)>::new(move |ev: JsValue| {
+                let detail = Reflect::get(&ev, &"message".into())
+                    .ok()
+                    .and_then(|m| m.as_string())
+                    .unwrap_or_default();
+                leptos::logging::warn!("transfer worker error: {detail}");
+                if stopped.replace(true) {
+                    return;
+                }
+                worker.terminate();
+                on_report(
+                    Report::Failed(Failure::new(
+                        "internal",
+                        "the encryption worker stopped unexpectedly; reload the page and try again",
+                    )),
+                    None,
+                );
+            })
+        };
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         Ok(Transfer {
             worker,
+            stopped,
             _on_message: on_message,
             _on_error: on_error,
         })
@@ -85,6 +109,7 @@ impl Transfer {
     /// Stops the worker at once (cancel): its socket closes and the server discards an
     /// unfinished upload or leaves an unfinished download unconsumed.
     pub fn stop(&self) {
+        self.stopped.set(true);
         self.worker.terminate();
     }
 }

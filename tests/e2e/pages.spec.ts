@@ -1,0 +1,62 @@
+// The send page's controls and the owner's view of a share.
+import { test, expect, makeFile, passphrase, send, openLink } from '../support/fixtures';
+
+test('the drop zone is keyboard-reachable and the passphrase field helps', async ({ harness }) => {
+  const page = await harness.openPage();
+  await page.goto('/');
+  await expect(page.getByText(/^Files up to/)).toBeVisible();
+  // Tab to the drop zone and press Enter: the file picker opens.
+  const zone = page.getByRole('button', { name: /Choose a file to send/ });
+  await expect(zone).toHaveAttribute('tabindex', '0');
+  await zone.focus();
+  const chooser = page.waitForEvent('filechooser');
+  await page.keyboard.press('Enter');
+  const file = makeFile('picked.txt', 1234);
+  await (await chooser).setFiles(file.path);
+  await expect(page.locator('.dropzone')).toContainText('picked.txt (1.2 KiB)');
+  // Show/hide and a strength hint.
+  const field = page.getByLabel('Passphrase', { exact: true });
+  await expect(field).toHaveAttribute('type', 'password');
+  await field.fill('abc');
+  await expect(page.getByText(/Weak/)).toBeVisible();
+  await page.getByRole('button', { name: 'Show' }).click();
+  await expect(field).toHaveAttribute('type', 'text');
+  await field.fill('correct horse battery staple 42');
+  await expect(page.getByText(/Strong/)).toBeVisible();
+  // Expiry choices come from the server; one download by default.
+  await expect(page.getByLabel('Expires after').locator('option')).toHaveText(['5 minutes', '1 hour', '1 day', '7 days']);
+  await expect(page.getByLabel('Download limit')).toHaveValue('1');
+});
+
+test('the sender can delete a share, and the link then says so', async ({ harness }) => {
+  const file = makeFile('delete-me.txt', 300);
+  const pass = passphrase();
+  harness.secrets.push(file.marker, pass);
+  const sender = await harness.openPage();
+  const link = await send(sender, file.path, pass, { downloads: '3' });
+  await expect(sender.getByText(/Not downloaded yet\. 3 downloads allowed/)).toBeVisible();
+  const recipient = await harness.openPage();
+  await openLink(recipient, link);
+  await expect(recipient.getByText(/3 downloads left/)).toBeVisible();
+  await sender.getByRole('button', { name: 'Delete' }).click();
+  await expect(sender.getByText('Deleted: the link no longer works.')).toBeVisible();
+  await recipient.reload();
+  await expect(recipient.getByRole('alert')).toContainText(/No file is waiting|no longer available|deleted/i);
+});
+
+test('cancelling an upload stops it', async ({ harness }) => {
+  const file = makeFile('cancel.bin', 48 * 1024 * 1024);
+  const page = await harness.openPage();
+  await page.goto('/');
+  await expect(page.getByText(/^Files up to/)).toBeVisible();
+  await page.locator('#file-input').setInputFiles(file.path);
+  await page.getByLabel('Passphrase', { exact: true }).fill(passphrase());
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+  await expect(page.getByRole('progressbar', { name: 'Upload progress' })).toBeVisible();
+  // Cancel once chunks flow (before that, cancelling is just as valid, but less interesting).
+  await expect(page.getByText('Encrypting and uploading…')).toBeVisible();
+  await page.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await expect(page.getByRole('alert')).toContainText('Upload cancelled');
+  await expect(page.getByRole('button', { name: 'Encrypt and upload' })).toBeVisible();
+  await expect(page.getByRole('textbox', { name: 'Share link' })).toHaveCount(0);
+});
