@@ -143,6 +143,10 @@ export function ciphertextSize(n: number): number {
   return n + Math.max(1, Math.ceil(n / CHUNK)) * TAG;
 }
 
+/** Milliseconds from the last click on "Encrypt and upload" to the link (Argon2id included),
+ * and from the last click on "Download" to the saved file. */
+export const timings = { upload: 0, download: 0 };
+
 /** Forgets long tasks so far (page load, wasm compilation): the report covers transfers. */
 export async function resetLongTasks(page: Page): Promise<void> {
   await page.evaluate(() => ((window as any).__ferryLongest = 0));
@@ -161,9 +165,11 @@ export async function send(
   await page.getByLabel('Passphrase', { exact: true }).fill(pass);
   if (opts.downloads) await page.getByLabel('Download limit').selectOption(opts.downloads);
   await resetLongTasks(page);
+  const clicked = Date.now();
   await page.getByRole('button', { name: 'Encrypt and upload' }).click();
   const link = page.getByRole('textbox', { name: 'Share link' });
   await expect(link).toBeVisible({ timeout: opts.timeout ?? 60_000 });
+  timings.upload = Date.now() - clicked;
   const value = await link.inputValue();
   expect(value).toMatch(/\/s\/[A-Za-z0-9_-]+#[A-Za-z0-9_-]{22}$/);
   return value;
@@ -180,8 +186,11 @@ export async function download(page: Page, pass: string, timeout = 60_000): Prom
   const downloaded = page.waitForEvent('download', { timeout });
   await page.getByLabel('Passphrase', { exact: true }).fill(pass);
   await resetLongTasks(page);
+  const clicked = Date.now();
   await page.getByRole('button', { name: 'Download' }).click();
-  return downloaded;
+  const saved = await downloaded;
+  timings.download = Date.now() - clicked;
+  return saved;
 }
 
 export async function downloadedBytes(d: Download): Promise<Buffer> {

@@ -13,23 +13,15 @@ use crate::{
     transfer::{Transfer, force_wasm_aes},
 };
 
-/// A finished upload, as the sender sees it.
+/// A finished upload, as the sender sees it. The owner token lives only here, in this
+/// page's memory, and is sent only to this share's status and delete endpoints; closing
+/// or reloading the tab gives up control of the share (it still expires).
 #[derive(Clone, Debug, PartialEq)]
 struct Shared {
     share_id: String,
     link: String,
     owner_token: String,
     expires_at: i64,
-}
-
-/// Where the owner token is kept: this tab's sessionStorage (and memory), never sent
-/// anywhere but to this share's status and delete endpoints.
-fn owner_key(share_id: &str) -> String {
-    format!("ferry.owner.{share_id}")
-}
-
-fn session_storage() -> Option<web_sys::Storage> {
-    window().session_storage().ok().flatten()
 }
 
 /// The send page.
@@ -181,9 +173,6 @@ pub fn SendPage() -> impl IntoView {
                 expires_at,
             } => {
                 let origin = window().location().origin().unwrap_or_default();
-                if let Some(storage) = session_storage() {
-                    let _ = storage.set_item(&owner_key(&share_id), &owner_token);
-                }
                 shared.set(Some(Shared {
                     link: format!("{origin}/s/{share_id}#{secret}"),
                     share_id,
@@ -230,9 +219,6 @@ pub fn SendPage() -> impl IntoView {
             match api::delete_share(&s.share_id, &s.owner_token).await {
                 Ok(()) => {
                     deleted.set(true);
-                    if let Some(storage) = session_storage() {
-                        let _ = storage.remove_item(&owner_key(&s.share_id));
-                    }
                     status.set(Some("Deleted: the link no longer works.".into()));
                 }
                 Err(e) => status.set(Some(format!("Could not delete: {}", e.message()))),
