@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod interrupt;
 mod keys;
 mod link;
 mod names;
@@ -38,7 +39,8 @@ Exit codes:
   4    link gone: unknown, expired, or no downloads left
   5    tampered or corrupted data: verification failed, nothing was saved
   6    network or server failure (unreachable, connection broke, server error)
-  130  interrupted by Ctrl-C (no partial file is left behind)";
+  130  interrupted by Ctrl-C (a partial download is removed; an interrupted upload
+       creates no share)";
 
 /// Send and receive end-to-end encrypted files through a Ferry server.
 ///

@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite;
 
 use crate::{
     error::{Error, Result},
+    interrupt::Interrupt,
     keys::derive_keys,
     link::ShareLink,
     names,
@@ -121,6 +122,8 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
         }
         target = free;
     }
+    // From here a partial file exists, so Ctrl-C must be caught to remove it.
+    let mut interrupt = Interrupt::listen()?;
     let temp = temp_file_beside(&target)?;
 
     let (chunk_tx, chunk_rx) = mpsc::channel::<tungstenite::Bytes>(QUEUE);
@@ -168,7 +171,7 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     };
     let transferred = tokio::select! {
         r = transfer => r,
-        _ = tokio::signal::ctrl_c() => Err(Error::Interrupted(INTERRUPTED)),
+        () = interrupt.recv() => Err(Error::Interrupted(INTERRUPTED)),
     };
     bar.finish_and_clear();
     // The transfer future is gone, so the writer's queue is closed and it returns soon.

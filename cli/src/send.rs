@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
     error::{Error, Result},
+    interrupt::Interrupt,
     keys::derive_keys,
     link::Server,
     net::{self, Incoming},
@@ -121,6 +122,8 @@ pub async fn run(opts: SendOptions) -> Result<String> {
     };
     let encryptor = StreamEncryptor::new(&keys.payload, &header);
     drop(keys);
+    // Ctrl-C is caught only now: during the passphrase prompt it must still kill at once.
+    let mut interrupt = Interrupt::listen()?;
     let upload = upload(
         &server,
         start,
@@ -131,10 +134,9 @@ pub async fn run(opts: SendOptions) -> Result<String> {
         total_chunks,
         shown,
     );
-    // Ctrl-C is caught only now: during the passphrase prompt it must still kill at once.
     let (share_id, expires_at) = tokio::select! {
         r = upload => r?,
-        _ = tokio::signal::ctrl_c() => {
+        () = interrupt.recv() => {
             return Err(Error::Interrupted("the upload was abandoned; no share was created"));
         }
     };
