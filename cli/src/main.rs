@@ -81,6 +81,10 @@ struct SendArgs {
     /// How many complete downloads the link allows.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     downloads: u32,
+    /// Make a passphrase-only link, without the random secret after '#'. Weaker: whoever
+    /// holds the ciphertext (the server) can then try passphrases offline.
+    #[arg(long)]
+    no_link_secret: bool,
     #[command(flatten)]
     passphrase: PassphraseArgs,
 }
@@ -136,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 expires: args.expires,
                 downloads: args.downloads,
                 passphrase_file: args.passphrase.passphrase_file,
+                no_link_secret: args.no_link_secret,
             }))?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "{link}")

@@ -41,6 +41,8 @@ pub struct SendOptions {
     pub downloads: u32,
     /// `--passphrase-file`.
     pub passphrase_file: Option<PathBuf>,
+    /// `--no-link-secret`: a passphrase-only share (the link has no `#` part).
+    pub no_link_secret: bool,
 }
 
 /// Uploads the file and returns the share link.
@@ -95,10 +97,14 @@ pub async fn run(opts: SendOptions) -> Result<String> {
     }
 
     let passphrase = passphrase::obtain(opts.passphrase_file.as_deref(), Prompt::Confirm)?;
-    let header =
-        Header::generate(KdfParams::DEFAULT, chunk_size, false).map_err(Error::from_envelope)?;
-    let secret = LinkSecret::generate().map_err(Error::from_envelope)?;
-    let keys = derive_keys(header.clone(), passphrase, Some(secret.clone())).await?;
+    let header = Header::generate(KdfParams::DEFAULT, chunk_size, opts.no_link_secret)
+        .map_err(Error::from_envelope)?;
+    let secret = if opts.no_link_secret {
+        None
+    } else {
+        Some(LinkSecret::generate().map_err(Error::from_envelope)?)
+    };
+    let keys = derive_keys(header.clone(), passphrase, secret.clone()).await?;
     let sealed_metadata = FileMetadata {
         name: name.clone(),
         size,
@@ -152,7 +158,7 @@ pub async fn run(opts: SendOptions) -> Result<String> {
         ));
         progress::info("Give the recipient the link and, separately, the passphrase. Link:");
     }
-    Ok(server.share_link(&share_id, Some(&secret)))
+    Ok(server.share_link(&share_id, secret.as_ref()))
 }
 
 /// Streams the sealed chunks; returns the share ID and expiry from `done`.

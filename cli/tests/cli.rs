@@ -512,3 +512,22 @@ async fn ctrl_c_during_upload_exits_130_without_a_link() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passphrase_only_links_round_trip() {
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "p.bin", CHUNK + 3);
+    let link = send(&server, &file, &["--no-link-secret"]).await;
+    assert!(!link.contains('#'), "{link}");
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let out = ferry(
+        &["receive", &link, "-o", out_dir.to_str().unwrap()],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &out_dir.join("p.bin"));
+}
