@@ -531,3 +531,15 @@ async fn passphrase_only_links_round_trip() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_same_file(&file, &out_dir.join("p.bin"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_links_exit_4() {
+    let server = spawn_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = random_file(dir.path(), "e.bin", 10);
+    let link = send(&server, &file, &["--expires", "1s"]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let out = ferry(&["receive", &link], dir.path(), Some(PASSPHRASE)).await;
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+}
