@@ -2,7 +2,7 @@
 // WebSocket frame captured, a long-task monitor, and helpers to send and receive.
 import { test as base, expect, type Browser, type Download, type Page } from '@playwright/test';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -79,6 +79,7 @@ export const test = base.extend<{ harness: Harness }>({
     testInfo.annotations.push({ type: 'longest main-thread task during transfers (ms)', description: worst.toFixed(0) });
     console.log(`[${testInfo.title}] longest main-thread long task during transfers: ${worst.toFixed(0)} ms${worst >= 200 ? ' (over the 200 ms goal)' : ''}`);
     for (const c of contexts) await c.close();
+    for (const dir of createdDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
     // A page that never mounts must not pass as a slow page.
     expect(errors, 'page errors').toEqual([]);
     // Nothing secret left the browser.
@@ -119,6 +120,8 @@ export function listFiles(dir: string): { path: string; size: number }[] {
   return out;
 }
 
+const createdDirs: string[] = [];
+
 /** A random-content file named `name` on disk, starting with a plaintext marker. */
 export function makeFile(name: string, size: number): { path: string; data: Buffer; marker: string } {
   const marker = `FERRY-PLAINTEXT-${randomBytes(8).toString('hex')}`;
@@ -127,6 +130,7 @@ export function makeFile(name: string, size: number): { path: string; data: Buff
   // Repeat the marker inside every 256 KiB chunk, so any leaked chunk would show it.
   for (let off = 256 * 1024; off + marker.length <= size; off += 256 * 1024) Buffer.from(marker).copy(data, off);
   const dir = mkdtempSync(join(tmpdir(), 'ferry-file-'));
+  createdDirs.push(dir);
   const path = join(dir, name);
   writeFileSync(path, data);
   return { path, data, marker: size >= marker.length ? marker : '' };

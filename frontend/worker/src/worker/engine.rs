@@ -8,8 +8,8 @@
 use ferry_common::{
     Error, Header, StreamDecryptor, StreamEncryptor, TAG_LEN, keys::AeadKey, stream::chunk_nonce,
 };
-use js_sys::{Array, ArrayBuffer, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto};
 
@@ -116,6 +116,48 @@ impl Chunks {
         params.set_additional_data(aad);
         params.set_tag_length(128);
         params
+    }
+
+    /// With WebCrypto: starts sealing the next chunk as soon as `plain` (a promise of its
+    /// `len` bytes as an ArrayBuffer) resolves, and returns a promise of the sealed bytes,
+    /// so reading and encrypting run ahead of the socket. The nonce is fixed here, in call
+    /// order, so the promises may settle in any order. `None` with the wasm engine, whose
+    /// state must advance strictly in order: use [`Chunks::seal`].
+    pub fn seal_ahead(
+        &mut self,
+        plain: &Promise,
+        len: usize,
+        last: bool,
+    ) -> Option<Result<Promise, Failure>> {
+        let Kind::Web { subtle, key, aad } = &self.kind else {
+            return None;
+        };
+        let ok_len = if last {
+            len <= self.chunk_size && (len > 0 || self.counter == 0)
+        } else {
+            len == self.chunk_size
+        };
+        if self.finished || !ok_len {
+            return Some(Err(failure(Error::Misuse("of the wrong size"))));
+        }
+        let (subtle, key) = (subtle.clone(), key.clone());
+        let params = self.params(aad, last);
+        let encrypt = Closure::once_into_js(move |buf: JsValue| -> JsValue {
+            match subtle.encrypt_with_object_and_buffer_source(&params, &key, buf.unchecked_ref::<Object>()) {
+                Ok(promise) => promise.into(),
+                Err(e) => Promise::reject(&e).into(),
+            }
+        });
+        let then: Option<Function> = Reflect::get(plain, &"then".into())
+            .ok()
+            .and_then(|f| f.dyn_into().ok());
+        let sealed = then
+            .and_then(|then| then.call1(plain, &encrypt).ok())
+            .and_then(|p| p.dyn_into::<Promise>().ok())
+            .ok_or_else(|| Failure::new("internal", "the browser failed to encrypt"));
+        self.counter += 1;
+        self.finished = last;
+        Some(sealed)
     }
 
     /// Seals the next chunk (every chunk but the last exactly `chunk_size` bytes).

@@ -1,5 +1,5 @@
 //! A WebSocket as an async stream of events, fed by the socket's callbacks.
-use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_channel::mpsc::{TryRecvError, UnboundedReceiver, UnboundedSender, unbounded};
 use futures_util::StreamExt;
 use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::{JsCast, closure::Closure};
@@ -90,6 +90,18 @@ impl Socket {
                 Some(Raw::Event(e)) => return e,
                 Some(Raw::Open) => continue,
                 None => return Event::Closed,
+            }
+        }
+    }
+
+    /// The next event if one is already waiting.
+    pub fn try_next(&mut self) -> Option<Event> {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Raw::Event(e)) => return Some(e),
+                Ok(Raw::Open) => continue,
+                Err(TryRecvError::Closed) => return Some(Event::Closed),
+                Err(TryRecvError::Empty) => return None,
             }
         }
     }

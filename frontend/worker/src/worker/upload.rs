@@ -6,7 +6,9 @@ use ferry_common::{
     protocol::{ErrorBody, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent, UploadRequest},
 };
 use ferry_worker::{Failure, Phase, Report};
-use js_sys::{ArrayBuffer, Uint8Array};
+use std::collections::VecDeque;
+
+use js_sys::{ArrayBuffer, Promise, Uint8Array};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
@@ -29,12 +31,10 @@ pub fn refused(body: ErrorBody) -> Failure {
     }
 }
 
-async fn read(file: &gloo_file::File, start: u64, end: u64) -> Result<Uint8Array, Failure> {
+/// Starts reading bytes `start..end` of the file (`File.slice`, then `arrayBuffer()`).
+fn read(file: &gloo_file::File, start: u64, end: u64) -> Promise {
     let blob: web_sys::Blob = gloo_file::Blob::from(file.slice(start, end)).into();
-    let buf = JsFuture::from(blob.array_buffer())
-        .await
-        .map_err(|_| Failure::new("read", "the file could not be read; was it moved or changed?"))?;
-    Ok(Uint8Array::new(&buf.unchecked_into::<ArrayBuffer>()))
+    blob.array_buffer()
 }
 
 pub async fn run(
@@ -102,17 +102,44 @@ pub async fn run(
 
     let total = header.chunk_count(size);
     let chunk_size = u64::from(header.chunk_size);
-    let (mut sent, mut acked, mut finish_sent) = (0u64, 0u64, false);
+    // Chunks read and sealed ahead of the socket, in order. Never more than the window
+    // beyond the last ack is issued, so memory stays bounded whatever the file size.
+    let mut ahead: VecDeque<Ahead> = VecDeque::new();
+    let (mut issued, mut sent, mut acked, mut finish_sent) = (0u64, 0u64, 0u64, false);
     let mut last_report = 0.0;
     loop {
-        while sent < total && sent < acked + window {
-            let start = sent * chunk_size;
+        // Take in every ack that already arrived before deciding how far to run ahead.
+        while let Some(event) = socket.try_next() {
+            if let Some(done) = on_event(event, &mut acked, sent, size, chunk_size, total, &mut last_report)? {
+                return finished(done, &secret, size);
+            }
+        }
+        while issued < total && issued < acked + window && ahead.len() < AHEAD {
+            let start = issued * chunk_size;
             let end = (start + chunk_size).min(size);
-            let last = sent + 1 == total;
-            let plain = read(&file, start, end).await?;
-            let sealed = chunks.seal(&plain, last).await?;
+            let last = issued + 1 == total;
+            let read = read(&file, start, end);
+            match chunks.seal_ahead(&read, (end - start) as usize, last) {
+                Some(sealed) => ahead.push_back(Ahead::Pending(JsFuture::from(sealed?))),
+                None => {
+                    let plain = Uint8Array::new(
+                        &JsFuture::from(read).await.map_err(|_| unreadable())?.unchecked_into::<ArrayBuffer>(),
+                    );
+                    ahead.push_back(Ahead::Ready(chunks.seal(&plain, last).await?));
+                }
+            }
+            issued += 1;
+        }
+        if let Some(next) = ahead.pop_front() {
+            let sealed = match next {
+                Ahead::Ready(sealed) => sealed,
+                Ahead::Pending(future) => Uint8Array::new(
+                    &future.await.map_err(|_| unreadable())?.unchecked_into::<ArrayBuffer>(),
+                ),
+            };
             socket.send_chunk(&sealed)?;
             sent += 1;
+            continue;
         }
         if sent == total && !finish_sent {
             chunks.finish()?;
@@ -126,50 +153,96 @@ pub async fn run(
                 None,
             );
         }
-        match socket.next().await {
-            Event::Text(text) => match serde_json::from_str::<UploadEvent>(&text) {
-                Ok(UploadEvent::Ack { chunks: n, .. }) => {
-                    acked = n.min(sent);
-                    let now = now_ms();
-                    if now - last_report > 100.0 || acked == total {
-                        last_report = now;
-                        post(
-                            &Report::Progress {
-                                done: (acked * chunk_size).min(size),
-                                total: size,
-                            },
-                            None,
-                        );
-                    }
-                }
-                Ok(UploadEvent::Done {
-                    share_id,
-                    owner_token,
-                    expires_at,
-                }) => {
+        let event = socket.next().await;
+        if let Some(done) = on_event(event, &mut acked, sent, size, chunk_size, total, &mut last_report)? {
+            return finished(done, &secret, size);
+        }
+    }
+}
+
+/// How many chunks are read and sealed ahead of the socket (within the window).
+const AHEAD: usize = 4;
+
+/// A chunk read and sealed ahead: still running in WebCrypto, or done by the wasm engine.
+enum Ahead {
+    Pending(JsFuture),
+    Ready(Uint8Array),
+}
+
+/// What `done` carried.
+struct Done {
+    share_id: String,
+    owner_token: Vec<u8>,
+    expires_at: i64,
+}
+
+fn unreadable() -> Failure {
+    Failure::new(
+        "read",
+        "the file could not be read or encrypted; was it moved or changed?",
+    )
+}
+
+/// Handles one socket event: acks move `acked` (and progress), `done` ends the upload.
+fn on_event(
+    event: Event,
+    acked: &mut u64,
+    sent: u64,
+    size: u64,
+    chunk_size: u64,
+    total: u64,
+    last_report: &mut f64,
+) -> Result<Option<Done>, Failure> {
+    match event {
+        Event::Text(text) => match serde_json::from_str::<UploadEvent>(&text) {
+            Ok(UploadEvent::Ack { chunks: n, .. }) => {
+                *acked = n.min(sent);
+                let now = now_ms();
+                if now - *last_report > 100.0 || *acked == total {
+                    *last_report = now;
                     post(
                         &Report::Progress {
-                            done: size,
+                            done: (*acked * chunk_size).min(size),
                             total: size,
                         },
                         None,
                     );
-                    post(
-                        &Report::Uploaded {
-                            share_id,
-                            secret: secret.to_fragment(),
-                            owner_token: b64::encode(&owner_token.0),
-                            expires_at,
-                        },
-                        None,
-                    );
-                    return Ok(());
                 }
-                Ok(UploadEvent::Error(body)) => return Err(refused(body)),
-                _ => {}
-            },
-            Event::Binary(_) => {}
-            Event::Closed => return Err(lost()),
-        }
+                Ok(None)
+            }
+            Ok(UploadEvent::Done {
+                share_id,
+                owner_token,
+                expires_at,
+            }) => Ok(Some(Done {
+                share_id,
+                owner_token: owner_token.0,
+                expires_at,
+            })),
+            Ok(UploadEvent::Error(body)) => Err(refused(body)),
+            _ => Ok(None),
+        },
+        Event::Binary(_) => Ok(None),
+        Event::Closed => Err(lost()),
     }
+}
+
+fn finished(done: Done, secret: &LinkSecret, size: u64) -> Result<(), Failure> {
+    post(
+        &Report::Progress {
+            done: size,
+            total: size,
+        },
+        None,
+    );
+    post(
+        &Report::Uploaded {
+            share_id: done.share_id,
+            secret: secret.to_fragment(),
+            owner_token: b64::encode(&done.owner_token),
+            expires_at: done.expires_at,
+        },
+        None,
+    );
+    Ok(())
 }
