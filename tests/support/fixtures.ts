@@ -51,6 +51,12 @@ export const test = base.extend<{ harness: Harness }>({
       const page = await context.newPage();
       page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
       page.on('crash', () => errors.push('page crashed'));
+      // The server's CSP must not block anything the app does (inline scripts, styles…).
+      page.on('console', (m) => {
+        if (/Content Security Policy|Refused to (load|execute|apply|connect|create)/i.test(m.text())) {
+          errors.push(`CSP: ${m.text()}`);
+        }
+      });
       page.on('websocket', (ws) => {
         sockets.push(ws.url());
         const record = (direction: Frame['direction']) => (f: { payload: string | Buffer }) =>
