@@ -24,3 +24,15 @@ CHROMEDRIVER=/usr/bin/chromedriver cargo test -p ferry-common --target wasm32-un
 
 step "independent implementation of docs/FORMAT.md agrees with the vectors"
 .venv/bin/python tests/independent/check_vectors.py
+
+step "clippy (web app and worker, wasm32)"
+cargo clippy -p ferry-frontend -p ferry-worker --target wasm32-unknown-unknown --locked -- -D warnings
+
+step "web app build (Trunk, release)"
+scripts/build-web.sh
+
+step "browser end-to-end tests (Playwright + Debian's Chromium, real server and CLI)"
+# The debug binaries built by `cargo test` above; never a stale release build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+FERRY_SERVER_BIN="$CARGO_TARGET_DIR/debug/ferry-server" FERRY_CLI_BIN="$CARGO_TARGET_DIR/debug/ferry" \
+  npx playwright test -c tests/playwright.config.ts
