@@ -181,10 +181,7 @@ pub fn SendPage() -> impl IntoView {
                 }));
                 working.set(false);
                 passphrase.set(String::new());
-                status.set(Some(format!(
-                    "Not downloaded yet; expires {}.",
-                    format::when(expires_at)
-                )));
+                status.set(Some("Not downloaded yet.".into()));
             }
             Report::Failed(f) => {
                 working.set(false);
