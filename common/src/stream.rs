@@ -22,13 +22,96 @@ pub fn chunk_nonce(counter: u64, last: bool) -> [u8; 12] {
     nonce
 }
 
+/// The STREAM bookkeeping shared by every AES-GCM engine: chunk counter, last flag and the
+/// length rules. [`StreamEncryptor`] and [`StreamDecryptor`] use it with the `aes-gcm` crate;
+/// the web app uses it with WebCrypto, so both engines enforce exactly the same rules.
+#[derive(Clone, Debug)]
+pub struct ChunkSequence {
+    chunk_size: usize,
+    counter: u64,
+    finished: bool,
+}
+
+impl ChunkSequence {
+    /// A sequence at chunk 0 for `header`'s chunk size.
+    pub fn new(header: &Header) -> Self {
+        ChunkSequence {
+            chunk_size: header.chunk_size as usize,
+            counter: 0,
+            finished: false,
+        }
+    }
+
+    /// Checks the next plaintext chunk's length and returns its nonce. Every chunk but the
+    /// last is exactly `chunk_size` bytes; the last holds 1..=`chunk_size`, or 0 for an
+    /// empty file. Call [`advance`](Self::advance) once the chunk is sealed.
+    pub fn seal_nonce(&self, plaintext_len: usize, last: bool) -> Result<[u8; 12], Error> {
+        if self.finished {
+            return Err(Error::Misuse("after the final chunk"));
+        }
+        let ok_len = if last {
+            plaintext_len <= self.chunk_size && (plaintext_len > 0 || self.counter == 0)
+        } else {
+            plaintext_len == self.chunk_size
+        };
+        if !ok_len {
+            return Err(Error::Misuse("of the wrong size"));
+        }
+        Ok(chunk_nonce(self.counter, last))
+    }
+
+    /// Checks the next sealed chunk's length and returns its nonce; `last` says whether the
+    /// caller expects the final chunk (the flag is authenticated). Call
+    /// [`advance`](Self::advance) once the chunk verified.
+    pub fn open_nonce(&self, sealed_len: usize, last: bool) -> Result<[u8; 12], Error> {
+        if self.finished {
+            return Err(Error::TrailingData);
+        }
+        let ok_len = if last {
+            sealed_len >= TAG_LEN
+                && sealed_len <= self.chunk_size + TAG_LEN
+                && (sealed_len > TAG_LEN || self.counter == 0)
+        } else {
+            sealed_len == self.chunk_size + TAG_LEN
+        };
+        if !ok_len {
+            return Err(Error::Corrupted);
+        }
+        Ok(chunk_nonce(self.counter, last))
+    }
+
+    /// Moves past a chunk that was sealed or verified.
+    pub fn advance(&mut self, last: bool) {
+        self.counter += 1;
+        self.finished = last;
+    }
+
+    /// Chunks sealed or verified so far.
+    pub fn chunks_done(&self) -> u64 {
+        self.counter
+    }
+
+    /// True once the final chunk went through.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Succeeds only once the final chunk went through. A reader MUST check this before
+    /// presenting a file as complete.
+    pub fn finish(&self) -> Result<(), Error> {
+        if self.finished {
+            Ok(())
+        } else {
+            Err(Error::Truncated)
+        }
+    }
+}
+
 /// Seals a file one chunk at a time with constant memory.
 pub struct StreamEncryptor {
     cipher: Aes256Gcm,
     aad: [u8; crate::header::HEADER_LEN],
-    chunk_size: usize,
-    counter: u64,
-    finished: bool,
+    seq: ChunkSequence,
 }
 
 impl StreamEncryptor {
@@ -37,9 +120,7 @@ impl StreamEncryptor {
         StreamEncryptor {
             cipher: key.cipher(),
             aad: header.to_bytes(),
-            chunk_size: header.chunk_size as usize,
-            counter: 0,
-            finished: false,
+            seq: ChunkSequence::new(header),
         }
     }
 
@@ -47,18 +128,7 @@ impl StreamEncryptor {
     /// the last (`last = true`) holds 1..=`chunk_size` bytes, or 0 for an empty file.
     /// After the last chunk the stream is finished and further calls fail.
     pub fn seal_chunk(&mut self, plaintext: &[u8], last: bool) -> Result<Vec<u8>, Error> {
-        if self.finished {
-            return Err(Error::Misuse("after the final chunk"));
-        }
-        let ok_len = if last {
-            plaintext.len() <= self.chunk_size && (!plaintext.is_empty() || self.counter == 0)
-        } else {
-            plaintext.len() == self.chunk_size
-        };
-        if !ok_len {
-            return Err(Error::Misuse("of the wrong size"));
-        }
-        let nonce = chunk_nonce(self.counter, last);
+        let nonce = self.seq.seal_nonce(plaintext.len(), last)?;
         let sealed = self
             .cipher
             .encrypt(
@@ -69,15 +139,14 @@ impl StreamEncryptor {
                 },
             )
             .map_err(|_| Error::Misuse("too large to seal"))?;
-        self.counter += 1;
-        self.finished = last;
+        self.seq.advance(last);
         Ok(sealed)
     }
 
     /// True once the final chunk has been sealed. A caller MUST seal a final chunk: a
     /// stream without one is rejected as truncated.
     pub fn is_finished(&self) -> bool {
-        self.finished
+        self.seq.is_finished()
     }
 }
 
@@ -85,9 +154,7 @@ impl StreamEncryptor {
 pub struct StreamDecryptor {
     cipher: Aes256Gcm,
     aad: [u8; crate::header::HEADER_LEN],
-    chunk_size: usize,
-    counter: u64,
-    finished: bool,
+    seq: ChunkSequence,
 }
 
 impl StreamDecryptor {
@@ -96,30 +163,14 @@ impl StreamDecryptor {
         StreamDecryptor {
             cipher: key.cipher(),
             aad: header.to_bytes(),
-            chunk_size: header.chunk_size as usize,
-            counter: 0,
-            finished: false,
+            seq: ChunkSequence::new(header),
         }
     }
 
     /// Opens the next sealed chunk; `last` says whether the caller expects it to be the
     /// final one. The flag is authenticated, so a wrong expectation fails verification.
     pub fn open_chunk(&mut self, sealed: &[u8], last: bool) -> Result<Vec<u8>, Error> {
-        if self.finished {
-            return Err(Error::TrailingData);
-        }
-        let len = sealed.len();
-        let ok_len = if last {
-            len >= TAG_LEN
-                && len <= self.chunk_size + TAG_LEN
-                && (len > TAG_LEN || self.counter == 0)
-        } else {
-            len == self.chunk_size + TAG_LEN
-        };
-        if !ok_len {
-            return Err(Error::Corrupted);
-        }
-        let nonce = chunk_nonce(self.counter, last);
+        let nonce = self.seq.open_nonce(sealed.len(), last)?;
         let plain = self
             .cipher
             .decrypt(
@@ -130,24 +181,19 @@ impl StreamDecryptor {
                 },
             )
             .map_err(|_| Error::Corrupted)?;
-        self.counter += 1;
-        self.finished = last;
+        self.seq.advance(last);
         Ok(plain)
     }
 
     /// Number of chunks opened so far.
     pub fn chunks_opened(&self) -> u64 {
-        self.counter
+        self.seq.chunks_done()
     }
 
     /// Succeeds only if the final chunk was opened. A caller MUST call this before
     /// presenting the file as complete.
     pub fn finish(&self) -> Result<(), Error> {
-        if self.finished {
-            Ok(())
-        } else {
-            Err(Error::Truncated)
-        }
+        self.seq.finish()
     }
 }
 
@@ -170,10 +216,10 @@ impl BufferedDecryptor {
 
     /// Feeds bytes; returns the plaintext of every chunk now known not to be the last.
     pub fn push(&mut self, mut data: &[u8]) -> Result<Vec<u8>, Error> {
-        let sealed_len = self.inner.chunk_size + TAG_LEN;
+        let sealed_len = self.inner.seq.chunk_size + TAG_LEN;
         let mut out = Vec::new();
         while !data.is_empty() {
-            if self.inner.finished {
+            if self.inner.seq.finished {
                 return Err(Error::TrailingData);
             }
             // Bytes beyond a full chunk prove that chunk was not the last.
@@ -190,7 +236,7 @@ impl BufferedDecryptor {
 
     /// Ends the stream: opens what is buffered as the final chunk.
     pub fn finish(mut self) -> Result<Vec<u8>, Error> {
-        if self.inner.finished {
+        if self.inner.seq.finished {
             return Err(Error::TrailingData);
         }
         if self.buffer.len() < TAG_LEN {
