@@ -1,5 +1,7 @@
 //! The server's small HTTP API (limits, share info, owner status and delete).
-use ferry_common::protocol::{ErrorBody, ErrorCode, LIMITS_PATH, Limits, SHARES_PATH, ShareInfo, ShareStatus};
+use ferry_common::protocol::{
+    ErrorBody, ErrorCode, LIMITS_PATH, Limits, SHARES_PATH, ShareInfo, ShareStatus,
+};
 use serde::de::DeserializeOwned;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;

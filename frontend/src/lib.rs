@@ -35,9 +35,7 @@ pub fn App() -> impl IntoView {
         Some(id) if valid_share_id(id) => {
             view! { <pages::receive::ReceivePage id=id.to_owned() /> }.into_any()
         }
-        _ if path == "/" || path == "/index.html" => {
-            view! { <pages::send::SendPage /> }.into_any()
-        }
+        _ if path == "/" || path == "/index.html" => view! { <pages::send::SendPage /> }.into_any(),
         _ => view! {
             <section>
                 <h2>"Page not found"</h2>

@@ -137,7 +137,10 @@ pub fn ReceivePage(
             done.set(0);
             started.set(0.0);
             let on_report = move |report: Report, blob: Option<web_sys::Blob>| match report {
-                Report::Phase { phase: p, engine: e } => {
+                Report::Phase {
+                    phase: p,
+                    engine: e,
+                } => {
                     if p == Phase::Transferring {
                         started.set(js_sys::Date::now());
                     }

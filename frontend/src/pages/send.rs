@@ -56,11 +56,13 @@ pub fn SendPage() -> impl IntoView {
                 .or_else(|| l.expiry_choices_secs.first().copied())
                 .unwrap_or(l.max_expiry_secs);
             expiry.set(choice);
-            downloads.set(if l.download_choices.contains(&1) || l.download_choices.is_empty() {
-                1
-            } else {
-                l.download_choices[0]
-            });
+            downloads.set(
+                if l.download_choices.contains(&1) || l.download_choices.is_empty() {
+                    1
+                } else {
+                    l.download_choices[0]
+                },
+            );
         }
         limits.set(Some(result));
     });
@@ -155,7 +157,10 @@ pub fn SendPage() -> impl IntoView {
         total.set(f.size() as u64);
         started.set(0.0);
         let on_report = move |report: Report, _blob| match report {
-            Report::Phase { phase: p, engine: e } => {
+            Report::Phase {
+                phase: p,
+                engine: e,
+            } => {
                 if p == Phase::Transferring {
                     started.set(js_sys::Date::now());
                 }
@@ -205,7 +210,9 @@ pub fn SendPage() -> impl IntoView {
             }
         });
         working.set(false);
-        error.set(Some("Upload cancelled. Nothing was kept on the server.".into()));
+        error.set(Some(
+            "Upload cancelled. Nothing was kept on the server.".into(),
+        ));
     };
 
     let delete = move |_| {

@@ -125,7 +125,9 @@ pub async fn run(
         None,
     );
 
-    let mut sink = BlobSink { parts: Array::new() };
+    let mut sink = BlobSink {
+        parts: Array::new(),
+    };
     let (mut received, mut done_bytes, mut last_report) = (0u64, 0u64, 0.0);
     let downloads_left = loop {
         match socket.next().await {

@@ -2,11 +2,12 @@
 //!
 //! Both engines make the very same calls `ferry_common::stream` defines (payload key,
 //! nonce `chunk_nonce(counter, last)`, the 40 header bytes as associated data, 128-bit
-//! tag), so their output is byte-identical. The WebCrypto path re-checks the chunk-size
-//! rules that `StreamEncryptor`/`StreamDecryptor` enforce, and keeps every buffer in JS
-//! memory (an IV view into wasm memory detaches when memory grows, so it is copied).
+//! tag), so their output is byte-identical. The WebCrypto path takes its counter, last
+//! flag and chunk-length rules from `ferry_common::stream::ChunkSequence`, the same
+//! bookkeeping `StreamEncryptor`/`StreamDecryptor` use, and keeps every buffer in JS memory
+//! (an IV view into wasm memory detaches when memory grows, so it is copied).
 use ferry_common::{
-    Error, Header, StreamDecryptor, StreamEncryptor, TAG_LEN, keys::AeadKey, stream::chunk_nonce,
+    Error, Header, StreamDecryptor, StreamEncryptor, keys::AeadKey, stream::ChunkSequence,
 };
 use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
@@ -20,6 +21,7 @@ enum Kind {
         subtle: SubtleCrypto,
         key: CryptoKey,
         aad: Uint8Array,
+        seq: ChunkSequence,
     },
     WasmSeal(StreamEncryptor),
     WasmOpen(StreamDecryptor),
@@ -28,9 +30,6 @@ enum Kind {
 /// Seals or opens one share's chunks in order.
 pub struct Chunks {
     kind: Kind,
-    chunk_size: usize,
-    counter: u64,
-    finished: bool,
 }
 
 /// Maps `ferry-common`'s errors to what the page shows.
@@ -72,6 +71,7 @@ impl Chunks {
                     subtle,
                     key,
                     aad: Uint8Array::from(&header.to_bytes()[..]),
+                    seq: ChunkSequence::new(header),
                 }),
                 Err(_) => None,
             },
@@ -84,12 +84,7 @@ impl Chunks {
                 Kind::WasmOpen(StreamDecryptor::new(key, header))
             }
         });
-        Chunks {
-            kind,
-            chunk_size: header.chunk_size as usize,
-            counter: 0,
-            finished: false,
-        }
+        Chunks { kind }
     }
 
     /// An encryptor for `header` under the payload key.
@@ -110,8 +105,8 @@ impl Chunks {
         }
     }
 
-    fn params(&self, aad: &Uint8Array, last: bool) -> AesGcmParams {
-        let iv = Uint8Array::from(&chunk_nonce(self.counter, last)[..]);
+    fn params(aad: &Uint8Array, nonce: &[u8; 12]) -> AesGcmParams {
+        let iv = Uint8Array::from(&nonce[..]);
         let params = AesGcmParams::new("AES-GCM", &iv);
         params.set_additional_data(aad);
         params.set_tag_length(128);
@@ -129,21 +124,29 @@ impl Chunks {
         len: usize,
         last: bool,
     ) -> Option<Result<Promise, Failure>> {
-        let Kind::Web { subtle, key, aad } = &self.kind else {
+        let Kind::Web {
+            subtle,
+            key,
+            aad,
+            seq,
+        } = &mut self.kind
+        else {
             return None;
         };
-        let ok_len = if last {
-            len <= self.chunk_size && (len > 0 || self.counter == 0)
-        } else {
-            len == self.chunk_size
+        let nonce = match seq.seal_nonce(len, last) {
+            Ok(nonce) => nonce,
+            Err(e) => return Some(Err(failure(e))),
         };
-        if self.finished || !ok_len {
-            return Some(Err(failure(Error::Misuse("of the wrong size"))));
-        }
+        // The nonce is taken now; a failure later fails the whole upload.
+        seq.advance(last);
         let (subtle, key) = (subtle.clone(), key.clone());
-        let params = self.params(aad, last);
+        let params = Self::params(aad, &nonce);
         let encrypt = Closure::once_into_js(move |buf: JsValue| -> JsValue {
-            match subtle.encrypt_with_object_and_buffer_source(&params, &key, buf.unchecked_ref::<Object>()) {
+            match subtle.encrypt_with_object_and_buffer_source(
+                &params,
+                &key,
+                buf.unchecked_ref::<Object>(),
+            ) {
                 Ok(promise) => promise.into(),
                 Err(e) => Promise::reject(&e).into(),
             }
@@ -155,8 +158,6 @@ impl Chunks {
             .and_then(|then| then.call1(plain, &encrypt).ok())
             .and_then(|p| p.dyn_into::<Promise>().ok())
             .ok_or_else(|| Failure::new("internal", "the browser failed to encrypt"));
-        self.counter += 1;
-        self.finished = last;
         Some(sealed)
     }
 
@@ -166,30 +167,27 @@ impl Chunks {
             Kind::WasmSeal(enc) => {
                 Uint8Array::from(&enc.seal_chunk(&plain.to_vec(), last).map_err(failure)?[..])
             }
-            Kind::Web { subtle, key, aad } => {
-                let len = plain.length() as usize;
-                let ok_len = if last {
-                    len <= self.chunk_size && (len > 0 || self.counter == 0)
-                } else {
-                    len == self.chunk_size
-                };
-                if self.finished || !ok_len {
-                    return Err(failure(Error::Misuse("of the wrong size")));
-                }
-                let (subtle, key, aad) = (subtle.clone(), key.clone(), aad.clone());
-                let params = self.params(&aad, last);
+            Kind::Web {
+                subtle,
+                key,
+                aad,
+                seq,
+            } => {
+                let nonce = seq
+                    .seal_nonce(plain.length() as usize, last)
+                    .map_err(failure)?;
+                let params = Self::params(aad, &nonce);
                 let out = async {
-                    let p = subtle.encrypt_with_object_and_buffer_source(&params, &key, plain)?;
+                    let p = subtle.encrypt_with_object_and_buffer_source(&params, key, plain)?;
                     JsFuture::from(p).await
                 }
                 .await
                 .map_err(|_| Failure::new("internal", "the browser failed to encrypt"))?;
+                seq.advance(last);
                 Uint8Array::new(&out.unchecked_into::<ArrayBuffer>())
             }
             Kind::WasmOpen(_) => unreachable!("a sealer is built with a StreamEncryptor"),
         };
-        self.counter += 1;
-        self.finished = last;
         Ok(sealed)
     }
 
@@ -199,42 +197,38 @@ impl Chunks {
             Kind::WasmOpen(dec) => {
                 Uint8Array::from(&dec.open_chunk(&sealed.to_vec(), last).map_err(failure)?[..])
             }
-            Kind::Web { subtle, key, aad } => {
-                let len = sealed.length() as usize;
-                let ok_len = if last {
-                    len >= TAG_LEN
-                        && len <= self.chunk_size + TAG_LEN
-                        && (len > TAG_LEN || self.counter == 0)
-                } else {
-                    len == self.chunk_size + TAG_LEN
-                };
-                if self.finished || !ok_len {
-                    return Err(corrupted());
-                }
-                let (subtle, key, aad) = (subtle.clone(), key.clone(), aad.clone());
-                let params = self.params(&aad, last);
+            Kind::Web {
+                subtle,
+                key,
+                aad,
+                seq,
+            } => {
+                let nonce = seq
+                    .open_nonce(sealed.length() as usize, last)
+                    .map_err(failure)?;
+                let params = Self::params(aad, &nonce);
                 let out = async {
-                    let p = subtle.decrypt_with_object_and_buffer_source(&params, &key, sealed)?;
+                    let p = subtle.decrypt_with_object_and_buffer_source(&params, key, sealed)?;
                     JsFuture::from(p).await
                 }
                 .await
                 .map_err(|_| corrupted())?;
+                seq.advance(last);
                 Uint8Array::new(&out.unchecked_into::<ArrayBuffer>())
             }
             Kind::WasmSeal(_) => unreachable!("an opener is built with a StreamDecryptor"),
         };
-        self.counter += 1;
-        self.finished = last;
         Ok(plain)
     }
 
     /// Succeeds only once the final chunk went through. MUST be checked before a file is
     /// presented as complete.
     pub fn finish(&self) -> Result<(), Failure> {
-        if self.finished {
-            Ok(())
-        } else {
-            Err(failure(Error::Truncated))
+        match &self.kind {
+            Kind::Web { seq, .. } => seq.finish().map_err(failure),
+            Kind::WasmSeal(enc) if enc.is_finished() => Ok(()),
+            Kind::WasmOpen(dec) => dec.finish().map_err(failure),
+            Kind::WasmSeal(_) => Err(failure(Error::Truncated)),
         }
     }
 }

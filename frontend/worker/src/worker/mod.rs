@@ -70,7 +70,10 @@ pub fn start() {
                     passphrase,
                     force_wasm_aes,
                 }) => download::run(share_id, header, secret, passphrase, force_wasm_aes).await,
-                Err(_) => Err(Failure::new("internal", "the worker got a malformed command")),
+                Err(_) => Err(Failure::new(
+                    "internal",
+                    "the worker got a malformed command",
+                )),
             };
             if let Err(failure) = result {
                 post(&Report::Failed(failure), None);

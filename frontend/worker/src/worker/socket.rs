@@ -35,7 +35,11 @@ impl Socket {
     /// Opens `path` on the page's own origin (ws:// or wss:// as the page is http or https).
     pub async fn open(path: &str) -> Result<Socket, Failure> {
         let location = super::scope().location();
-        let scheme = if location.protocol() == "https:" { "wss" } else { "ws" };
+        let scheme = if location.protocol() == "https:" {
+            "wss"
+        } else {
+            "ws"
+        };
         let url = format!("{scheme}://{}{path}", location.host());
         let ws = WebSocket::new(&url)
             .map_err(|_| Failure::new("network", "could not open a connection to the server"))?;
@@ -115,7 +119,9 @@ impl Socket {
 
     /// Sends one sealed chunk as a binary frame.
     pub fn send_chunk(&self, chunk: &Uint8Array) -> Result<(), Failure> {
-        self.ws.send_with_array_buffer_view(chunk).map_err(|_| lost())
+        self.ws
+            .send_with_array_buffer_view(chunk)
+            .map_err(|_| lost())
     }
 }
 

@@ -51,7 +51,8 @@ pub async fn run(
         },
         None,
     );
-    let header = Header::generate(KdfParams::DEFAULT, DEFAULT_CHUNK_SIZE, false).map_err(failure)?;
+    let header =
+        Header::generate(KdfParams::DEFAULT, DEFAULT_CHUNK_SIZE, false).map_err(failure)?;
     let secret = LinkSecret::generate().map_err(failure)?;
     let keys = Keys::derive(&header, &passphrase, Some(&secret)).map_err(failure)?;
     drop(passphrase);
@@ -89,7 +90,9 @@ pub async fn run(
             Ok(UploadEvent::Error(body)) => return Err(refused(body)),
             _ => return Err(Failure::new("internal", "the server answered out of turn")),
         },
-        Event::Binary(_) => return Err(Failure::new("internal", "the server answered out of turn")),
+        Event::Binary(_) => {
+            return Err(Failure::new("internal", "the server answered out of turn"));
+        }
         Event::Closed => return Err(lost()),
     };
     post(
@@ -110,7 +113,15 @@ pub async fn run(
     loop {
         // Take in every ack that already arrived before deciding how far to run ahead.
         while let Some(event) = socket.try_next() {
-            if let Some(done) = on_event(event, &mut acked, sent, size, chunk_size, total, &mut last_report)? {
+            if let Some(done) = on_event(
+                event,
+                &mut acked,
+                sent,
+                size,
+                chunk_size,
+                total,
+                &mut last_report,
+            )? {
                 return finished(done, &secret, size);
             }
         }
@@ -123,7 +134,10 @@ pub async fn run(
                 Some(sealed) => ahead.push_back(Ahead::Pending(JsFuture::from(sealed?))),
                 None => {
                     let plain = Uint8Array::new(
-                        &JsFuture::from(read).await.map_err(|_| unreadable())?.unchecked_into::<ArrayBuffer>(),
+                        &JsFuture::from(read)
+                            .await
+                            .map_err(|_| unreadable())?
+                            .unchecked_into::<ArrayBuffer>(),
                     );
                     ahead.push_back(Ahead::Ready(chunks.seal(&plain, last).await?));
                 }
@@ -134,7 +148,10 @@ pub async fn run(
             let sealed = match next {
                 Ahead::Ready(sealed) => sealed,
                 Ahead::Pending(future) => Uint8Array::new(
-                    &future.await.map_err(|_| unreadable())?.unchecked_into::<ArrayBuffer>(),
+                    &future
+                        .await
+                        .map_err(|_| unreadable())?
+                        .unchecked_into::<ArrayBuffer>(),
                 ),
             };
             socket.send_chunk(&sealed)?;
@@ -154,7 +171,15 @@ pub async fn run(
             );
         }
         let event = socket.next().await;
-        if let Some(done) = on_event(event, &mut acked, sent, size, chunk_size, total, &mut last_report)? {
+        if let Some(done) = on_event(
+            event,
+            &mut acked,
+            sent,
+            size,
+            chunk_size,
+            total,
+            &mut last_report,
+        )? {
             return finished(done, &secret, size);
         }
     }
