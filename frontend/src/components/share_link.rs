@@ -1,33 +1,17 @@
 //! The finished link: a read-only field, a Copy button and a QR code.
 use leptos::prelude::*;
-use qrcode::{EcLevel, QrCode, render::svg};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
-
-/// The QR code of `text` as an SVG element (no scripts, no inline styles).
-fn qr_svg(text: &str) -> String {
-    let Ok(code) = QrCode::with_error_correction_level(text, EcLevel::M) else {
-        return String::new();
-    };
-    let svg = code
-        .render::<svg::Color>()
-        .min_dimensions(220, 220)
-        .quiet_zone(true)
-        .build();
-    // Drop the XML declaration: this goes into HTML.
-    match svg.find("<svg") {
-        Some(i) => svg[i..].to_owned(),
-        None => svg,
-    }
-}
 
 /// Shows `link` to copy or scan.
 #[component]
 pub fn ShareLink(
     /// The full link, `{origin}/s/{id}#{secret}`.
     link: String,
+    /// Its QR code, an SVG element drawn by the transfer worker.
+    qr_svg: String,
 ) -> impl IntoView {
-    let svg = qr_svg(&link);
+    let svg = qr_svg;
     let copied = RwSignal::new(None::<&'static str>);
     let field = NodeRef::<leptos::html::Input>::new();
     let copy = {

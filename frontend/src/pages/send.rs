@@ -20,6 +20,7 @@ use crate::{
 struct Shared {
     share_id: String,
     link: String,
+    qr_svg: String,
     owner_token: String,
     expires_at: i64,
 }
@@ -173,13 +174,14 @@ pub fn SendPage() -> impl IntoView {
             }
             Report::Uploaded {
                 share_id,
-                secret,
+                link,
+                qr_svg,
                 owner_token,
                 expires_at,
             } => {
-                let origin = window().location().origin().unwrap_or_default();
                 shared.set(Some(Shared {
-                    link: format!("{origin}/s/{share_id}#{secret}"),
+                    link,
+                    qr_svg,
                     share_id,
                     owner_token,
                     expires_at,
@@ -408,7 +410,7 @@ pub fn SendPage() -> impl IntoView {
                     view! {
                         <div class="done">
                             <h3>"Ready to share"</h3>
-                            <ShareLink link=s.link.clone() />
+                            <ShareLink link=s.link.clone() qr_svg=s.qr_svg.clone() />
                             <p class="reminder">
                                 <strong>"Send the passphrase by another channel"</strong>
                                 " (a call, a different app, in person), never together with the link. Whoever has both can open the file."

@@ -100,8 +100,10 @@ pub enum Report {
     Uploaded {
         /// The share ID.
         share_id: String,
-        /// The link secret for the link's fragment (base64url).
-        secret: String,
+        /// The full link, `{origin}/s/{share_id}#{link secret}`.
+        link: String,
+        /// The link's QR code as an SVG element (drawn here, off the main thread).
+        qr_svg: String,
         /// The owner token (base64url) for status and delete.
         owner_token: String,
         /// Expiry, milliseconds since the Unix epoch.

@@ -260,14 +260,35 @@ fn finished(done: Done, secret: &LinkSecret, size: u64) -> Result<(), Failure> {
         },
         None,
     );
+    let origin = super::scope().location().origin();
+    let link = format!("{origin}/s/{}#{}", done.share_id, secret.to_fragment());
     post(
         &Report::Uploaded {
+            qr_svg: qr_svg(&link),
+            link,
             share_id: done.share_id,
-            secret: secret.to_fragment(),
             owner_token: b64::encode(&done.owner_token),
             expires_at: done.expires_at,
         },
         None,
     );
     Ok(())
+}
+
+/// The QR code of `text` as an SVG element (no scripts, no inline styles).
+fn qr_svg(text: &str) -> String {
+    use qrcode::{EcLevel, QrCode, render::svg};
+    let Ok(code) = QrCode::with_error_correction_level(text, EcLevel::M) else {
+        return String::new();
+    };
+    let svg = code
+        .render::<svg::Color>()
+        .min_dimensions(220, 220)
+        .quiet_zone(true)
+        .build();
+    // Drop the XML declaration: this goes into HTML.
+    match svg.find("<svg") {
+        Some(i) => svg[i..].to_owned(),
+        None => svg,
+    }
 }
