@@ -63,3 +63,13 @@ test('cancelling an upload stops it', async ({ harness }) => {
   await page.waitForTimeout(1_000);
   await expect(page.getByRole('textbox', { name: 'Share link' })).toHaveCount(0);
 });
+
+test('Copy puts the share link on the clipboard', async ({ harness }) => {
+  const file = makeFile('copy.txt', 100);
+  const pass = passphrase();
+  const page = await harness.openPage(undefined, { permissions: ['clipboard-read', 'clipboard-write'] });
+  const link = await send(page, file.path, pass);
+  await page.getByRole('button', { name: 'Copy' }).click();
+  await expect(page.getByText('Copied to the clipboard.')).toBeVisible();
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(link);
+});

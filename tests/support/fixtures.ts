@@ -1,6 +1,6 @@
 // Shared fixtures: isolated browser contexts whose page errors fail the test, every
 // WebSocket frame captured, a long-task monitor, and helpers to send and receive.
-import { test as base, expect, type Browser, type Download, type Page } from '@playwright/test';
+import { test as base, expect, type Browser, type BrowserContextOptions, type Download, type Page } from '@playwright/test';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,7 +14,7 @@ export interface Frame {
 
 export interface Harness {
   /** A page in a fresh browser context (a separate "person"). */
-  openPage: (baseUrl?: string) => Promise<Page>;
+  openPage: (baseUrl?: string, options?: BrowserContextOptions) => Promise<Page>;
   /** Every WebSocket frame any page of this test sent or received. */
   frames: Frame[];
   /** Every WebSocket URL any page of this test opened. */
@@ -44,8 +44,8 @@ export const test = base.extend<{ harness: Harness }>({
     const errors: string[] = [];
     const pages: Page[] = [];
     const contexts: Awaited<ReturnType<Browser['newContext']>>[] = [];
-    const openPage = async (baseUrl = process.env.FERRY_E2E_URL!) => {
-      const context = await browser.newContext({ baseURL: baseUrl, acceptDownloads: true });
+    const openPage = async (baseUrl = process.env.FERRY_E2E_URL!, options: BrowserContextOptions = {}) => {
+      const context = await browser.newContext({ baseURL: baseUrl, acceptDownloads: true, ...options });
       contexts.push(context);
       await context.addInitScript(LONGTASK_SCRIPT);
       const page = await context.newPage();
