@@ -16,23 +16,48 @@ use super::{
     upload::refused,
 };
 
-/// Where decrypted chunks go. For now the pieces of one in-memory `Blob`, which is why
-/// files are capped at [`BLOB_CAP`]; a streaming sink (service worker) can replace it
-/// without touching the transfer loop.
+/// Where decrypted chunks go. For now the pieces of one `Blob`, which is why files are
+/// capped at [`BLOB_CAP`]; a streaming sink (service worker) can replace it without
+/// touching the transfer loop. Every [`FOLD`] chunks the pieces are folded into a Blob
+/// (which the browser may keep outside the worker's heap), so the worker never holds more
+/// than a few MiB of loose plaintext.
 struct BlobSink {
     parts: Array,
+    folded: Array,
 }
 
+/// Chunks folded into one Blob at a time (16 MiB at 256 KiB chunks).
+const FOLD: u32 = 64;
+
 impl BlobSink {
-    fn push(&mut self, plain: Uint8Array) {
+    fn new() -> Self {
+        BlobSink {
+            parts: Array::new(),
+            folded: Array::new(),
+        }
+    }
+
+    fn blob(parts: &Array) -> Result<Blob, Failure> {
+        let options = BlobPropertyBag::new();
+        options.set_type("application/octet-stream");
+        Blob::new_with_u8_array_sequence_and_options(parts, &options)
+            .map_err(|_| Failure::new("internal", "the browser could not assemble the file"))
+    }
+
+    fn push(&mut self, plain: Uint8Array) -> Result<(), Failure> {
         self.parts.push(&plain);
+        if self.parts.length() >= FOLD {
+            let blob = Self::blob(&self.parts)?;
+            self.folded.push(&blob);
+            self.parts = Array::new();
+        }
+        Ok(())
     }
 
     fn finish(self) -> Result<Blob, Failure> {
-        let options = BlobPropertyBag::new();
-        options.set_type("application/octet-stream");
-        Blob::new_with_u8_array_sequence_and_options(&self.parts, &options)
-            .map_err(|_| Failure::new("internal", "the browser could not assemble the file"))
+        let tail = Self::blob(&self.parts)?;
+        self.folded.push(&tail);
+        Self::blob(&self.folded)
     }
 }
 
@@ -125,9 +150,7 @@ pub async fn run(
         None,
     );
 
-    let mut sink = BlobSink {
-        parts: Array::new(),
-    };
+    let mut sink = BlobSink::new();
     let (mut received, mut done_bytes, mut last_report) = (0u64, 0u64, 0.0);
     let downloads_left = loop {
         match socket.next().await {
@@ -138,7 +161,7 @@ pub async fn run(
                 let last = received + 1 == total;
                 let plain = chunks.open(&sealed, last).await?;
                 done_bytes += u64::from(plain.length());
-                sink.push(plain);
+                sink.push(plain)?;
                 received += 1;
                 socket.send_json(&DownloadRequest::Ack { chunks: received })?;
                 let now = now_ms();
