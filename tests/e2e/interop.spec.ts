@@ -29,6 +29,7 @@ test('a file sent by the CLI is received in the browser byte for byte', async ({
     env: { ...process.env, FERRY_PASSPHRASE: pass },
   });
   const link = stdout.trim();
+  harness.secrets.push(new URL(link).hash.slice(1));
   expect(link).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/s\/[A-Za-z0-9_-]{22}#[A-Za-z0-9_-]{22}$/);
 
   const recipient = await harness.openPage();
@@ -43,6 +44,7 @@ test('a file sent from the browser is received by the CLI byte for byte', async 
   const pass = passphrase();
   harness.secrets.push(file.marker, 'from-browser-5d0e', pass);
   const link = await send(await harness.openPage(), file.path, pass);
+  harness.secrets.push(new URL(link).hash.slice(1));
 
   const out = mkdtempSync(join(tmpdir(), 'ferry-cli-out-'));
   try {

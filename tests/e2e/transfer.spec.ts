@@ -11,6 +11,8 @@ test('a random binary file round-trips byte for byte', async ({ harness }) => {
   harness.secrets.push(file.marker, 'report-7f3a', pass);
   const sender = await harness.openPage();
   const link = await send(sender, file.path, pass);
+  // The link secret (the fragment) must never reach the server either.
+  harness.secrets.push(new URL(link).hash.slice(1));
   // The sender sees the reminder, a QR code and the share's status.
   await expect(sender.getByText('Send the passphrase by another channel')).toBeVisible();
   await expect(sender.getByRole('img', { name: 'QR code of the share link' }).locator('svg')).toBeVisible();
