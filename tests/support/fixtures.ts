@@ -13,8 +13,9 @@ export interface Frame {
 }
 
 export interface Harness {
-  /** A page in a fresh browser context (a separate "person"). */
-  openPage: (baseUrl?: string, options?: BrowserContextOptions) => Promise<Page>;
+  /** A page in a fresh browser context (a separate "person"), in the test's browser or in
+   * `options.browser` (e.g. one launched with other flags). */
+  openPage: (baseUrl?: string, options?: BrowserContextOptions & { browser?: Browser }) => Promise<Page>;
   /** Every WebSocket frame any page of this test sent or received. */
   frames: Frame[];
   /** Every WebSocket URL any page of this test opened. */
@@ -44,8 +45,11 @@ export const test = base.extend<{ harness: Harness }>({
     const errors: string[] = [];
     const pages: Page[] = [];
     const contexts: Awaited<ReturnType<Browser['newContext']>>[] = [];
-    const openPage = async (baseUrl = process.env.FERRY_E2E_URL!, options: BrowserContextOptions = {}) => {
-      const context = await browser.newContext({ baseURL: baseUrl, acceptDownloads: true, ...options });
+    const openPage = async (
+      baseUrl = process.env.FERRY_E2E_URL!,
+      { browser: other, ...options }: BrowserContextOptions & { browser?: Browser } = {},
+    ) => {
+      const context = await (other ?? browser).newContext({ baseURL: baseUrl, acceptDownloads: true, ...options });
       contexts.push(context);
       await context.addInitScript(LONGTASK_SCRIPT);
       const page = await context.newPage();
