@@ -25,7 +25,8 @@ CHROMEDRIVER=/usr/bin/chromedriver cargo test -p ferry-common --target wasm32-un
 step "independent implementation of docs/FORMAT.md agrees with the vectors"
 .venv/bin/python tests/independent/check_vectors.py
 
-step "clippy (web app and worker, wasm32)"
+step "clippy (envelope tests, web app and worker, wasm32)"
+cargo clippy -p ferry-common --lib --tests --target wasm32-unknown-unknown --locked -- -D warnings
 cargo clippy -p ferry-frontend -p ferry-worker --target wasm32-unknown-unknown --locked -- -D warnings
 
 step "web app build (Trunk, release)"

@@ -56,7 +56,7 @@ impl FileMetadata {
         block[4..len].copy_from_slice(&json);
         key.cipher()
             .encrypt(
-                GcmNonce::from_slice(&[0u8; 12]),
+                &GcmNonce::from([0u8; 12]),
                 Payload {
                     msg: &block,
                     aad: &header.to_bytes(),
@@ -74,7 +74,7 @@ impl FileMetadata {
         let block = Zeroizing::new(
             key.cipher()
                 .decrypt(
-                    GcmNonce::from_slice(&[0u8; 12]),
+                    &GcmNonce::from([0u8; 12]),
                     Payload {
                         msg: sealed,
                         aad: &header.to_bytes(),

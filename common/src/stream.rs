@@ -132,7 +132,7 @@ impl StreamEncryptor {
         let sealed = self
             .cipher
             .encrypt(
-                GcmNonce::from_slice(&nonce),
+                &GcmNonce::from(nonce),
                 Payload {
                     msg: plaintext,
                     aad: &self.aad,
@@ -174,7 +174,7 @@ impl StreamDecryptor {
         let plain = self
             .cipher
             .decrypt(
-                GcmNonce::from_slice(&nonce),
+                &GcmNonce::from(nonce),
                 Payload {
                     msg: sealed,
                     aad: &self.aad,

@@ -51,7 +51,7 @@ async fn webcrypto_seal(
     data: &[u8],
 ) -> Vec<u8> {
     let promise = subtle()
-        .encrypt_with_object_and_u8_array(&params(counter, last, aad), key, &mut data.to_vec())
+        .encrypt_with_object_and_u8_array(&params(counter, last, aad), key, data)
         .unwrap();
     let buf: ArrayBuffer = JsFuture::from(promise).await.unwrap().unchecked_into();
     Uint8Array::new(&buf).to_vec()
@@ -65,7 +65,7 @@ async fn webcrypto_open(
     data: &[u8],
 ) -> Result<Vec<u8>, JsValue> {
     let promise = subtle()
-        .decrypt_with_object_and_u8_array(&params(counter, last, aad), key, &mut data.to_vec())
+        .decrypt_with_object_and_u8_array(&params(counter, last, aad), key, data)
         .unwrap();
     let buf: ArrayBuffer = JsFuture::from(promise).await?.unchecked_into();
     Ok(Uint8Array::new(&buf).to_vec())
