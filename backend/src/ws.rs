@@ -111,12 +111,26 @@ pub async fn finish<T: Serialize>(
         Some(End::Refuse { body, close }) => {
             let reason = CloseReason {
                 code: close,
-                description: Some(body.message.clone()),
+                description: Some(close_description(&body.message)),
             };
             let _ = send_json(&mut session, &wrap(body)).await;
             let _ = session.close(Some(reason)).await;
         }
     }
+}
+
+/// RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code. A
+/// longer reason (a parser's message can be long) would make the close frame itself invalid,
+/// so it is cut at a character boundary; the full sentence already went out in the `error`
+/// message.
+const MAX_CLOSE_REASON: usize = 123;
+
+fn close_description(message: &str) -> String {
+    let mut end = message.len().min(MAX_CLOSE_REASON);
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message[..end].to_owned()
 }
 
 /// One message from the client, with pings answered and the idle timeout applied.
@@ -191,5 +205,14 @@ mod tests {
         assert_eq!(window_for(1024 * 1024 + 16), 15);
         assert_eq!(window_for(4 * 1024 * 1024 + 16), 3);
         assert_eq!(window_for(17), 16);
+    }
+
+    #[test]
+    fn close_reasons_fit_a_close_frame() {
+        assert_eq!(close_description("short"), "short");
+        let long = "é".repeat(100); // 200 bytes
+        let cut = close_description(&long);
+        assert!(cut.len() <= MAX_CLOSE_REASON);
+        assert_eq!(cut, "é".repeat(61));
     }
 }
