@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The web app's transfer speed in headless Chromium: one large random file uploaded through
+# the send page and downloaded through the receive page (sha256-compared), with WebCrypto
+# and with the aes-gcm wasm fallback (`?aes=wasm`), next to raw WebCrypto AES-256-GCM
+# measured in the same browser; peak memory of Chromium's processes (PSS) and the longest
+# main-thread task per direction. Driven by Playwright: tests/bench/transfer.bench.ts.
+#
+#   scripts/bench-browser-transfer.sh [SIZE_MIB]        # default 1024
+#
+# Environment: CARGO_TARGET_DIR (default ./target), PORT (default 18120), BENCH_DIR (scratch
+# space for the input, the server's data and Chromium's downloads; default a fresh
+# directory under /tmp), FERRY_DIST (an already built web app: skips scripts/build-web.sh),
+# SKIP_BUILD=1 (use the release ferry-server already built), ENGINES (default
+# "webcrypto,wasm"), RAW_MIB (raw WebCrypto volume, default 1024), CHROMIUM_PATH.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+SIZE_MIB="${1:-1024}"
+PORT="${PORT:-18120}"
+TARGET="${CARGO_TARGET_DIR:-target}"
+WORK="${BENCH_DIR:-$(mktemp -d /tmp/ferry-bench-browser.XXXXXX)}"
+mkdir -p "$WORK"
+SERVER_PID=""
+cleanup() {
+    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    echo "== building the release ferry-server" >&2
+    cargo build --release -p ferry-backend >&2
+fi
+SERVER="$TARGET/release/ferry-server"
+DIST="${FERRY_DIST:-}"
+if [[ -z "$DIST" ]]; then
+    echo "== building the web app (scripts/build-web.sh -> dist/)" >&2
+    scripts/build-web.sh >&2
+    DIST=dist
+fi
+
+echo "== ${SIZE_MIB} MiB of random data" >&2
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
+
+echo "== server on 127.0.0.1:$PORT" >&2
+"$SERVER" --listen "127.0.0.1:$PORT" --data-dir "$WORK/server-data" --static-dir "$DIST" \
+    --max-file-size 100GiB >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+done
+curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+
+# Chromium's downloads and Playwright's artifacts go to TMPDIR: keep them in $WORK.
+mkdir -p "$WORK/tmp"
+export TMPDIR="$WORK/tmp"
+export FERRY_BENCH_URL="http://127.0.0.1:$PORT"
+export FERRY_BENCH_INPUT="$WORK/input.bin"
+export FERRY_BENCH_ENGINES="${ENGINES:-webcrypto,wasm}"
+export FERRY_BENCH_RAW_MIB="${RAW_MIB:-1024}"
+export FERRY_BENCH_RESULTS="$WORK/results"
+sync
+npx playwright test -c tests/bench/playwright.config.ts
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(/usr/bin/chromium --version 2>/dev/null || echo chromium)"
