@@ -38,10 +38,12 @@ fn read(file: &gloo_file::File, start: u64, end: u64) -> Promise {
 }
 
 /// Bytes read from the file at a time. Each `File.slice().arrayBuffer()` is a round trip
-/// to the browser process, and one read per 256 KiB chunk costs more than the encryption:
-/// in Chromium 156 here, 256 KiB reads ran at ~90 MB/s one at a time, 4 MiB reads at
-/// 250-400 MB/s.
-const READ_BYTES: u64 = 4 << 20;
+/// to the browser process, and one read per 256 KiB chunk cost more than the encryption:
+/// in Chromium 156 here (`PRIMITIVES=1 scripts/bench-browser-transfer.sh`), 256 KiB reads
+/// ran at ~130 MB/s one at a time, 4 MiB reads at ~390 MB/s, 16 MiB reads at ~660 MB/s;
+/// 1 GiB uploads went from ~50 MB/s (256 KiB reads) to ~90-150 (4 MiB) and ~140-190
+/// (16 MiB) under the same load.
+const READ_BYTES: u64 = 16 << 20;
 
 /// One read of several consecutive chunks, still running or done.
 struct Block {
@@ -54,7 +56,7 @@ struct Block {
 }
 
 /// The file read a block at a time, the next block read while the current one is sealed,
-/// so at most two blocks (8 MiB) are held whatever the file size.
+/// so at most two blocks (32 MiB) are held whatever the file size.
 struct Reader {
     file: gloo_file::File,
     size: u64,
