@@ -11,7 +11,9 @@
 # space for the input, the server's data and Chromium's downloads; default a fresh
 # directory under /tmp), FERRY_DIST (an already built web app: skips scripts/build-web.sh),
 # SKIP_BUILD=1 (use the release ferry-server already built), ENGINES (default
-# "webcrypto,wasm"), RAW_MIB (raw WebCrypto volume, default 1024), CHROMIUM_PATH.
+# "webcrypto,wasm"), DRIVERS (default "cdp,playwright": see tests/bench/cdp.ts), RAW_MIB
+# (raw WebCrypto volume, default 1024), PRIMITIVES=1 (also time the pieces one by one:
+# tests/bench/primitives), CHROMIUM_PATH.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -39,6 +41,16 @@ if [[ -z "$DIST" ]]; then
     DIST=dist
 fi
 
+if [[ "${PRIMITIVES:-0}" == 1 ]]; then
+    # The primitives page and worker (tests/bench/primitives) served beside the app, on
+    # its origin, from a copy of the build.
+    cp -r "$DIST" "$WORK/dist"
+    cp tests/bench/primitives/page.html "$WORK/dist/bench-primitives.html"
+    cp tests/bench/primitives/page.js "$WORK/dist/bench-primitives.js"
+    cp tests/bench/primitives/worker.js "$WORK/dist/bench-primitives-worker.js"
+    DIST="$WORK/dist"
+fi
+
 echo "== ${SIZE_MIB} MiB of random data" >&2
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
 
@@ -60,6 +72,8 @@ export FERRY_BENCH_INPUT="$WORK/input.bin"
 export FERRY_BENCH_ENGINES="${ENGINES:-webcrypto,wasm}"
 export FERRY_BENCH_RAW_MIB="${RAW_MIB:-1024}"
 export FERRY_BENCH_RESULTS="$WORK/results"
+export FERRY_BENCH_PRIMITIVES="${PRIMITIVES:-0}"
+export FERRY_BENCH_DRIVERS="${DRIVERS:-cdp,playwright}"
 sync
 npx playwright test -c tests/bench/playwright.config.ts
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(/usr/bin/chromium --version 2>/dev/null || echo chromium)"

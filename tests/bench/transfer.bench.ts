@@ -255,21 +255,25 @@ async function newPage(browser: Browser, baseURL: string): Promise<{ context: Br
 
 const PASSPHRASE = 'benchmark passphrase, not a secret';
 
-/** Errors the page shows (non-empty `p.error`), if any. */
-const pageError = (page: Page) =>
-  page
-    .waitForFunction(
-      () =>
+/** Resolves with the error the page shows (non-empty `p.error`) once it shows one; never
+ * settles if the page closes first. Polls with `evaluate` (CDP's Runtime.callFunctionOn
+ * is exempt from the app's CSP; `waitForFunction`, which needs eval, never resolved here). */
+async function pageError(page: Page): Promise<string> {
+  try {
+    for (;;) {
+      const error = await page.evaluate(() =>
         [...document.querySelectorAll('p.error')]
           .map((p) => (p.textContent || '').trim())
           .filter(Boolean)
-          .join(' ') || false,
-      undefined,
-      { polling: 250, timeout: 0 },
-    )
-    .then((h) => h.jsonValue() as Promise<string>)
-    // The context closes once the race is decided: never settle then.
-    .catch(() => new Promise<never>(() => {}));
+          .join(' '),
+      );
+      if (error) return error;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  } catch {
+    return new Promise<never>(() => {});
+  }
+}
 
 async function upload(browser: Browser, input: string, engine: string): Promise<{ leg: Leg; link?: string }> {
   const query = engine === 'wasm' ? '?aes=wasm' : '';
@@ -333,7 +337,12 @@ async function download(
     await settle();
     const mem = memorySampler();
     const clicked = Date.now();
-    await page.getByRole('button', { name: 'Download' }).click();
+    // Not awaited: when the page refuses at once (a file over its size cap), Playwright's
+    // click never returned here; the race below sees the outcome either way.
+    page
+      .getByRole('button', { name: 'Download' })
+      .click()
+      .catch(() => {});
     const outcome = await Promise.race([
       page.waitForEvent('download', { timeout: 0 }).then((d) => ({ d, error: undefined })),
       pageError(page).then((error) => ({ d: undefined, error })),
