@@ -4,7 +4,10 @@
 //! A claim is a database lease on one of the share's remaining downloads; it is renewed
 //! while chunks flow and marked delivered just before the last chunk goes out, after
 //! which it can never be handed to anyone else. The download is counted when the
-//! client acknowledges the last chunk, or when the socket closes after it was sent.
+//! client acknowledges the last chunk, or when the socket closes after it was sent. A
+//! download that ends before its last chunk went out (cancelled, cut off, refused as
+//! tampered by the client) gives its slot back at once; the lease only covers a server
+//! that died mid-download.
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -206,11 +209,11 @@ async fn run(
             }
         }
         Err(end) => {
+            // Not delivered: nobody has the last chunk, so the slot is free again.
+            let released = state.shares.release(&claim).await.unwrap_or(false);
             match end.code() {
-                Some(code) => tracing::warn!(share = %short, ?code, "download failed"),
-                None => {
-                    tracing::info!(share = %short, "download cut off; its claim lapses with the lease")
-                }
+                Some(code) => tracing::warn!(share = %short, ?code, released, "download failed"),
+                None => tracing::info!(share = %short, released, "download cut off"),
             }
             Err(end)
         }

@@ -377,6 +377,23 @@ impl ShareStore {
         Ok(row.is_some())
     }
 
+    /// Gives an undelivered claim's slot back at once (the download ended before its last
+    /// chunk was sent, so the recipient cannot have the whole file): a retry need not wait
+    /// for the lease. A delivered claim is never released. False if there was nothing to
+    /// release (already delivered, or lost to someone else after its lease ran out).
+    pub async fn release(&self, claim: &Claim) -> anyhow::Result<bool> {
+        let row = sqlx::query(
+            "UPDATE download_slots SET claim_id = NULL, lease_until = 0 \
+             WHERE share_id = $1 AND slot = $2 AND claim_id = $3 AND delivered = 0 RETURNING slot",
+        )
+        .bind(&claim.share_id)
+        .bind(claim.slot)
+        .bind(&claim.claim_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
     /// Marks the claim delivered before its last chunk goes out: from then on the slot
     /// can never be claimed again. False if the claim was lost.
     pub async fn mark_delivered(&self, claim: &Claim) -> anyhow::Result<bool> {

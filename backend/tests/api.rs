@@ -284,32 +284,34 @@ async fn a_wrong_token_then_the_right_one_works() {
 }
 
 #[tokio::test]
-async fn cut_off_download_keeps_its_claim_for_the_lease() {
+async fn cut_off_download_frees_its_claim_at_once() {
     let server = TestServer::start(|c| c.lease = Duration::from_secs(3600)).await;
     // More chunks than the window, so the server cannot have sent them all.
-    let share = upload(
-        server.port,
-        &random_bytes(40 * 64 * 1024),
-        &UploadOpts::default(),
-    )
-    .await
-    .unwrap();
+    let data = random_bytes(40 * 64 * 1024);
+    let share = upload(server.port, &data, &UploadOpts::default())
+        .await
+        .unwrap();
     let _ = download_with(server.port, &share, share.token, Some(2)).await;
-    // The claim holds: a second recipient is told to wait, nothing was consumed.
-    let mut seen_busy = false;
-    eventually("a retry is refused as busy", async || {
-        match download(server.port, &share).await {
-            Err(e) if e.code == ErrorCode::Busy => {
-                seen_busy = true;
+    // Nothing was consumed, and the retry need not wait for the (hour-long) lease.
+    assert_eq!(server.info(&share.id).await.unwrap().downloads_left, 1);
+    let mut got = None;
+    eventually(
+        "the retry is served once the server saw the first socket close",
+        async || match download(server.port, &share).await {
+            Ok(d) => {
+                got = Some(d);
                 true
             }
+            Err(e) if e.code == ErrorCode::Busy => false,
             Err(e) => panic!("{e:?}"),
-            Ok(_) => panic!("a claimed one-time share was served twice"),
-        }
-    })
+        },
+    )
     .await;
-    assert!(seen_busy);
-    assert_eq!(server.info(&share.id).await.unwrap().downloads_left, 1);
+    assert_eq!(got.unwrap().plaintext, data);
+    assert_eq!(
+        download(server.port, &share).await.unwrap_err().code,
+        ErrorCode::UsedUp
+    );
 }
 
 #[tokio::test]
