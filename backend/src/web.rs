@@ -15,10 +15,11 @@ use actix_web::{
 use crate::ids;
 
 /// The Content-Security-Policy sent with every response: only what the web app needs
-/// (its own scripts and wasm, workers, WebSockets to this origin).
+/// (its own scripts and wasm, workers, WebSockets to this origin, and same-origin frames:
+/// a hidden iframe starts a streamed download that the service worker answers).
 pub const CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
 style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; worker-src 'self'; \
-manifest-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; \
+frame-src 'self'; manifest-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; \
 frame-ancestors 'none'";
 
 /// Cache rule for files whose names carry a Trunk content hash.

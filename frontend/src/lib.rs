@@ -14,6 +14,7 @@ pub mod api;
 pub mod components;
 pub mod format;
 pub mod pages;
+pub mod save;
 pub mod transfer;
 
 use leptos::prelude::*;

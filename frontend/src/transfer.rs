@@ -15,11 +15,13 @@ pub struct Transfer {
 }
 
 impl Transfer {
-    /// Starts a worker and sends it `command` (with `file` beside it) once it listens.
-    /// `on_report` gets every report and, with `Downloaded`, the file's Blob.
+    /// Starts a worker and sends it `command` (with `file` or `port` beside it) once it
+    /// listens. `port` is transferred: the worker streams a download to it. `on_report`
+    /// gets every report and, with a Blob download's `Downloaded`, the file's Blob.
     pub fn start(
         command: &Command,
         file: Option<&web_sys::File>,
+        port: Option<&web_sys::MessagePort>,
         on_report: impl Fn(Report, Option<Blob>) + 'static,
     ) -> Result<Transfer, Failure> {
         let worker = Worker::new(WORKER_URL)
@@ -30,6 +32,11 @@ impl Transfer {
         let _ = Reflect::set(&message, &"json".into(), &JsValue::from_str(&json));
         if let Some(file) = file {
             let _ = Reflect::set(&message, &"file".into(), file);
+        }
+        let transfer = js_sys::Array::new();
+        if let Some(port) = port {
+            let _ = Reflect::set(&message, &"port".into(), port);
+            transfer.push(port);
         }
         let on_report = Rc::new(on_report);
         let stopped = Rc::new(Cell::new(false));
@@ -55,7 +62,7 @@ impl Transfer {
                 };
                 if let Report::Alive = report {
                     if let Some(message) = pending.take() {
-                        let _ = worker.post_message(&message);
+                        let _ = worker.post_message_with_transfer(&message, &transfer);
                     }
                     return;
                 }

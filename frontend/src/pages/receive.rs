@@ -3,13 +3,13 @@
 use ferry_common::{Header, LinkSecret, b64, protocol::ErrorCode};
 use ferry_worker::{BLOB_CAP, Command, Phase, Report};
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::{
     api,
     components::progress::TransferProgress,
     format,
     pages::phase_text,
+    save::{self, StreamSave},
     transfer::{Transfer, force_wasm_aes},
 };
 
@@ -26,29 +26,6 @@ enum Availability {
     },
     /// Why there is nothing to download.
     Unavailable(String),
-}
-
-/// Saves `blob` under `name` through a temporary object URL and an `<a download>`.
-fn save(blob: &web_sys::Blob, name: &str) -> Result<(), wasm_bindgen::JsValue> {
-    let url = web_sys::Url::create_object_url_with_blob(blob)?;
-    let document = document();
-    let a: web_sys::HtmlAnchorElement = document.create_element("a")?.unchecked_into();
-    a.set_href(&url);
-    a.set_download(name);
-    a.set_class_name("visually-hidden");
-    if let Some(body) = document.body() {
-        body.append_child(&a)?;
-        a.click();
-        a.remove();
-    }
-    // Revoke later: revoking at once can cancel the download in some browsers.
-    set_timeout(
-        move || {
-            let _ = web_sys::Url::revoke_object_url(&url);
-        },
-        std::time::Duration::from_secs(60),
-    );
-    Ok(())
 }
 
 /// The receive page for share `id`.
@@ -75,6 +52,13 @@ pub fn ReceivePage(
     let started = RwSignal::new(0.0f64);
     let saved = RwSignal::new(None::<String>);
     let transfer = StoredValue::new_local(None::<Transfer>);
+    // The service worker that streams downloads to disk: `None` until known, then
+    // `Some(None)` where this browser can only save Blobs (no secure context).
+    let streamer = RwSignal::new_local(None::<Option<web_sys::ServiceWorker>>);
+    let stream_save = StoredValue::new_local(None::<StreamSave>);
+    leptos::task::spawn_local(async move {
+        streamer.set(Some(save::service_worker().await));
+    });
     let field = NodeRef::<leptos::html::Input>::new();
 
     {
@@ -132,11 +116,51 @@ pub fn ReceivePage(
                 passphrase: pass,
                 force_wasm_aes: force_wasm_aes(),
             };
+            // Stream to disk where the service worker is there; else a Blob (capped).
+            let port = match streamer.get_untracked().flatten() {
+                Some(sw) => match StreamSave::new(sw) {
+                    Ok((save, port)) => {
+                        stream_save.set_value(Some(save));
+                        Some(port)
+                    }
+                    Err(_) => None,
+                },
+                None => None,
+            };
+            if port.is_none() {
+                stream_save.set_value(None);
+                if availability.with_untracked(
+                    |a| matches!(a, Availability::Waiting { size, .. } if *size > BLOB_CAP),
+                ) {
+                    error.set(Some(format!(
+                        "This browser can save files up to {} from this address; this one is larger.",
+                        format::bytes(BLOB_CAP)
+                    )));
+                    return;
+                }
+            }
             working.set(true);
             phase.set(None);
             done.set(0);
             started.set(0.0);
             let on_report = move |report: Report, blob: Option<web_sys::Blob>| match report {
+                Report::Streaming { name, size } => {
+                    let started = stream_save
+                        .try_update_value(|s| s.as_mut().map(|s| s.start(&name, size)))
+                        .flatten();
+                    if !matches!(started, Some(Ok(()))) {
+                        transfer.with_value(|t| {
+                            if let Some(t) = t {
+                                t.stop();
+                            }
+                        });
+                        working.set(false);
+                        error.set(Some(
+                            "The browser refused to start the download; reload the page and try again."
+                                .into(),
+                        ));
+                    }
+                }
                 Report::Phase {
                     phase: p,
                     engine: e,
@@ -161,11 +185,15 @@ pub fn ReceivePage(
                 } => {
                     working.set(false);
                     passphrase.set(String::new());
-                    let Some(blob) = blob else {
-                        error.set(Some("The browser lost the decrypted file.".into()));
-                        return;
+                    let saving = match blob {
+                        Some(blob) => save::save_blob(&blob, &name),
+                        None if stream_save.with_value(Option::is_some) => Ok(()),
+                        None => {
+                            error.set(Some("The browser lost the decrypted file.".into()));
+                            return;
+                        }
                     };
-                    match save(&blob, &name) {
+                    match saving {
                         Ok(()) => saved.set(Some(match downloads_left {
                             Some(0) => format!("Saved “{name}”. The link is now used up."),
                             Some(n) => format!(
@@ -194,8 +222,13 @@ pub fn ReceivePage(
                         }
                         "corrupted" => {
                             file.set(None);
-                            "The file was altered in storage and cannot be trusted. Nothing was saved. Ask the sender to send it again.".into()
+                            if stream_save.with_value(|s| s.as_ref().is_some_and(StreamSave::handed_over)) {
+                                "The file was altered in storage and cannot be trusted. The download was stopped and marked failed: delete any partial file. Ask the sender to send it again.".into()
+                            } else {
+                                "The file was altered in storage and cannot be trusted. Nothing was saved. Ask the sender to send it again.".into()
+                            }
                         }
+                        "cancelled" => "Download cancelled. Nothing was saved, and the download was not counted.".into(),
                         "expired" => "This link has expired.".into(),
                         "used-up" | "not-found" => {
                             "This file is no longer available: it has already been downloaded, or was deleted.".into()
@@ -207,7 +240,7 @@ pub fn ReceivePage(
                 }
                 _ => {}
             };
-            match Transfer::start(&command, None, on_report) {
+            match Transfer::start(&command, None, port.as_ref(), on_report) {
                 Ok(t) => transfer.set_value(Some(t)),
                 Err(f) => {
                     working.set(false);
@@ -224,6 +257,11 @@ pub fn ReceivePage(
                 t.stop();
             }
         });
+        stream_save.with_value(|s| {
+            if let Some(s) = s {
+                s.cancel();
+            }
+        });
         working.set(false);
         error.set(Some(
             "Download cancelled. Nothing was saved, and the download was not counted.".into(),
@@ -231,7 +269,9 @@ pub fn ReceivePage(
     };
 
     let form = move |size: u64, downloads_left: u32, expires_at: i64| {
-        let too_big = size > BLOB_CAP;
+        // Only the Blob fallback has a size limit.
+        let blob_only = move || matches!(streamer.get(), Some(None));
+        let too_big = move || blob_only() && size > BLOB_CAP;
         view! {
             <p class="waiting">
                 {format!(
@@ -242,19 +282,23 @@ pub fn ReceivePage(
                     if downloads_left == 1 { "" } else { "s" },
                 )}
             </p>
-            {too_big
-                .then(|| {
-                    view! {
-                        <p class="error" role="alert">
-                            {format!(
-                                "This page can save files up to {} for now; this one is larger.",
-                                format::bytes(BLOB_CAP),
-                            )}
-                        </p>
-                    }
-                })}
-            <p class="hint">
-                {format!("This page saves files up to {} (kept in memory until saved).", format::bytes(BLOB_CAP))}
+            <Show when=too_big>
+                <p class="error" role="alert">
+                    {format!(
+                        "This browser can save files up to {} from this address (it is not https, so the file must be held in memory); this one is larger.",
+                        format::bytes(BLOB_CAP),
+                    )}
+                </p>
+            </Show>
+            <p class="hint save-mode">
+                {move || match streamer.get() {
+                    None => String::new(),
+                    Some(Some(_)) => "The file is saved to your downloads as it is decrypted; a file that fails verification is marked failed, never complete.".into(),
+                    Some(None) => format!(
+                        "From this address (not https) the browser cannot stream to disk: files up to {} are kept in memory until saved.",
+                        format::bytes(BLOB_CAP),
+                    ),
+                }}
             </p>
             <form class="receive" on:submit=move |ev| {
                 ev.prevent_default();
@@ -286,7 +330,11 @@ pub fn ReceivePage(
                     {move || error.get()}
                 </p>
                 <Show when=move || !working.get() && saved.get().is_none()>
-                    <button type="submit" class="primary" prop:disabled=too_big>
+                    <button
+                        type="submit"
+                        class="primary"
+                        prop:disabled=move || streamer.get().is_none() || too_big()
+                    >
                         "Download"
                     </button>
                 </Show>

@@ -196,7 +196,7 @@ pub fn SendPage() -> impl IntoView {
             }
             _ => {}
         };
-        match Transfer::start(&command, Some(&f), on_report) {
+        match Transfer::start(&command, Some(&f), None, on_report) {
             Ok(t) => transfer.set_value(Some(t)),
             Err(f) => {
                 working.set(false);

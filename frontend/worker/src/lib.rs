@@ -3,9 +3,10 @@
 //! The page owns nothing secret for longer than a click: it hands the worker a passphrase
 //! (and, to send, a `File`), and the worker derives keys, encrypts or decrypts, runs the
 //! WebSocket transfer and reports progress. Every message is a JS object
-//! `{ json: "<Command or Report as JSON>", file?: File, blob?: Blob }`; the JSON carries
-//! the typed part and the optional fields carry what JSON cannot (a `File` to read, the
-//! decrypted `Blob` to save).
+//! `{ json: "<Command or Report as JSON>", file?: File, blob?: Blob, port?: MessagePort }`;
+//! the JSON carries the typed part and the optional fields carry what JSON cannot (a `File`
+//! to read, the decrypted `Blob` to save, the port to the service worker that streams a
+//! download to disk).
 #![deny(missing_docs)]
 
 use serde::{Deserialize, Serialize};
@@ -14,9 +15,9 @@ use serde::{Deserialize, Serialize};
 /// because the receive page lives under `/s/{id}`.
 pub const WORKER_URL: &str = "/ferry-worker_loader.js";
 
-/// Largest file the receive page assembles in memory as a `Blob` before saving. A
-/// Playwright/incognito-like Chromium profile keeps Blobs in RAM, so this stays at a few
-/// hundred MiB until downloads stream through a service worker.
+/// Largest file the receive page assembles in memory as a `Blob` before saving, where it
+/// cannot stream the download through its service worker (no secure context: plain http
+/// on a LAN). A private-mode profile keeps Blobs in RAM, so this stays at a few hundred MiB.
 pub const BLOB_CAP: u64 = 512 * 1024 * 1024;
 
 /// Page → worker.
@@ -35,7 +36,9 @@ pub enum Command {
         #[serde(default)]
         force_wasm_aes: bool,
     },
-    /// Download and decrypt a share.
+    /// Download and decrypt a share. With a `MessagePort` beside this message the
+    /// plaintext streams to it (see `sw.js`); without one it is assembled into a `Blob` of
+    /// at most [`BLOB_CAP`] bytes.
     Download {
         /// The share ID from the link's path.
         share_id: String,
@@ -116,7 +119,16 @@ pub enum Report {
         /// Plaintext size.
         size: u64,
     },
-    /// Every chunk verified; the `blob` beside this message is the whole file.
+    /// Streaming download: the first chunks verified (all of a small file), so the page
+    /// should now have its service worker start the browser's download of the stream.
+    Streaming {
+        /// Original file name.
+        name: String,
+        /// Plaintext size.
+        size: u64,
+    },
+    /// Every chunk verified and, when streaming, handed to the download manager; without
+    /// streaming the `blob` beside this message is the whole file.
     Downloaded {
         /// Original file name.
         name: String,

@@ -1,6 +1,8 @@
 //! Receive: derive keys, present the download token, open the metadata, then decrypt
-//! chunk by chunk into a sink. A file is handed to the page only after every chunk
-//! verified and the final chunk closed the stream; on any failure nothing is saved.
+//! chunk by chunk into a sink: the service worker's download stream where the page has
+//! one, else a `Blob`. A file is presented as complete only after every chunk verified and
+//! the final chunk closed the stream; on any failure a Blob is never handed over and a
+//! stream is errored, so the browser marks the download failed.
 use ferry_common::{
     FileMetadata, Header, Keys, LinkSecret, b64,
     protocol::{DOWNLOAD_PATH, DownloadEvent, DownloadRequest, PROTOCOL_VERSION},
@@ -12,15 +14,30 @@ use web_sys::{Blob, BlobPropertyBag};
 use super::{
     engine::{Chunks, failure},
     now_ms, post,
+    save_stream::StreamSink,
     socket::{Event, Socket, lost},
     upload::refused,
 };
 
-/// Where decrypted chunks go. For now the pieces of one `Blob`, which is why files are
-/// capped at [`BLOB_CAP`]; a streaming sink (service worker) can replace it without
-/// touching the transfer loop. Every [`FOLD`] chunks the pieces are folded into a Blob
-/// (which the browser may keep outside the worker's heap), so the worker never holds more
-/// than a few MiB of loose plaintext.
+/// Where decrypted chunks go.
+enum Sink {
+    Stream(StreamSink),
+    Blob(BlobSink),
+}
+
+impl Sink {
+    async fn push(&mut self, plain: Uint8Array) -> Result<(), Failure> {
+        match self {
+            Sink::Stream(s) => s.push(plain).await,
+            Sink::Blob(b) => b.push(plain),
+        }
+    }
+}
+
+/// The fallback sink: the pieces of one `Blob`, which is why files are capped at
+/// [`BLOB_CAP`]. Every [`FOLD`] chunks the pieces are folded into a Blob (which the
+/// browser may keep outside the worker's heap), so the worker never holds more than a few
+/// MiB of loose plaintext.
 struct BlobSink {
     parts: Array,
     folded: Array,
@@ -71,6 +88,7 @@ pub async fn run(
     secret: String,
     passphrase: String,
     force_wasm: bool,
+    port: Option<web_sys::MessagePort>,
 ) -> Result<(), Failure> {
     let header = b64::decode(&header)
         .and_then(|bytes| Header::parse(&bytes))
@@ -126,7 +144,7 @@ pub async fn run(
         .plaintext_len(ciphertext_size)
         .filter(|&len| len == meta.size && header.chunk_count(len) == total)
         .ok_or_else(|| failure(ferry_common::Error::Corrupted))?;
-    if size > BLOB_CAP {
+    if port.is_none() && size > BLOB_CAP {
         return Err(Failure::new(
             "too-large",
             format!(
@@ -150,7 +168,53 @@ pub async fn run(
         None,
     );
 
-    let mut sink = BlobSink::new();
+    let mut sink = match port {
+        Some(port) => Sink::Stream(StreamSink::new(port, meta.name.clone(), size)),
+        None => Sink::Blob(BlobSink::new()),
+    };
+    let result = receive(&mut socket, &mut chunks, &mut sink, total, size).await;
+    let downloads_left = match (result, sink) {
+        (Err(failure), Sink::Stream(stream)) => {
+            stream.fail(&failure);
+            return Err(failure);
+        }
+        (Err(failure), Sink::Blob(_)) => return Err(failure),
+        (Ok(left), Sink::Stream(stream)) => {
+            stream.finish().await?;
+            left
+        }
+        (Ok(left), Sink::Blob(blob)) => {
+            let blob = blob.finish()?;
+            post(
+                &Report::Downloaded {
+                    name: meta.name,
+                    downloads_left: left,
+                },
+                Some(&blob),
+            );
+            return Ok(());
+        }
+    };
+    post(
+        &Report::Downloaded {
+            name: meta.name,
+            downloads_left,
+        },
+        None,
+    );
+    Ok(())
+}
+
+/// Receives, verifies and sinks every chunk; `Ok` only once the final chunk closed the
+/// stream and the sizes match. Returns the downloads the share still allows, if the
+/// server said.
+async fn receive(
+    socket: &mut Socket,
+    chunks: &mut Chunks,
+    sink: &mut Sink,
+    total: u64,
+    size: u64,
+) -> Result<Option<u32>, Failure> {
     let (mut received, mut done_bytes, mut last_report) = (0u64, 0u64, 0.0);
     let downloads_left = loop {
         match socket.next().await {
@@ -161,7 +225,7 @@ pub async fn run(
                 let last = received + 1 == total;
                 let plain = chunks.open(&sealed, last).await?;
                 done_bytes += u64::from(plain.length());
-                sink.push(plain)?;
+                sink.push(plain).await?;
                 received += 1;
                 socket.send_json(&DownloadRequest::Ack { chunks: received })?;
                 let now = now_ms();
@@ -200,13 +264,5 @@ pub async fn run(
     if received != total || done_bytes != size {
         return Err(failure(ferry_common::Error::Truncated));
     }
-    let blob = sink.finish()?;
-    post(
-        &Report::Downloaded {
-            name: meta.name,
-            downloads_left,
-        },
-        Some(&blob),
-    );
-    Ok(())
+    Ok(downloads_left)
 }

@@ -1,6 +1,7 @@
 //! The worker's entry point and its two jobs.
 mod download;
 mod engine;
+mod save_stream;
 mod socket;
 mod upload;
 
@@ -43,6 +44,9 @@ pub fn start() {
         let file = Reflect::get(&data, &"file".into())
             .ok()
             .and_then(|v| v.dyn_into::<web_sys::File>().ok());
+        let port = Reflect::get(&data, &"port".into())
+            .ok()
+            .and_then(|v| v.dyn_into::<web_sys::MessagePort>().ok());
         wasm_bindgen_futures::spawn_local(async move {
             let result = match serde_json::from_str::<Command>(&json) {
                 Ok(Command::Upload {
@@ -69,7 +73,9 @@ pub fn start() {
                     secret,
                     passphrase,
                     force_wasm_aes,
-                }) => download::run(share_id, header, secret, passphrase, force_wasm_aes).await,
+                }) => {
+                    download::run(share_id, header, secret, passphrase, force_wasm_aes, port).await
+                }
                 Err(_) => Err(Failure::new(
                     "internal",
                     "the worker got a malformed command",
