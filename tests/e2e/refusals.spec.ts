@@ -1,8 +1,7 @@
 // Everything that must be refused, clearly, without saving a file or consuming a download.
-import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes, shareId,
-  listFiles, ciphertextSize,
+  test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes, shareId, sendThenAlter,
+  listFiles,
 } from '../support/fixtures';
 import { startServer } from '../support/server';
 
@@ -122,18 +121,8 @@ test('an empty passphrase is refused', async ({ harness }) => {
 });
 
 test('a blob altered on the server is refused and nothing is saved', async ({ harness }) => {
-  const size = 1024 * 1024 + 777;
-  const file = makeFile('tamper.bin', size);
-  const pass = passphrase();
-  harness.secrets.push(file.marker, pass);
-  const dataDir = process.env.FERRY_E2E_DATA_DIR!;
-  const before = new Set(listFiles(dataDir).map((f) => f.path));
-  const link = await send(await harness.openPage(), file.path, pass);
-  const blobs = listFiles(dataDir).filter((f) => f.size === ciphertextSize(size) && !before.has(f.path));
-  expect(blobs.length, `exactly one new blob of ${ciphertextSize(size)} bytes`).toBe(1);
-  const blob = readFileSync(blobs[0].path);
-  blob[600 * 1024] ^= 0x01; // inside the third chunk
-  writeFileSync(blobs[0].path, blob);
+  // One bit inside the third chunk.
+  const { link, pass } = await sendThenAlter(harness, 'tamper.bin', 1024 * 1024 + 777, () => 600 * 1024);
 
   const recipient = await harness.openPage();
   await openLink(recipient, link);

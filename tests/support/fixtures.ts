@@ -14,8 +14,9 @@ export interface Frame {
 
 export interface Harness {
   /** A page in a fresh browser context (a separate "person"), in the test's browser or in
-   * `options.browser` (e.g. one launched with other flags). */
-  openPage: (baseUrl?: string, options?: BrowserContextOptions & { browser?: Browser }) => Promise<Page>;
+   * `options.browser` (e.g. one launched with other flags). `recordFrames: false` keeps
+   * its WebSocket frames out of `frames` (gigabyte transfers). */
+  openPage: (baseUrl?: string, options?: PageOptions) => Promise<Page>;
   /** Every WebSocket frame any page of this test sent or received. */
   frames: Frame[];
   /** Every WebSocket URL any page of this test opened. */
@@ -37,6 +38,8 @@ const LONGTASK_SCRIPT = `
   } catch (e) {}
 `;
 
+export type PageOptions = BrowserContextOptions & { browser?: Browser; recordFrames?: boolean };
+
 export const test = base.extend<{ harness: Harness }>({
   harness: async ({ browser }, use, testInfo) => {
     const frames: Frame[] = [];
@@ -47,7 +50,7 @@ export const test = base.extend<{ harness: Harness }>({
     const contexts: Awaited<ReturnType<Browser['newContext']>>[] = [];
     const openPage = async (
       baseUrl = process.env.FERRY_E2E_URL!,
-      { browser: other, ...options }: BrowserContextOptions & { browser?: Browser } = {},
+      { browser: other, recordFrames = true, ...options }: PageOptions = {},
     ) => {
       const context = await (other ?? browser).newContext({ baseURL: baseUrl, acceptDownloads: true, ...options });
       contexts.push(context);
@@ -63,6 +66,7 @@ export const test = base.extend<{ harness: Harness }>({
       });
       page.on('websocket', (ws) => {
         sockets.push(ws.url());
+        if (!recordFrames) return;
         const record = (direction: Frame['direction']) => (f: { payload: string | Buffer }) =>
           frames.push({
             url: ws.url(),
@@ -213,6 +217,28 @@ export async function download(page: Page, pass: string, timeout = 60_000): Prom
 export async function downloadedBytes(d: Download): Promise<Buffer> {
   const path = await d.path();
   return readFileSync(path!);
+}
+
+/** Sends a random file of `size` bytes through the main server, then flips one bit of its
+ * stored blob at the offset `at(blobLength)` returns; resolves with the link and passphrase. */
+export async function sendThenAlter(
+  harness: Harness,
+  name: string,
+  size: number,
+  at: (blobLength: number) => number,
+): Promise<{ link: string; pass: string }> {
+  const file = makeFile(name, size);
+  const pass = passphrase();
+  harness.secrets.push(file.marker, pass);
+  const dataDir = process.env.FERRY_E2E_DATA_DIR!;
+  const before = new Set(listFiles(dataDir).map((f) => f.path));
+  const link = await send(await harness.openPage(), file.path, pass);
+  const blobs = listFiles(dataDir).filter((f) => f.size === ciphertextSize(size) && !before.has(f.path));
+  expect(blobs.length, `exactly one new blob of ${ciphertextSize(size)} bytes`).toBe(1);
+  const blob = readFileSync(blobs[0].path);
+  blob[at(blob.length)] ^= 0x01;
+  writeFileSync(blobs[0].path, blob);
+  return { link, pass };
 }
 
 export function shareId(link: string): string {
