@@ -8,7 +8,11 @@ use ferry_common::{
     protocol::{DOWNLOAD_PATH, DownloadEvent, DownloadRequest, PROTOCOL_VERSION},
 };
 use ferry_worker::{BLOB_CAP, Failure, Phase, Report};
-use js_sys::{Array, Uint8Array};
+use std::collections::VecDeque;
+
+use js_sys::{Array, ArrayBuffer, Uint8Array};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag};
 
 use super::{
@@ -205,9 +209,19 @@ pub async fn run(
     Ok(())
 }
 
-/// Receives, verifies and sinks every chunk; `Ok` only once the final chunk closed the
-/// stream and the sizes match. Returns the downloads the share still allows, if the
-/// server said.
+/// Chunks decrypting at once with WebCrypto, so decryption overlaps the socket and the
+/// sink (the server's window is at least 2 chunks, usually 16).
+const IN_FLIGHT: usize = 8;
+
+/// A chunk being opened: still in WebCrypto, or done by the wasm engine.
+enum Opening {
+    Pending(JsFuture),
+    Ready(Uint8Array),
+}
+
+/// Receives, verifies and sinks every chunk, in order; `Ok` only once the final chunk
+/// closed the stream, every chunk's verification was awaited and the sizes match.
+/// Returns the downloads the share still allows, if the server said.
 async fn receive(
     socket: &mut Socket,
     chunks: &mut Chunks,
@@ -215,19 +229,52 @@ async fn receive(
     total: u64,
     size: u64,
 ) -> Result<Option<u32>, Failure> {
-    let (mut received, mut done_bytes, mut last_report) = (0u64, 0u64, 0.0);
+    let mut opening: VecDeque<Opening> = VecDeque::new();
+    let (mut issued, mut received, mut done_bytes, mut last_report) = (0u64, 0u64, 0u64, 0.0);
+    // `Done` from the server, and whether the socket closed.
+    let (mut done, mut closed) = (None, false);
     let downloads_left = loop {
-        match socket.next().await {
-            Event::Binary(sealed) => {
-                if received >= total {
-                    return Err(failure(ferry_common::Error::TrailingData));
+        if opening.is_empty() {
+            if let Some(left) = done {
+                break Some(left);
+            }
+            if closed {
+                // Every chunk verified but the server hung up before confirming: the file
+                // is still complete and authentic.
+                if received == total {
+                    break None;
                 }
-                let last = received + 1 == total;
-                let plain = chunks.open(&sealed, last).await?;
+                return Err(lost());
+            }
+        }
+        // Take what the socket has; finish the oldest chunk when enough are in flight or
+        // nothing else is waiting.
+        let event = if closed || opening.len() >= IN_FLIGHT {
+            None
+        } else if opening.is_empty() {
+            Some(socket.next().await)
+        } else {
+            socket.try_next()
+        };
+        match event {
+            None => {
+                let Some(next) = opening.pop_front() else {
+                    continue;
+                };
+                let plain = match next {
+                    Opening::Ready(plain) => plain,
+                    Opening::Pending(future) => Uint8Array::new(
+                        &future
+                            .await
+                            .map_err(|_| failure(ferry_common::Error::Corrupted))?
+                            .unchecked_into::<ArrayBuffer>(),
+                    ),
+                };
                 done_bytes += u64::from(plain.length());
                 sink.push(plain).await?;
                 received += 1;
                 socket.send_json(&DownloadRequest::Ack { chunks: received })?;
+                let last = received == total;
                 let now = now_ms();
                 if now - last_report > 100.0 || last {
                     last_report = now;
@@ -249,15 +296,23 @@ async fn receive(
                     );
                 }
             }
-            Event::Text(text) => match serde_json::from_str::<DownloadEvent>(&text) {
-                Ok(DownloadEvent::Done { downloads_left }) => break Some(downloads_left),
+            Some(Event::Binary(sealed)) => {
+                if issued >= total {
+                    return Err(failure(ferry_common::Error::TrailingData));
+                }
+                let last = issued + 1 == total;
+                opening.push_back(match chunks.open_ahead(&sealed, last) {
+                    Some(promise) => Opening::Pending(JsFuture::from(promise?)),
+                    None => Opening::Ready(chunks.open(&sealed, last).await?),
+                });
+                issued += 1;
+            }
+            Some(Event::Text(text)) => match serde_json::from_str::<DownloadEvent>(&text) {
+                Ok(DownloadEvent::Done { downloads_left }) => done = Some(downloads_left),
                 Ok(DownloadEvent::Error(body)) => return Err(refused(body)),
                 _ => {}
             },
-            // Every chunk verified but the server hung up before confirming: the file is
-            // still complete and authentic.
-            Event::Closed if received == total => break None,
-            Event::Closed => return Err(lost()),
+            Some(Event::Closed) => closed = true,
         }
     };
     chunks.finish()?;

@@ -191,6 +191,39 @@ impl Chunks {
         Ok(sealed)
     }
 
+    /// With WebCrypto: starts opening the next sealed chunk now and returns a promise of
+    /// its plaintext (an ArrayBuffer), so several chunks decrypt while the socket delivers
+    /// more. The nonce is fixed here, in call order; the promise rejects if the chunk does
+    /// not verify. The caller MUST await every promise, in order, before it treats the
+    /// file as complete: [`Chunks::finish`] only knows which chunks were started. `None`
+    /// with the wasm engine: use [`Chunks::open`].
+    pub fn open_ahead(
+        &mut self,
+        sealed: &Uint8Array,
+        last: bool,
+    ) -> Option<Result<Promise, Failure>> {
+        let Kind::Web {
+            subtle,
+            key,
+            aad,
+            seq,
+        } = &mut self.kind
+        else {
+            return None;
+        };
+        let nonce = match seq.open_nonce(sealed.length() as usize, last) {
+            Ok(nonce) => nonce,
+            Err(e) => return Some(Err(failure(e))),
+        };
+        seq.advance(last);
+        let params = Self::params(aad, &nonce);
+        Some(
+            subtle
+                .decrypt_with_object_and_buffer_source(&params, key, sealed)
+                .map_err(|_| corrupted()),
+        )
+    }
+
     /// Opens the next sealed chunk; `last` is whether the caller expects the final one.
     pub async fn open(&mut self, sealed: &Uint8Array, last: bool) -> Result<Uint8Array, Failure> {
         let plain = match &mut self.kind {
