@@ -14,9 +14,10 @@ use crate::config::SERVER_MAX_CHUNK_SIZE;
 pub const MAX_FRAME_SIZE: usize = SERVER_MAX_CHUNK_SIZE as usize + ferry_common::TAG_LEN + 1024;
 
 /// Most chunks in flight per socket.
-pub const MAX_WINDOW: u32 = 16;
-/// Bytes of chunks in flight a window aims at: 16 MiB (so 16 chunks of up to 1 MiB,
-/// fewer of larger chunks, never fewer than 2).
+pub const MAX_WINDOW: u32 = 64;
+/// Bytes of chunks in flight a window aims at: 16 MiB (63 chunks of the default 256 KiB,
+/// 15 of 1 MiB, never fewer than 2). Large enough that a browser can read the file in
+/// multi-MiB blocks (one `File.slice` round trip each) without reading past the window.
 const WINDOW_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The flow-control window for sealed chunks of `sealed_len` bytes.
@@ -201,10 +202,10 @@ mod tests {
 
     #[test]
     fn windows_bound_memory() {
-        assert_eq!(window_for(256 * 1024 + 16), 16);
+        assert_eq!(window_for(256 * 1024 + 16), 63);
         assert_eq!(window_for(1024 * 1024 + 16), 15);
         assert_eq!(window_for(4 * 1024 * 1024 + 16), 3);
-        assert_eq!(window_for(17), 16);
+        assert_eq!(window_for(17), 64);
     }
 
     #[test]

@@ -287,7 +287,7 @@ async fn a_wrong_token_then_the_right_one_works() {
 async fn cut_off_download_frees_its_claim_at_once() {
     let server = TestServer::start(|c| c.lease = Duration::from_secs(3600)).await;
     // More chunks than the window, so the server cannot have sent them all.
-    let data = random_bytes(40 * 64 * 1024);
+    let data = random_bytes(100 * 64 * 1024);
     let share = upload(server.port, &data, &UploadOpts::default())
         .await
         .unwrap();
@@ -317,7 +317,7 @@ async fn cut_off_download_frees_its_claim_at_once() {
 #[tokio::test]
 async fn cut_off_download_can_retry_after_the_lease() {
     let server = TestServer::start(|c| c.lease = Duration::from_millis(300)).await;
-    let data = random_bytes(40 * 64 * 1024);
+    let data = random_bytes(100 * 64 * 1024);
     let share = upload(server.port, &data, &UploadOpts::default())
         .await
         .unwrap();
@@ -565,7 +565,7 @@ async fn bad_messages_close_only_that_socket() {
         max_downloads: 2,
         ..UploadOpts::default()
     };
-    let share = upload(port, &random_bytes(40 * 64 * 1024), &opts)
+    let share = upload(port, &random_bytes(100 * 64 * 1024), &opts)
         .await
         .unwrap();
     let mut ws = connect(port, DOWNLOAD_PATH).await;
@@ -859,7 +859,7 @@ async fn a_download_cut_by_the_owners_delete_ends_with_not_found() {
     let server = TestServer::start(|_| {}).await;
     let share = upload(
         server.port,
-        &random_bytes(40 * 64 * 1024),
+        &random_bytes(100 * 64 * 1024),
         &UploadOpts::default(),
     )
     .await

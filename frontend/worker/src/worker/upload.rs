@@ -37,12 +37,14 @@ fn read(file: &gloo_file::File, start: u64, end: u64) -> Promise {
     blob.array_buffer()
 }
 
-/// Bytes read from the file at a time. Each `File.slice().arrayBuffer()` is a round trip
-/// to the browser process, and one read per 256 KiB chunk cost more than the encryption:
-/// in Chromium 156 here (`PRIMITIVES=1 scripts/bench-browser-transfer.sh`), 256 KiB reads
-/// ran at ~130 MB/s one at a time, 4 MiB reads at ~390 MB/s, 16 MiB reads at ~660 MB/s;
-/// 1 GiB uploads went from ~50 MB/s (256 KiB reads) to ~90-150 (4 MiB) and ~140-190
-/// (16 MiB) under the same load.
+/// Most bytes read from the file at a time. Each `File.slice().arrayBuffer()` is a round
+/// trip to the browser process, and one read per 256 KiB chunk cost more than the
+/// encryption: in Chromium 156 here (`PRIMITIVES=1 scripts/bench-browser-transfer.sh`),
+/// 256 KiB reads ran at ~130 MB/s one at a time, 4 MiB reads at ~390 MB/s, 16 MiB reads
+/// at ~660 MB/s; 1 GiB uploads went from ~50 MB/s (256 KiB reads) to ~90-150 (4 MiB) and
+/// ~140-190 (16 MiB) under the same load. A block is also at most half the server's
+/// window, and a block is read only if it ends within the window, so the file is never
+/// read further ahead than the window allows sending (16 MiB with the server's default).
 const READ_BYTES: u64 = 16 << 20;
 
 /// One read of several consecutive chunks, still running or done.
@@ -55,8 +57,9 @@ struct Block {
     bytes: Promise,
 }
 
-/// The file read a block at a time, the next block read while the current one is sealed,
-/// so at most two blocks (32 MiB) are held whatever the file size.
+/// The file read a block at a time, the next block read while the current one is sealed
+/// (if it ends within the window), so at most two blocks (one window) are held whatever
+/// the file size.
 struct Reader {
     file: gloo_file::File,
     size: u64,
@@ -67,37 +70,41 @@ struct Reader {
 }
 
 impl Reader {
-    fn new(file: gloo_file::File, size: u64, chunk_size: u64, total: u64) -> Self {
+    fn new(file: gloo_file::File, size: u64, chunk_size: u64, total: u64, window: u64) -> Self {
         Reader {
             file,
             size,
             chunk_size,
             total,
-            per_block: (READ_BYTES / chunk_size).max(1),
+            per_block: (READ_BYTES / chunk_size).min(window / 2).max(1),
             blocks: VecDeque::new(),
         }
     }
 
-    fn start(&mut self, first: u64) {
-        let end = (first + self.per_block).min(self.total);
+    fn start(&mut self, first: u64, limit: u64) {
+        let end = (first + self.per_block).min(limit).max(first + 1);
         let offset = first * self.chunk_size;
         let bytes = read(&self.file, offset, (end * self.chunk_size).min(self.size));
         self.blocks.push_back(Block { end, offset, bytes });
     }
 
     /// A promise of chunk `index`'s plaintext (a Uint8Array over its block) and its length.
-    /// Chunks must be asked for in order.
-    fn chunk(&mut self, index: u64) -> Result<(Promise, usize), Failure> {
+    /// Chunks must be asked for in order; nothing at or past chunk `limit` (the last ack
+    /// plus the window) is read ahead.
+    fn chunk(&mut self, index: u64, limit: u64) -> Result<(Promise, usize), Failure> {
         while self.blocks.front().is_some_and(|b| b.end <= index) {
             self.blocks.pop_front();
         }
+        let limit = limit.min(self.total);
         if self.blocks.is_empty() {
-            self.start(index);
+            self.start(index, limit);
         }
-        // Read the next block while this one is sealed and sent.
+        // Read the next block while this one is sealed and sent, once a whole block (or
+        // the rest of the file) fits in the window.
         let next = self.blocks.back().map_or(index, |b| b.end);
-        if self.blocks.len() < 2 && next < self.total {
-            self.start(next);
+        let fits = next + self.per_block <= limit || (limit == self.total && next < limit);
+        if self.blocks.len() < 2 && fits {
+            self.start(next, limit);
         }
         let block = &self.blocks[0];
         let start = index * self.chunk_size;
@@ -187,7 +194,7 @@ pub async fn run(
     let chunk_size = u64::from(header.chunk_size);
     // Chunks read and sealed ahead of the socket, in order. Never more than the window
     // beyond the last ack is issued, so memory stays bounded whatever the file size.
-    let mut reader = Reader::new(file, size, chunk_size, total);
+    let mut reader = Reader::new(file, size, chunk_size, total, window);
     let mut ahead: VecDeque<Ahead> = VecDeque::new();
     let (mut issued, mut sent, mut acked, mut finish_sent) = (0u64, 0u64, 0u64, false);
     let mut last_report = 0.0;
@@ -208,7 +215,7 @@ pub async fn run(
         }
         while issued < total && issued < acked + window && ahead.len() < AHEAD {
             let last = issued + 1 == total;
-            let (plain, len) = reader.chunk(issued)?;
+            let (plain, len) = reader.chunk(issued, acked + window)?;
             match chunks.seal_ahead(&plain, len, last) {
                 Some(sealed) => ahead.push_back(Ahead::Pending(JsFuture::from(sealed?))),
                 None => {
@@ -262,8 +269,7 @@ pub async fn run(
     }
 }
 
-/// How many chunks are read and sealed ahead of the socket (within the window, so at
-/// most the window's 16 × 256 KiB are held sealed). With WebCrypto these run concurrently;
+/// How many chunks are sealed ahead of the socket (and always within the window). With WebCrypto these run concurrently;
 /// 16 rather than 4 in flight took uploads from ~85-140 to ~180 MB/s here (256 MiB,
 /// `scripts/bench-browser-transfer.sh`).
 const AHEAD: usize = 16;
