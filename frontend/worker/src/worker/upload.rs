@@ -57,9 +57,10 @@ struct Block {
     bytes: Promise,
 }
 
-/// The file read a block at a time, the next block read while the current one is sealed
-/// (if it ends within the window), so at most two blocks (one window) are held whatever
-/// the file size.
+/// The file read in aligned blocks of `per_block` chunks, each read only once it lies
+/// wholly within the window (`limit` = last ack + window), the next one read while the
+/// current one is sealed: at most two blocks (one window) are held whatever the file size,
+/// and reads stay whole blocks however the acks arrive.
 struct Reader {
     file: gloo_file::File,
     size: u64,
@@ -81,29 +82,31 @@ impl Reader {
         }
     }
 
-    fn start(&mut self, first: u64, limit: u64) {
-        let end = (first + self.per_block).min(limit).max(first + 1);
+    /// Starts reading the block that begins at chunk `first` if it fits below `limit`.
+    fn start(&mut self, first: u64, limit: u64) -> bool {
+        let end = (first + self.per_block).min(self.total);
+        if first >= self.total || end > limit {
+            return false;
+        }
         let offset = first * self.chunk_size;
         let bytes = read(&self.file, offset, (end * self.chunk_size).min(self.size));
         self.blocks.push_back(Block { end, offset, bytes });
+        true
     }
 
-    /// A promise of chunk `index`'s plaintext (a Uint8Array over its block) and its length.
-    /// Chunks must be asked for in order; nothing at or past chunk `limit` (the last ack
-    /// plus the window) is read ahead.
-    fn chunk(&mut self, index: u64, limit: u64) -> Result<(Promise, usize), Failure> {
+    /// A promise of chunk `index`'s plaintext (a Uint8Array over its block) and its length,
+    /// or `None` until its block fits below `limit` (wait for acks). Chunks must be asked
+    /// for in order.
+    fn chunk(&mut self, index: u64, limit: u64) -> Result<Option<(Promise, usize)>, Failure> {
         while self.blocks.front().is_some_and(|b| b.end <= index) {
             self.blocks.pop_front();
         }
-        let limit = limit.min(self.total);
-        if self.blocks.is_empty() {
-            self.start(index, limit);
+        if self.blocks.is_empty() && !self.start(index, limit) {
+            return Ok(None);
         }
-        // Read the next block while this one is sealed and sent, once a whole block (or
-        // the rest of the file) fits in the window.
-        let next = self.blocks.back().map_or(index, |b| b.end);
-        let fits = next + self.per_block <= limit || (limit == self.total && next < limit);
-        if self.blocks.len() < 2 && fits {
+        // Read the next block while this one is sealed and sent.
+        if self.blocks.len() < 2 {
+            let next = self.blocks.back().map_or(index, |b| b.end);
             self.start(next, limit);
         }
         let block = &self.blocks[0];
@@ -120,7 +123,7 @@ impl Reader {
             .and_then(|then| then.call1(&block.bytes, &view).ok())
             .and_then(|p| p.dyn_into::<Promise>().ok())
             .ok_or_else(unreadable)?;
-        Ok((plain, len as usize))
+        Ok(Some((plain, len as usize)))
     }
 }
 
@@ -215,7 +218,9 @@ pub async fn run(
         }
         while issued < total && issued < acked + window && ahead.len() < AHEAD {
             let last = issued + 1 == total;
-            let (plain, len) = reader.chunk(issued, acked + window)?;
+            let Some((plain, len)) = reader.chunk(issued, acked + window)? else {
+                break;
+            };
             match chunks.seal_ahead(&plain, len, last) {
                 Some(sealed) => ahead.push_back(Ahead::Pending(JsFuture::from(sealed?))),
                 None => {
