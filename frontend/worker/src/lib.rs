@@ -11,6 +11,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod read_plan;
+
 /// Where Trunk puts the worker's loader (Trunk does not hash worker file names). Absolute,
 /// because the receive page lives under `/s/{id}`.
 pub const WORKER_URL: &str = "/ferry-worker_loader.js";

@@ -5,7 +5,7 @@ use ferry_common::{
     DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret, b64,
     protocol::{ErrorBody, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent, UploadRequest},
 };
-use ferry_worker::{Failure, Phase, Report};
+use ferry_worker::{Failure, Phase, Report, read_plan::ReadPlan};
 use std::collections::VecDeque;
 
 use js_sys::{ArrayBuffer, Function, Promise, Reflect, Uint8Array};
@@ -65,8 +65,7 @@ struct Reader {
     file: gloo_file::File,
     size: u64,
     chunk_size: u64,
-    total: u64,
-    per_block: u64,
+    plan: ReadPlan,
     blocks: VecDeque<Block>,
 }
 
@@ -76,18 +75,16 @@ impl Reader {
             file,
             size,
             chunk_size,
-            total,
-            per_block: (READ_BYTES / chunk_size).min(window / 2).max(1),
+            plan: ReadPlan::new(READ_BYTES, chunk_size, total, window),
             blocks: VecDeque::new(),
         }
     }
 
     /// Starts reading the block that begins at chunk `first` if it fits below `limit`.
     fn start(&mut self, first: u64, limit: u64) -> bool {
-        let end = (first + self.per_block).min(self.total);
-        if first >= self.total || end > limit {
+        let Some((first, end)) = self.plan.block(first, limit) else {
             return false;
-        }
+        };
         let offset = first * self.chunk_size;
         let bytes = read(&self.file, offset, (end * self.chunk_size).min(self.size));
         self.blocks.push_back(Block { end, offset, bytes });
