@@ -3,6 +3,7 @@
 // takes minutes and asserts nothing about time. The script starts the server and passes
 // its URL and the input file in FERRY_BENCH_* variables.
 import { defineConfig } from '@playwright/test';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/chromium';
 
 export default defineConfig({
   testDir: '.',
@@ -20,19 +21,6 @@ export default defineConfig({
     screenshot: 'off',
     video: 'off',
     // The same Chromium and flags as the end-to-end suite.
-    launchOptions: {
-      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--disable-dev-shm-usage',
-      ],
-    },
+    launchOptions: { executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS },
   },
 });
