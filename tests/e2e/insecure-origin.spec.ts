@@ -9,16 +9,16 @@
 // machine. `http://ferry.test:<port>` is not potentially trustworthy (unlike 127.0.0.1 and
 // localhost), so the page is not a secure context.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from '@playwright/test';
 import {
   test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes, timings,
-  listFiles, ciphertextSize, type Harness,
+  sendThenAlter, type Harness,
 } from '../support/fixtures';
-import { repoRoot } from '../support/server';
+import { cliBinary } from '../support/server';
 
 const run = promisify(execFile);
 
@@ -37,16 +37,6 @@ function rebase(link: string, origin: string): string {
   return `${origin}${u.pathname}${u.search}${u.hash}`;
 }
 
-/** The CLI binary: $FERRY_CLI_BIN, else the debug (or release) build. */
-function cliBinary(): string {
-  if (process.env.FERRY_CLI_BIN) return process.env.FERRY_CLI_BIN;
-  const targetDir = process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target');
-  for (const profile of ['debug', 'release']) {
-    const candidate = join(targetDir, profile, 'ferry');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error(`ferry not found under ${targetDir}; build it with \`cargo build -p ferry-cli\` or set FERRY_CLI_BIN`);
-}
 
 // Records which AES-GCM engine the page reports while it works ("(AES-GCM: wasm)"), when
 // it first says so (key derivation is over: the socket opens), and when the share link or
@@ -218,19 +208,11 @@ test('the insecure origin and the CLI exchange files both ways', async ({ harnes
 });
 
 test('a blob altered on the server is refused on the insecure origin and nothing is saved', async ({ harness }) => {
-  const size = 1024 * 1024 + 777;
-  const file = makeFile('lan-tamper.bin', size);
-  const pass = passphrase();
-  harness.secrets.push(file.marker, pass);
-  const dataDir = process.env.FERRY_E2E_DATA_DIR!;
-  const before = new Set(listFiles(dataDir).map((f) => f.path));
-  const link = await send(await insecurePage(harness), file.path, pass);
+  // One bit inside the third chunk.
+  const { link, pass } = await sendThenAlter(
+    harness, 'lan-tamper.bin', 1024 * 1024 + 777, () => 600 * 1024, await insecurePage(harness),
+  );
   harness.secrets.push(new URL(link).hash.slice(1));
-  const blobs = listFiles(dataDir).filter((f) => f.size === ciphertextSize(size) && !before.has(f.path));
-  expect(blobs.length, `exactly one new blob of ${ciphertextSize(size)} bytes`).toBe(1);
-  const blob = readFileSync(blobs[0].path);
-  blob[600 * 1024] ^= 0x01; // inside the third chunk
-  writeFileSync(blobs[0].path, blob);
 
   const recipient = await insecurePage(harness);
   await openLink(recipient, link);

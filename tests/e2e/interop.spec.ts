@@ -1,25 +1,15 @@
 // Interoperability between the browser and the `ferry` CLI, both directions, through the
 // real server: the two clients share one format and one protocol.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes } from '../support/fixtures';
-import { repoRoot } from '../support/server';
+import { cliBinary } from '../support/server';
 
 const run = promisify(execFile);
 
-/** The CLI binary: $FERRY_CLI_BIN, else the debug (or release) build. */
-function cliBinary(): string {
-  if (process.env.FERRY_CLI_BIN) return process.env.FERRY_CLI_BIN;
-  const targetDir = process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target');
-  for (const profile of ['debug', 'release']) {
-    const candidate = join(targetDir, profile, 'ferry');
-    if (existsSync(candidate)) return candidate;
-  }
-  throw new Error(`ferry not found under ${targetDir}; build it with \`cargo build -p ferry-cli\` or set FERRY_CLI_BIN`);
-}
 
 test('a file sent by the CLI is received in the browser byte for byte', async ({ harness }) => {
   const file = makeFile('from-terminal-91c2.tar', 1024 * 1024 + 333);

@@ -219,20 +219,22 @@ export async function downloadedBytes(d: Download): Promise<Buffer> {
   return readFileSync(path!);
 }
 
-/** Sends a random file of `size` bytes through the main server, then flips one bit of its
- * stored blob at the offset `at(blobLength)` returns; resolves with the link and passphrase. */
+/** Sends a random file of `size` bytes through the main server (from `sender`, else a new
+ * page), then flips one bit of its stored blob at the offset `at(blobLength)` returns;
+ * resolves with the link and passphrase. */
 export async function sendThenAlter(
   harness: Harness,
   name: string,
   size: number,
   at: (blobLength: number) => number,
+  sender?: Page,
 ): Promise<{ link: string; pass: string }> {
   const file = makeFile(name, size);
   const pass = passphrase();
   harness.secrets.push(file.marker, pass);
   const dataDir = process.env.FERRY_E2E_DATA_DIR!;
   const before = new Set(listFiles(dataDir).map((f) => f.path));
-  const link = await send(await harness.openPage(), file.path, pass);
+  const link = await send(sender ?? (await harness.openPage()), file.path, pass);
   const blobs = listFiles(dataDir).filter((f) => f.size === ciphertextSize(size) && !before.has(f.path));
   expect(blobs.length, `exactly one new blob of ${ciphertextSize(size)} bytes`).toBe(1);
   const blob = readFileSync(blobs[0].path);

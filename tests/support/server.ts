@@ -7,17 +7,26 @@ import { join, resolve } from 'node:path';
 
 export const repoRoot = resolve(__dirname, '..', '..');
 
-/** The server binary: $FERRY_SERVER_BIN, else the release (or debug) build. */
-export function serverBinary(): string {
-  if (process.env.FERRY_SERVER_BIN) return process.env.FERRY_SERVER_BIN;
+/** A binary built by cargo: `$envVar` if set, else the first of `profiles` under the target
+ * directory that holds one. */
+function builtBinary(name: string, envVar: string, profiles: string[], hint: string): string {
+  if (process.env[envVar]) return process.env[envVar]!;
   const targetDir = process.env.CARGO_TARGET_DIR ?? join(repoRoot, 'target');
-  for (const profile of ['release', 'debug']) {
-    const candidate = join(targetDir, profile, 'ferry-server');
+  for (const profile of profiles) {
+    const candidate = join(targetDir, profile, name);
     if (existsSync(candidate)) return candidate;
   }
-  throw new Error(
-    `ferry-server not found under ${targetDir}; build it with \`cargo build --release -p ferry-backend\` or set FERRY_SERVER_BIN`,
-  );
+  throw new Error(`${name} not found under ${targetDir}; build it with \`${hint}\` or set ${envVar}`);
+}
+
+/** The server binary: $FERRY_SERVER_BIN, else the release (or debug) build. */
+export function serverBinary(): string {
+  return builtBinary('ferry-server', 'FERRY_SERVER_BIN', ['release', 'debug'], 'cargo build --release -p ferry-backend');
+}
+
+/** The CLI binary: $FERRY_CLI_BIN, else the debug (or release) build. */
+export function cliBinary(): string {
+  return builtBinary('ferry', 'FERRY_CLI_BIN', ['debug', 'release'], 'cargo build -p ferry-cli');
 }
 
 export interface Server {
