@@ -117,6 +117,14 @@ impl AeadKey {
     pub fn expose_secret(&self) -> &[u8; 32] {
         &self.0
     }
+
+    /// Takes back a key that [`expose_secret`](Self::expose_secret) gave out, in another
+    /// thread of the same program (the web app hands the payload key to its own helper
+    /// workers so they can seal chunks in parallel). Never build one from bytes that came
+    /// over a network.
+    pub fn from_secret(bytes: [u8; 32]) -> Self {
+        AeadKey(bytes)
+    }
 }
 
 /// The three values the key schedule derives for one share.

@@ -24,7 +24,7 @@ pub use error::Error;
 pub use header::{Header, KdfParams};
 pub use keys::{DownloadToken, Keys, LinkSecret};
 pub use metadata::FileMetadata;
-pub use stream::{BufferedDecryptor, ChunkSequence, StreamDecryptor, StreamEncryptor};
+pub use stream::{BufferedDecryptor, ChunkAead, ChunkSequence, StreamDecryptor, StreamEncryptor};
 
 /// Size of the AES-GCM authentication tag that every sealed chunk carries.
 pub const TAG_LEN: usize = 16;

@@ -6,12 +6,13 @@
 //! else 0) and the 40 header bytes as associated data. Reordering, dropping or duplicating
 //! chunks breaks the counter; cutting the stream at a chunk boundary loses the last flag;
 //! anything after the final chunk is refused.
-use aes_gcm::{
-    Aes256Gcm, Nonce as GcmNonce,
-    aead::{Aead, Payload},
-};
+use aes_gcm::{Aes256Gcm, Nonce as GcmNonce, aead::AeadInOut};
 
-use crate::{Error, TAG_LEN, header::Header, keys::AeadKey};
+use crate::{
+    Error, TAG_LEN,
+    header::{HEADER_LEN, Header},
+    keys::AeadKey,
+};
 
 /// The 12-byte STREAM nonce for chunk `counter`; public so WebCrypto can reproduce it.
 pub fn chunk_nonce(counter: u64, last: bool) -> [u8; 12] {
@@ -107,10 +108,46 @@ impl ChunkSequence {
     }
 }
 
+/// One share's chunk AEAD: AES-256-GCM under the payload key with the 40 header bytes as
+/// associated data, sealing or opening one chunk under a nonce that a [`ChunkSequence`]
+/// handed out. It keeps no counter, so several threads (the web app's Web Workers) can
+/// seal or open chunks of one stream at once while a single `ChunkSequence` elsewhere
+/// keeps the order, the lengths and the last flag. Never pass a nonce that did not come
+/// from that sequence: two chunks sealed under one nonce and key break GCM.
+#[derive(Clone)]
+pub struct ChunkAead {
+    cipher: Aes256Gcm,
+    aad: [u8; HEADER_LEN],
+}
+
+impl ChunkAead {
+    /// The chunk AEAD of `header`'s stream under the share's payload key.
+    pub fn new(key: &AeadKey, header: &Header) -> Self {
+        ChunkAead {
+            cipher: key.cipher(),
+            aad: header.to_bytes(),
+        }
+    }
+
+    /// Seals `buf` (one chunk's plaintext) in place and appends the 16-byte tag.
+    pub fn seal_in_place(&self, nonce: &[u8; 12], buf: &mut Vec<u8>) -> Result<(), Error> {
+        self.cipher
+            .encrypt_in_place(&GcmNonce::from(*nonce), &self.aad, buf)
+            .map_err(|_| Error::Misuse("too large to seal"))
+    }
+
+    /// Opens `buf` (one sealed chunk) in place, leaving its plaintext; `Corrupted` if it
+    /// does not verify under this nonce.
+    pub fn open_in_place(&self, nonce: &[u8; 12], buf: &mut Vec<u8>) -> Result<(), Error> {
+        self.cipher
+            .decrypt_in_place(&GcmNonce::from(*nonce), &self.aad, buf)
+            .map_err(|_| Error::Corrupted)
+    }
+}
+
 /// Seals a file one chunk at a time with constant memory.
 pub struct StreamEncryptor {
-    cipher: Aes256Gcm,
-    aad: [u8; crate::header::HEADER_LEN],
+    aead: ChunkAead,
     seq: ChunkSequence,
 }
 
@@ -118,8 +155,7 @@ impl StreamEncryptor {
     /// Starts a stream for `header` under the share's payload key.
     pub fn new(key: &AeadKey, header: &Header) -> Self {
         StreamEncryptor {
-            cipher: key.cipher(),
-            aad: header.to_bytes(),
+            aead: ChunkAead::new(key, header),
             seq: ChunkSequence::new(header),
         }
     }
@@ -129,16 +165,9 @@ impl StreamEncryptor {
     /// After the last chunk the stream is finished and further calls fail.
     pub fn seal_chunk(&mut self, plaintext: &[u8], last: bool) -> Result<Vec<u8>, Error> {
         let nonce = self.seq.seal_nonce(plaintext.len(), last)?;
-        let sealed = self
-            .cipher
-            .encrypt(
-                &GcmNonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: &self.aad,
-                },
-            )
-            .map_err(|_| Error::Misuse("too large to seal"))?;
+        let mut sealed = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        sealed.extend_from_slice(plaintext);
+        self.aead.seal_in_place(&nonce, &mut sealed)?;
         self.seq.advance(last);
         Ok(sealed)
     }
@@ -152,8 +181,7 @@ impl StreamEncryptor {
 
 /// Opens a stream whose chunk boundaries the caller knows (one WebSocket frame per chunk).
 pub struct StreamDecryptor {
-    cipher: Aes256Gcm,
-    aad: [u8; crate::header::HEADER_LEN],
+    aead: ChunkAead,
     seq: ChunkSequence,
 }
 
@@ -161,8 +189,7 @@ impl StreamDecryptor {
     /// Starts opening a stream for `header` under the share's payload key.
     pub fn new(key: &AeadKey, header: &Header) -> Self {
         StreamDecryptor {
-            cipher: key.cipher(),
-            aad: header.to_bytes(),
+            aead: ChunkAead::new(key, header),
             seq: ChunkSequence::new(header),
         }
     }
@@ -171,16 +198,8 @@ impl StreamDecryptor {
     /// final one. The flag is authenticated, so a wrong expectation fails verification.
     pub fn open_chunk(&mut self, sealed: &[u8], last: bool) -> Result<Vec<u8>, Error> {
         let nonce = self.seq.open_nonce(sealed.len(), last)?;
-        let plain = self
-            .cipher
-            .decrypt(
-                &GcmNonce::from(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: &self.aad,
-                },
-            )
-            .map_err(|_| Error::Corrupted)?;
+        let mut plain = sealed.to_vec();
+        self.aead.open_in_place(&nonce, &mut plain)?;
         self.seq.advance(last);
         Ok(plain)
     }
@@ -327,6 +346,43 @@ mod tests {
         let mut dec = StreamDecryptor::new(&keys.payload, &header);
         dec.open_chunk(&chunks[0], false).unwrap();
         assert_eq!(dec.open_chunk(&chunks[1], true), Err(Error::Corrupted));
+    }
+
+    #[test]
+    fn chunk_aead_out_of_order_matches_the_stream() {
+        let (keys, header) = setup(16);
+        let data = [7u8; 40];
+        let expected = seal_all(&keys, &header, &data);
+        // Nonces handed out in order, chunks sealed in reverse (as parallel workers may).
+        let mut seq = ChunkSequence::new(&header);
+        let mut nonces = Vec::new();
+        for (i, c) in data.chunks(16).enumerate() {
+            let last = i == 2;
+            nonces.push(seq.seal_nonce(c.len(), last).unwrap());
+            seq.advance(last);
+        }
+        seq.finish().unwrap();
+        let aead = ChunkAead::new(&keys.payload, &header);
+        let mut sealed: Vec<Vec<u8>> = data.chunks(16).map(<[u8]>::to_vec).collect();
+        for i in (0..3).rev() {
+            aead.seal_in_place(&nonces[i], &mut sealed[i]).unwrap();
+        }
+        assert_eq!(sealed, expected);
+        // Opening verifies the nonce: a chunk opened as another one's fails.
+        let mut swapped = sealed[1].clone();
+        assert_eq!(
+            aead.open_in_place(&nonces[0], &mut swapped),
+            Err(Error::Corrupted)
+        );
+        let mut flipped = sealed[2].clone();
+        flipped[0] ^= 1;
+        assert_eq!(
+            aead.open_in_place(&nonces[2], &mut flipped),
+            Err(Error::Corrupted)
+        );
+        let mut plain = sealed[2].clone();
+        aead.open_in_place(&nonces[2], &mut plain).unwrap();
+        assert_eq!(plain, &data[32..]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The page's side of the transfer worker: start one, hand it a command, get reports.
 use std::{cell::Cell, rc::Rc};
 
-use ferry_worker::{Command, Failure, Report, WORKER_URL};
+use ferry_worker::{AesChoice, Command, Failure, Report, WORKER_URL};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{Blob, MessageEvent, Worker};
@@ -129,12 +129,20 @@ impl Drop for Transfer {
     }
 }
 
-/// `?aes=wasm` in the page's address forces the `aes-gcm` wasm engine (for tests and
-/// comparisons); otherwise WebCrypto is used wherever it exists.
-pub fn force_wasm_aes() -> bool {
-    leptos::prelude::window()
+/// The AES-GCM engine the page's address asks for (for tests and comparisons):
+/// `?aes=wasm` forces the `aes-gcm` wasm code (on helper workers where there are cores for
+/// them), `?aes=wasm-single` the wasm code on the transfer worker's own thread; otherwise
+/// WebCrypto is used wherever it exists.
+pub fn aes_choice() -> AesChoice {
+    let search = leptos::prelude::window()
         .location()
         .search()
-        .map(|s| s.contains("aes=wasm"))
-        .unwrap_or(false)
+        .unwrap_or_default();
+    if search.contains("aes=wasm-single") {
+        AesChoice::WasmSingle
+    } else if search.contains("aes=wasm") {
+        AesChoice::Wasm
+    } else {
+        AesChoice::Auto
+    }
 }

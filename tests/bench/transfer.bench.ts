@@ -51,6 +51,8 @@ const PAGE_SCRIPT = `
     const text = document.body ? document.body.textContent || '' : '';
     for (const [name, re] of Object.entries(PHASES)) if (re.test(text)) mark(name);
     if (document.querySelector('#share-link')) mark('link');
+    const label = /AES-GCM: ([^)]+)\\)/.exec(text);
+    if (label) window.__bench.label = label[1];
     const saved = document.querySelector('p.saved');
     if (saved && (saved.textContent || '').trim()) mark('saved');
   };
@@ -244,6 +246,8 @@ interface Leg {
   idle?: number;
   peak?: number;
   longest?: number;
+  /** The engine as the page names it ("wasm, 2 workers"). */
+  label?: string;
 }
 
 async function newPage(browser: Browser, baseURL: string): Promise<{ context: BrowserContext; page: Page }> {
@@ -407,7 +411,8 @@ async function cdpUpload(cdp: Cdp, input: string, engine: string): Promise<{ leg
     const { idle, peak } = mem.stop();
     const m: Marks = await page.eval(`window.__bench.marks`);
     const longest: number = await page.eval(`window.__bench.longest`);
-    const base = { direction: 'upload' as const, engine, driver: 'cdp', idle, peak, longest };
+    const label: string | undefined = await page.eval(`window.__bench.label`);
+    const base = { direction: 'upload' as const, engine, driver: 'cdp', idle, peak, longest, label };
     if (outcome.error) return { leg: { ...base, ok: false, error: outcome.error } };
     const end = m.link ?? Date.now();
     return {
@@ -454,7 +459,8 @@ async function cdpDownload(cdp: Cdp, link: string, engine: string, expected: str
     const { idle, peak } = mem.stop();
     const m: Marks = await page.eval(`window.__bench.marks`);
     const longest: number = await page.eval(`window.__bench.longest`);
-    const base = { direction: 'download' as const, engine, driver: 'cdp', idle, peak, longest };
+    const label: string | undefined = await page.eval(`window.__bench.label`);
+    const base = { direction: 'download' as const, engine, driver: 'cdp', idle, peak, longest, label };
     let error = outcome.error;
     if (!error && outcome.file) {
       const got = await sha256(join(dir, outcome.file.guid));
@@ -547,7 +553,7 @@ test('browser transfer benchmark', async ({ browser, launchOptions }) => {
       continue;
     }
     lines.push(
-      `| ${l.direction} | ${l.engine} | ${l.driver} | ${rate(l.transferMs)} (${fmt((l.transferMs ?? 0) / 1000, 2)} s) | ` +
+      `| ${l.direction} | ${l.label ?? l.engine} | ${l.driver} | ${rate(l.transferMs)} (${fmt((l.transferMs ?? 0) / 1000, 2)} s) | ` +
         `${rate(l.totalMs)} (${fmt((l.totalMs ?? 0) / 1000, 2)} s) | ${fmt(l.keysMs)} ms | ${mem} | ${fmt(l.longest)} ms |`,
     );
   }

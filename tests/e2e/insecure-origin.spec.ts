@@ -19,6 +19,7 @@ import {
   sendThenAlter, type Harness,
 } from '../support/fixtures';
 import { cliBinary } from '../support/server';
+import { ENGINE_SCRIPT, WASM, bulkMs, engines } from '../support/engines';
 
 const run = promisify(execFile);
 
@@ -37,29 +38,6 @@ function rebase(link: string, origin: string): string {
   return `${origin}${u.pathname}${u.search}${u.hash}`;
 }
 
-
-// Records which AES-GCM engine the page reports while it works ("(AES-GCM: wasm)"), when
-// it first says so (key derivation is over: the socket opens), and when the share link or
-// the "Saved" line appears, so the bulk phase can be timed without Argon2id and without
-// Playwright's polling interval.
-const ENGINE_SCRIPT = `
-  window.__ferry = { engines: [], bulkStart: 0, bulkEnd: 0 };
-  new MutationObserver(() => {
-    const f = window.__ferry;
-    for (const p of document.querySelectorAll('p.hint')) {
-      const m = /AES-GCM: (\\w+)/.exec(p.textContent || '');
-      if (!m) continue;
-      if (!f.engines.includes(m[1])) f.engines.push(m[1]);
-      if (!f.bulkStart) f.bulkStart = performance.now();
-    }
-    const done = document.querySelector('#share-link') || document.querySelector('p.saved')?.textContent;
-    if (f.bulkStart && !f.bulkEnd && done) f.bulkEnd = performance.now();
-  }).observe(document, { subtree: true, childList: true, characterData: true });
-`;
-const engines = (page: Page): Promise<string[]> => page.evaluate(() => (window as any).__ferry?.engines ?? []);
-/** Milliseconds from the end of key derivation to the link or the saved file. */
-const bulkMs = (page: Page): Promise<number> =>
-  page.evaluate(() => Math.round((window as any).__ferry.bulkEnd - (window as any).__ferry.bulkStart));
 
 let insecureBrowser: Browser;
 
@@ -126,7 +104,7 @@ test('a file sent from the insecure origin (wasm AES-GCM) is received with WebCr
   const upload = timings.upload;
   harness.secrets.push(new URL(link).hash.slice(1));
   expect(new URL(link).origin).toBe(insecureUrl());
-  expect(await engines(sender)).toEqual(['wasm']);
+  expect(await engines(sender)).toEqual([await WASM(sender)]);
   const bulk = await bulkMs(sender);
 
   const recipient = await securePage(harness);
@@ -158,7 +136,7 @@ test('a file sent with WebCrypto is received on the insecure origin (wasm AES-GC
   const recipient = await insecurePage(harness);
   await openLink(recipient, rebase(link, insecureUrl()));
   const saved = await download(recipient, pass);
-  expect(await engines(recipient)).toEqual(['wasm']);
+  expect(await engines(recipient)).toEqual([await WASM(recipient)]);
   expect(saved.suggestedFilename()).toBe('to-the-lan-c41d.bin');
   expect((await downloadedBytes(saved)).equals(file.data)).toBe(true);
   await expect(recipient.getByText(/Saved “to-the-lan-c41d.bin”/)).toBeVisible();
@@ -183,7 +161,7 @@ test('the insecure origin and the CLI exchange files both ways', async ({ harnes
   const recipient = await insecurePage(harness);
   await openLink(recipient, rebase(cliLink, insecureUrl()));
   const saved = await download(recipient, pass);
-  expect(await engines(recipient)).toEqual(['wasm']);
+  expect(await engines(recipient)).toEqual([await WASM(recipient)]);
   expect(saved.suggestedFilename()).toBe('cli-to-lan-0a7f.tar');
   expect((await downloadedBytes(saved)).equals(fromCli.data)).toBe(true);
 
@@ -194,7 +172,7 @@ test('the insecure origin and the CLI exchange files both ways', async ({ harnes
   const sender = await insecurePage(harness);
   const link = await send(sender, toCli.path, pass2);
   harness.secrets.push(new URL(link).hash.slice(1));
-  expect(await engines(sender)).toEqual(['wasm']);
+  expect(await engines(sender)).toEqual([await WASM(sender)]);
   const out = mkdtempSync(join(tmpdir(), 'ferry-cli-out-'));
   try {
     await run(cliBinary(), ['receive', rebase(link, secureUrl()), '-o', out], {
@@ -222,7 +200,7 @@ test('a blob altered on the server is refused on the insecure origin and nothing
   await recipient.getByRole('button', { name: 'Download' }).click();
   await expect(recipient.getByRole('alert')).toContainText('altered in storage');
   await expect(recipient.getByRole('alert')).toContainText('Nothing was saved');
-  expect(await engines(recipient)).toEqual(['wasm']);
+  expect(await engines(recipient)).toEqual([await WASM(recipient)]);
   await recipient.waitForTimeout(1000);
   expect(downloads).toBe(0);
 });

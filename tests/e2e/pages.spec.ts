@@ -45,11 +45,11 @@ test('the sender can delete a share, and the link then says so', async ({ harnes
 });
 
 test('cancelling an upload stops it', async ({ harness }) => {
-  // Big enough, and with the slower wasm AES-GCM, that the upload is still running when
-  // Cancel is clicked.
+  // Big enough, and with the slower wasm AES-GCM on one thread, that the upload is still
+  // running when Cancel is clicked.
   const file = makeFile('cancel.bin', 192 * 1024 * 1024);
   const page = await harness.openPage();
-  await page.goto('/?aes=wasm');
+  await page.goto('/?aes=wasm-single');
   await expect(page.getByText(/^Files up to/)).toBeVisible();
   await page.locator('#file-input').setInputFiles(file.path);
   await page.getByLabel('Passphrase', { exact: true }).fill(passphrase());

@@ -2,6 +2,7 @@
 // recipient), compared byte for byte.
 import { createHash } from 'node:crypto';
 import { test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes, timings } from '../support/fixtures';
+import { ENGINE_SCRIPT, WASM, engines } from '../support/engines';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -82,19 +83,25 @@ test('the wasm AES-GCM fallback interoperates with WebCrypto', async ({ harness 
   const file = makeFile('fallback.bin', 600_000);
   const pass = passphrase();
   harness.secrets.push(file.marker, pass);
-  // Sender encrypts with the aes-gcm wasm code, recipient decrypts with WebCrypto.
+  // Sender encrypts with the aes-gcm wasm code on helper workers, recipient decrypts with
+  // WebCrypto.
   const sender = await harness.openPage();
+  await sender.context().addInitScript(ENGINE_SCRIPT);
   const link = await send(sender, file.path, pass, { query: '?aes=wasm' });
+  expect(await engines(sender)).toEqual([await WASM(sender)]);
   const recipient = await harness.openPage();
   await openLink(recipient, link);
   const saved = await download(recipient, pass);
   expect((await downloadedBytes(saved)).equals(file.data)).toBe(true);
-  // And the other way round.
+  // And the other way round, with the wasm code on the transfer worker's own thread (the
+  // engine where a browser has one core or cannot start the helpers).
   const back = await send(recipient, file.path, pass);
   const u = new URL(back);
   const third = await harness.openPage();
-  await openLink(third, `${u.origin}${u.pathname}?aes=wasm${u.hash}`);
+  await third.context().addInitScript(ENGINE_SCRIPT);
+  await openLink(third, `${u.origin}${u.pathname}?aes=wasm-single${u.hash}`);
   await expect(third.getByText(/A file is waiting/)).toBeVisible();
   const saved2 = await download(third, pass);
+  expect(await engines(third)).toEqual(['wasm']);
   expect((await downloadedBytes(saved2)).equals(file.data)).toBe(true);
 });

@@ -10,7 +10,7 @@ use crate::{
     format,
     pages::phase_text,
     save::{self, StreamSave},
-    transfer::{Transfer, force_wasm_aes},
+    transfer::{Transfer, aes_choice},
 };
 
 /// What the page knows before any passphrase is typed.
@@ -114,7 +114,7 @@ pub fn ReceivePage(
                 header,
                 secret: secret.clone(),
                 passphrase: pass,
-                force_wasm_aes: force_wasm_aes(),
+                aes: aes_choice(),
             };
             // Stream to disk where the service worker is there; else a Blob (capped).
             let port = match streamer.get_untracked().flatten() {

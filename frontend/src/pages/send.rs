@@ -10,7 +10,7 @@ use crate::{
     components::{drop_zone::DropZone, progress::TransferProgress, share_link::ShareLink},
     format,
     pages::phase_text,
-    transfer::{Transfer, force_wasm_aes},
+    transfer::{Transfer, aes_choice},
 };
 
 /// A finished upload, as the sender sees it. The owner token lives only here, in this
@@ -150,7 +150,7 @@ pub fn SendPage() -> impl IntoView {
             passphrase: pass,
             expires_in_secs: expiry.get_untracked(),
             max_downloads: downloads.get_untracked(),
-            force_wasm_aes: force_wasm_aes(),
+            aes: aes_choice(),
         };
         working.set(true);
         phase.set(None);

@@ -3,7 +3,8 @@
 //! The page owns nothing secret for longer than a click: it hands the worker a passphrase
 //! (and, to send, a `File`), and the worker derives keys, encrypts or decrypts, runs the
 //! WebSocket transfer and reports progress. Every message is a JS object
-//! `{ json: "<Command or Report as JSON>", file?: File, blob?: Blob, port?: MessagePort }`;
+//! `{ json: "<Command or Report as JSON>", file?: File, blob?: Blob, port?: MessagePort }`
+//! (and, between a worker and its crypto helpers, see [`Command::CryptoHelper`]);
 //! the JSON carries the typed part and the optional fields carry what JSON cannot (a `File`
 //! to read, the decrypted `Blob` to save, the port to the service worker that streams a
 //! download to disk).
@@ -22,6 +23,21 @@ pub const WORKER_URL: &str = "/ferry-worker_loader.js";
 /// on a LAN). A private-mode profile keeps Blobs in RAM, so this stays at a few hundred MiB.
 pub const BLOB_CAP: u64 = 512 * 1024 * 1024;
 
+/// Which AES-GCM engine a transfer uses. Every engine writes the same bytes; the choice
+/// exists for tests and comparisons (the page's `?aes=` parameter).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AesChoice {
+    /// WebCrypto where it exists, else the `aes-gcm` wasm code on helper workers (one per
+    /// core), else on the transfer worker's own thread.
+    #[default]
+    Auto,
+    /// The wasm code even where WebCrypto exists (on helpers where there are cores).
+    Wasm,
+    /// The wasm code on the transfer worker's own thread only.
+    WasmSingle,
+}
+
 /// Page → worker.
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -34,9 +50,9 @@ pub enum Command {
         expires_in_secs: u64,
         /// Requested download limit.
         max_downloads: u32,
-        /// Use the `aes-gcm` wasm code even where WebCrypto exists (tests, comparisons).
+        /// Which AES-GCM engine to use.
         #[serde(default)]
-        force_wasm_aes: bool,
+        aes: AesChoice,
     },
     /// Download and decrypt a share. With a `MessagePort` beside this message the
     /// plaintext streams to it (see `sw.js`); without one it is assembled into a `Blob` of
@@ -50,9 +66,18 @@ pub enum Command {
         secret: String,
         /// The passphrase the person typed.
         passphrase: String,
-        /// Use the `aes-gcm` wasm code even where WebCrypto exists.
+        /// Which AES-GCM engine to use.
         #[serde(default)]
-        force_wasm_aes: bool,
+        aes: AesChoice,
+    },
+    /// Worker → helper worker (another instance of this worker, started by a transfer
+    /// worker without WebCrypto): seal or open chunks of the share with this header under
+    /// the key that travels beside this message as a transferred `Uint8Array` (`key`).
+    /// Chunks then arrive as `{ job, op: "seal" | "open", nonce, data }` and go back as
+    /// `{ job, data }` or `{ job, error: true }`.
+    CryptoHelper {
+        /// The share's public header (base64url).
+        header: String,
     },
 }
 
@@ -62,6 +87,7 @@ impl std::fmt::Debug for Command {
         match self {
             Command::Upload { .. } => f.write_str("Command::Upload"),
             Command::Download { share_id, .. } => write!(f, "Command::Download({share_id})"),
+            Command::CryptoHelper { .. } => f.write_str("Command::CryptoHelper"),
         }
     }
 }

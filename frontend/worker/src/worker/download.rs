@@ -7,7 +7,7 @@ use ferry_common::{
     FileMetadata, Header, Keys, LinkSecret, b64,
     protocol::{DOWNLOAD_PATH, DownloadEvent, DownloadRequest, PROTOCOL_VERSION},
 };
-use ferry_worker::{BLOB_CAP, Failure, Phase, Report};
+use ferry_worker::{AesChoice, BLOB_CAP, Failure, Phase, Report};
 use std::collections::VecDeque;
 
 use js_sys::{Array, ArrayBuffer, Uint8Array};
@@ -91,7 +91,7 @@ pub async fn run(
     header: String,
     secret: String,
     passphrase: String,
-    force_wasm: bool,
+    aes: AesChoice,
     port: Option<web_sys::MessagePort>,
 ) -> Result<(), Failure> {
     let header = b64::decode(&header)
@@ -107,11 +107,11 @@ pub async fn run(
     );
     let keys = Keys::derive(&header, &passphrase, Some(&secret)).map_err(failure)?;
     drop(passphrase);
-    let mut chunks = Chunks::opener(&keys.payload, &header, force_wasm).await;
+    let mut chunks = Chunks::opener(&keys.payload, &header, aes).await;
     post(
         &Report::Phase {
             phase: Phase::Connecting,
-            engine: Some(chunks.engine().into()),
+            engine: Some(chunks.engine()),
         },
         None,
     );
@@ -167,7 +167,7 @@ pub async fn run(
     post(
         &Report::Phase {
             phase: Phase::Transferring,
-            engine: Some(chunks.engine().into()),
+            engine: Some(chunks.engine()),
         },
         None,
     );
@@ -209,11 +209,12 @@ pub async fn run(
     Ok(())
 }
 
-/// Chunks decrypting at once with WebCrypto, so decryption overlaps the socket and the
+/// Chunks decrypting at once with WebCrypto or the helper workers, so decryption overlaps the socket and the
 /// sink (the server's window is at least 2 chunks, usually 16).
 const IN_FLIGHT: usize = 8;
 
-/// A chunk being opened: still in WebCrypto, or done by the wasm engine.
+/// A chunk being opened: still running (WebCrypto, helper workers), or done by the wasm
+/// engine on this thread.
 enum Opening {
     Pending(JsFuture),
     Ready(Uint8Array),
@@ -290,7 +291,7 @@ async fn receive(
                     post(
                         &Report::Phase {
                             phase: Phase::Finishing,
-                            engine: Some(chunks.engine().into()),
+                            engine: Some(chunks.engine()),
                         },
                         None,
                     );
@@ -303,7 +304,7 @@ async fn receive(
                 let last = issued + 1 == total;
                 opening.push_back(match chunks.open_ahead(&sealed, last) {
                     Some(promise) => Opening::Pending(JsFuture::from(promise?)),
-                    None => Opening::Ready(chunks.open(&sealed, last).await?),
+                    None => Opening::Ready(chunks.open(&sealed, last)?),
                 });
                 issued += 1;
             }

@@ -1,26 +1,60 @@
-//! AES-256-GCM STREAM chunks through WebCrypto when it exists, else through `ferry-common`.
+//! AES-256-GCM STREAM chunks through WebCrypto when it exists, else through `ferry-common`
+//! on helper workers (`crypto_pool`), else through `ferry-common` on this thread.
 //!
-//! Both engines make the very same calls `ferry_common::stream` defines (payload key,
+//! Every engine makes the very same calls `ferry_common::stream` defines (payload key,
 //! nonce `chunk_nonce(counter, last)`, the 40 header bytes as associated data, 128-bit
-//! tag), so their output is byte-identical. The WebCrypto path takes its counter, last
-//! flag and chunk-length rules from `ferry_common::stream::ChunkSequence`, the same
-//! bookkeeping `StreamEncryptor`/`StreamDecryptor` use, and keeps every buffer in JS memory
-//! (an IV view into wasm memory detaches when memory grows, so it is copied).
+//! tag), so their output is byte-identical. WebCrypto and the helpers run several chunks
+//! at once; they take the counter, last flag and chunk-length rules from one
+//! `ferry_common::stream::ChunkSequence` here, the same bookkeeping
+//! `StreamEncryptor`/`StreamDecryptor` use, and keep every buffer in JS memory (an IV view
+//! into wasm memory detaches when memory grows, so it is copied).
 use ferry_common::{
     Error, Header, StreamDecryptor, StreamEncryptor, keys::AeadKey, stream::ChunkSequence,
 };
-use js_sys::{Array, ArrayBuffer, Function, Object, Promise, Reflect, Uint8Array};
+use js_sys::{Array, Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto};
 
-use ferry_worker::Failure;
+use ferry_worker::{AesChoice, Failure};
 
-enum Kind {
+use super::crypto_pool::{Op, Pool};
+
+/// An engine that seals or opens chunks asynchronously, several at once, each under the
+/// nonce it is given: WebCrypto, or the wasm code on helper workers.
+#[derive(Clone)]
+enum Ahead {
     Web {
         subtle: SubtleCrypto,
         key: CryptoKey,
         aad: Uint8Array,
+    },
+    Pool(Pool),
+}
+
+impl Ahead {
+    /// A promise of `bytes` sealed (`Op::Seal`) or opened under `nonce`, as an ArrayBuffer.
+    fn run(&self, op: Op, nonce: &[u8; 12], bytes: &Uint8Array) -> Promise {
+        let promise = match self {
+            Ahead::Pool(pool) => return pool.run(op, nonce, bytes),
+            Ahead::Web { subtle, key, aad } => {
+                let params = AesGcmParams::new("AES-GCM", &Uint8Array::from(&nonce[..]));
+                params.set_additional_data(aad);
+                params.set_tag_length(128);
+                match op {
+                    Op::Seal => subtle.encrypt_with_object_and_buffer_source(&params, key, bytes),
+                    Op::Open => subtle.decrypt_with_object_and_buffer_source(&params, key, bytes),
+                }
+            }
+        };
+        promise.unwrap_or_else(|e| Promise::reject(&e))
+    }
+}
+
+enum Kind {
+    /// Chunks run ahead, in parallel; `seq` fixes each one's nonce in call order.
+    Ahead {
+        engine: Ahead,
         seq: ChunkSequence,
     },
     WasmSeal(StreamEncryptor),
@@ -44,10 +78,6 @@ pub fn failure(e: Error) -> Failure {
     Failure::new(code, e.to_string())
 }
 
-fn corrupted() -> Failure {
-    failure(Error::Corrupted)
-}
-
 fn subtle() -> Option<SubtleCrypto> {
     let crypto = super::scope().crypto().ok()?;
     let subtle = Reflect::get(&crypto, &JsValue::from_str("subtle")).ok()?;
@@ -64,73 +94,70 @@ async fn import(subtle: &SubtleCrypto, key: &AeadKey) -> Result<CryptoKey, JsVal
 }
 
 impl Chunks {
-    async fn new(key: &AeadKey, header: &Header, force_wasm: bool, seal: bool) -> Self {
+    async fn new(key: &AeadKey, header: &Header, aes: AesChoice, seal: bool) -> Self {
         let web = match subtle() {
-            Some(subtle) if !force_wasm => match import(&subtle, key).await {
-                Ok(key) => Some(Kind::Web {
+            Some(subtle) if aes == AesChoice::Auto => {
+                import(&subtle, key).await.ok().map(|key| Ahead::Web {
                     subtle,
                     key,
                     aad: Uint8Array::from(&header.to_bytes()[..]),
-                    seq: ChunkSequence::new(header),
-                }),
-                Err(_) => None,
-            },
+                })
+            }
             _ => None,
         };
-        let kind = web.unwrap_or_else(|| {
-            if seal {
-                Kind::WasmSeal(StreamEncryptor::new(key, header))
-            } else {
-                Kind::WasmOpen(StreamDecryptor::new(key, header))
-            }
-        });
+        let engine = match web {
+            Some(web) => Some(web),
+            None if aes == AesChoice::WasmSingle => None,
+            None => Pool::start(key, header).await.map(Ahead::Pool),
+        };
+        let kind = match engine {
+            Some(engine) => Kind::Ahead {
+                engine,
+                seq: ChunkSequence::new(header),
+            },
+            None if seal => Kind::WasmSeal(StreamEncryptor::new(key, header)),
+            None => Kind::WasmOpen(StreamDecryptor::new(key, header)),
+        };
         Chunks { kind }
     }
 
     /// An encryptor for `header` under the payload key.
-    pub async fn sealer(key: &AeadKey, header: &Header, force_wasm: bool) -> Self {
-        Self::new(key, header, force_wasm, true).await
+    pub async fn sealer(key: &AeadKey, header: &Header, aes: AesChoice) -> Self {
+        Self::new(key, header, aes, true).await
     }
 
     /// A decryptor for `header` under the payload key.
-    pub async fn opener(key: &AeadKey, header: &Header, force_wasm: bool) -> Self {
-        Self::new(key, header, force_wasm, false).await
+    pub async fn opener(key: &AeadKey, header: &Header, aes: AesChoice) -> Self {
+        Self::new(key, header, aes, false).await
     }
 
-    /// `"webcrypto"` or `"wasm"`.
-    pub fn engine(&self) -> &'static str {
-        match self.kind {
-            Kind::Web { .. } => "webcrypto",
-            _ => "wasm",
+    /// `"webcrypto"`, `"wasm"` (on this thread) or `"wasm, N workers"`.
+    pub fn engine(&self) -> String {
+        match &self.kind {
+            Kind::Ahead {
+                engine: Ahead::Web { .. },
+                ..
+            } => "webcrypto".into(),
+            Kind::Ahead {
+                engine: Ahead::Pool(pool),
+                ..
+            } => format!("wasm, {} workers", pool.size()),
+            _ => "wasm".into(),
         }
     }
 
-    fn params(aad: &Uint8Array, nonce: &[u8; 12]) -> AesGcmParams {
-        let iv = Uint8Array::from(&nonce[..]);
-        let params = AesGcmParams::new("AES-GCM", &iv);
-        params.set_additional_data(aad);
-        params.set_tag_length(128);
-        params
-    }
-
-    /// With WebCrypto: starts sealing the next chunk as soon as `plain` (a promise of its
-    /// `len` bytes as an ArrayBuffer) resolves, and returns a promise of the sealed bytes,
-    /// so reading and encrypting run ahead of the socket. The nonce is fixed here, in call
-    /// order, so the promises may settle in any order. `None` with the wasm engine, whose
-    /// state must advance strictly in order: use [`Chunks::seal`].
+    /// Starts sealing the next chunk as soon as `plain` (a promise of its `len` bytes as a
+    /// Uint8Array) resolves, and returns a promise of the sealed bytes (an ArrayBuffer), so
+    /// reading and encrypting run ahead of the socket. The nonce is fixed here, in call
+    /// order, so the promises may settle in any order. `None` with the wasm engine on this
+    /// thread, whose state must advance strictly in order: use [`Chunks::seal`].
     pub fn seal_ahead(
         &mut self,
         plain: &Promise,
         len: usize,
         last: bool,
     ) -> Option<Result<Promise, Failure>> {
-        let Kind::Web {
-            subtle,
-            key,
-            aad,
-            seq,
-        } = &mut self.kind
-        else {
+        let Kind::Ahead { engine, seq } = &mut self.kind else {
             return None;
         };
         let nonce = match seq.seal_nonce(len, last) {
@@ -139,17 +166,9 @@ impl Chunks {
         };
         // The nonce is taken now; a failure later fails the whole upload.
         seq.advance(last);
-        let (subtle, key) = (subtle.clone(), key.clone());
-        let params = Self::params(aad, &nonce);
+        let engine = engine.clone();
         let encrypt = Closure::once_into_js(move |buf: JsValue| -> JsValue {
-            match subtle.encrypt_with_object_and_buffer_source(
-                &params,
-                &key,
-                buf.unchecked_ref::<Object>(),
-            ) {
-                Ok(promise) => promise.into(),
-                Err(e) => Promise::reject(&e).into(),
-            }
+            engine.run(Op::Seal, &nonce, buf.unchecked_ref()).into()
         });
         let then: Option<Function> = Reflect::get(plain, &"then".into())
             .ok()
@@ -161,54 +180,29 @@ impl Chunks {
         Some(sealed)
     }
 
-    /// Seals the next chunk (every chunk but the last exactly `chunk_size` bytes).
-    pub async fn seal(&mut self, plain: &Uint8Array, last: bool) -> Result<Uint8Array, Failure> {
-        let sealed = match &mut self.kind {
-            Kind::WasmSeal(enc) => {
-                Uint8Array::from(&enc.seal_chunk(&plain.to_vec(), last).map_err(failure)?[..])
-            }
-            Kind::Web {
-                subtle,
-                key,
-                aad,
-                seq,
-            } => {
-                let nonce = seq
-                    .seal_nonce(plain.length() as usize, last)
-                    .map_err(failure)?;
-                let params = Self::params(aad, &nonce);
-                let out = async {
-                    let p = subtle.encrypt_with_object_and_buffer_source(&params, key, plain)?;
-                    JsFuture::from(p).await
-                }
-                .await
-                .map_err(|_| Failure::new("internal", "the browser failed to encrypt"))?;
-                seq.advance(last);
-                Uint8Array::new(&out.unchecked_into::<ArrayBuffer>())
-            }
-            Kind::WasmOpen(_) => unreachable!("a sealer is built with a StreamEncryptor"),
-        };
-        Ok(sealed)
+    /// Seals the next chunk on this thread (every chunk but the last exactly
+    /// `chunk_size` bytes). Only for the engine [`Chunks::seal_ahead`] refuses.
+    pub fn seal(&mut self, plain: &Uint8Array, last: bool) -> Result<Uint8Array, Failure> {
+        match &mut self.kind {
+            Kind::WasmSeal(enc) => Ok(Uint8Array::from(
+                &enc.seal_chunk(&plain.to_vec(), last).map_err(failure)?[..],
+            )),
+            _ => Err(Failure::new("internal", "sealed out of turn")),
+        }
     }
 
-    /// With WebCrypto: starts opening the next sealed chunk now and returns a promise of
-    /// its plaintext (an ArrayBuffer), so several chunks decrypt while the socket delivers
-    /// more. The nonce is fixed here, in call order; the promise rejects if the chunk does
-    /// not verify. The caller MUST await every promise, in order, before it treats the
-    /// file as complete: [`Chunks::finish`] only knows which chunks were started. `None`
-    /// with the wasm engine: use [`Chunks::open`].
+    /// Starts opening the next sealed chunk now and returns a promise of its plaintext
+    /// (an ArrayBuffer), so several chunks decrypt while the socket delivers more. The
+    /// nonce is fixed here, in call order; the promise rejects if the chunk does not
+    /// verify. The caller MUST await every promise, in order, before it treats the file as
+    /// complete: [`Chunks::finish`] only knows which chunks were started. `None` with the
+    /// wasm engine on this thread: use [`Chunks::open`].
     pub fn open_ahead(
         &mut self,
         sealed: &Uint8Array,
         last: bool,
     ) -> Option<Result<Promise, Failure>> {
-        let Kind::Web {
-            subtle,
-            key,
-            aad,
-            seq,
-        } = &mut self.kind
-        else {
+        let Kind::Ahead { engine, seq } = &mut self.kind else {
             return None;
         };
         let nonce = match seq.open_nonce(sealed.length() as usize, last) {
@@ -216,49 +210,25 @@ impl Chunks {
             Err(e) => return Some(Err(failure(e))),
         };
         seq.advance(last);
-        let params = Self::params(aad, &nonce);
-        Some(
-            subtle
-                .decrypt_with_object_and_buffer_source(&params, key, sealed)
-                .map_err(|_| corrupted()),
-        )
+        Some(Ok(engine.run(Op::Open, &nonce, sealed)))
     }
 
-    /// Opens the next sealed chunk; `last` is whether the caller expects the final one.
-    pub async fn open(&mut self, sealed: &Uint8Array, last: bool) -> Result<Uint8Array, Failure> {
-        let plain = match &mut self.kind {
-            Kind::WasmOpen(dec) => {
-                Uint8Array::from(&dec.open_chunk(&sealed.to_vec(), last).map_err(failure)?[..])
-            }
-            Kind::Web {
-                subtle,
-                key,
-                aad,
-                seq,
-            } => {
-                let nonce = seq
-                    .open_nonce(sealed.length() as usize, last)
-                    .map_err(failure)?;
-                let params = Self::params(aad, &nonce);
-                let out = async {
-                    let p = subtle.decrypt_with_object_and_buffer_source(&params, key, sealed)?;
-                    JsFuture::from(p).await
-                }
-                .await
-                .map_err(|_| corrupted())?;
-                seq.advance(last);
-                Uint8Array::new(&out.unchecked_into::<ArrayBuffer>())
-            }
-            Kind::WasmSeal(_) => unreachable!("an opener is built with a StreamDecryptor"),
-        };
-        Ok(plain)
+    /// Opens the next sealed chunk on this thread; `last` is whether the caller expects
+    /// the final one. Only for the engine [`Chunks::open_ahead`] refuses.
+    pub fn open(&mut self, sealed: &Uint8Array, last: bool) -> Result<Uint8Array, Failure> {
+        match &mut self.kind {
+            Kind::WasmOpen(dec) => Ok(Uint8Array::from(
+                &dec.open_chunk(&sealed.to_vec(), last).map_err(failure)?[..],
+            )),
+            _ => Err(Failure::new("internal", "opened out of turn")),
+        }
     }
 
     /// Succeeds only once the final chunk went through. MUST be checked before a file is
     /// presented as complete.
     pub fn finish(&self) -> Result<(), Failure> {
         match &self.kind {
-            Kind::Web { seq, .. } => seq.finish().map_err(failure),
+            Kind::Ahead { seq, .. } => seq.finish().map_err(failure),
             Kind::WasmSeal(enc) if enc.is_finished() => Ok(()),
             Kind::WasmOpen(dec) => dec.finish().map_err(failure),
             Kind::WasmSeal(_) => Err(failure(Error::Truncated)),

@@ -1,4 +1,5 @@
 //! The worker's entry point and its two jobs.
+mod crypto_pool;
 mod download;
 mod engine;
 mod save_stream;
@@ -37,6 +38,11 @@ pub fn now_ms() -> f64 {
 pub fn start() {
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(|ev: MessageEvent| {
         let data = ev.data();
+        // A crypto helper's chunk: handled at once, in order.
+        if Reflect::has(&data, &"job".into()).unwrap_or(false) {
+            crypto_pool::job(&data);
+            return;
+        }
         let json = Reflect::get(&data, &"json".into())
             .ok()
             .and_then(|v| v.as_string())
@@ -53,17 +59,10 @@ pub fn start() {
                     passphrase,
                     expires_in_secs,
                     max_downloads,
-                    force_wasm_aes,
+                    aes,
                 }) => match file {
                     Some(file) => {
-                        upload::run(
-                            file,
-                            passphrase,
-                            expires_in_secs,
-                            max_downloads,
-                            force_wasm_aes,
-                        )
-                        .await
+                        upload::run(file, passphrase, expires_in_secs, max_downloads, aes).await
                     }
                     None => Err(Failure::new("internal", "no file was given")),
                 },
@@ -72,9 +71,12 @@ pub fn start() {
                     header,
                     secret,
                     passphrase,
-                    force_wasm_aes,
-                }) => {
-                    download::run(share_id, header, secret, passphrase, force_wasm_aes, port).await
+                    aes,
+                }) => download::run(share_id, header, secret, passphrase, aes, port).await,
+                Ok(Command::CryptoHelper { header }) => {
+                    let key = Reflect::get(&data, &"key".into()).unwrap_or(JsValue::NULL);
+                    crypto_pool::configure(&header, &key);
+                    Ok(())
                 }
                 Err(_) => Err(Failure::new(
                     "internal",

@@ -5,7 +5,7 @@ use ferry_common::{
     DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret, b64,
     protocol::{ErrorBody, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent, UploadRequest},
 };
-use ferry_worker::{Failure, Phase, Report, read_plan::ReadPlan};
+use ferry_worker::{AesChoice, Failure, Phase, Report, read_plan::ReadPlan};
 use std::collections::VecDeque;
 
 use js_sys::{ArrayBuffer, Function, Promise, Reflect, Uint8Array};
@@ -129,7 +129,7 @@ pub async fn run(
     passphrase: String,
     expires_in_secs: u64,
     max_downloads: u32,
-    force_wasm: bool,
+    aes: AesChoice,
 ) -> Result<(), Failure> {
     post(
         &Report::Phase {
@@ -152,11 +152,11 @@ pub async fn run(
     }
     .seal(&keys.metadata, &header)
     .map_err(failure)?;
-    let mut chunks = Chunks::sealer(&keys.payload, &header, force_wasm).await;
+    let mut chunks = Chunks::sealer(&keys.payload, &header, aes).await;
     post(
         &Report::Phase {
             phase: Phase::Connecting,
-            engine: Some(chunks.engine().into()),
+            engine: Some(chunks.engine()),
         },
         None,
     );
@@ -185,7 +185,7 @@ pub async fn run(
     post(
         &Report::Phase {
             phase: Phase::Transferring,
-            engine: Some(chunks.engine().into()),
+            engine: Some(chunks.engine()),
         },
         None,
     );
@@ -225,7 +225,7 @@ pub async fn run(
                         .await
                         .map_err(|_| unreadable())?
                         .unchecked_into();
-                    ahead.push_back(Ahead::Ready(chunks.seal(&plain, last).await?));
+                    ahead.push_back(Ahead::Ready(chunks.seal(&plain, last)?));
                 }
             }
             issued += 1;
@@ -251,7 +251,7 @@ pub async fn run(
             post(
                 &Report::Phase {
                     phase: Phase::Finishing,
-                    engine: Some(chunks.engine().into()),
+                    engine: Some(chunks.engine()),
                 },
                 None,
             );
@@ -271,12 +271,14 @@ pub async fn run(
     }
 }
 
-/// How many chunks are sealed ahead of the socket (and always within the window). With WebCrypto these run concurrently;
+/// How many chunks are sealed ahead of the socket (and always within the window). With
+/// WebCrypto or the helper workers these run concurrently;
 /// 16 rather than 4 in flight took uploads from ~85-140 to ~180 MB/s here (256 MiB,
 /// `scripts/bench-browser-transfer.sh`).
 const AHEAD: usize = 16;
 
-/// A chunk read and sealed ahead: still running in WebCrypto, or done by the wasm engine.
+/// A chunk read and sealed ahead: still running (WebCrypto, helper workers), or done by
+/// the wasm engine on this thread.
 enum Ahead {
     Pending(JsFuture),
     Ready(Uint8Array),
