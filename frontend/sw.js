@@ -123,7 +123,7 @@ function stream(id, port) {
         port.onmessage = ({ data }) => {
           if (finished || !data) return;
           if (data.type === 'chunk') {
-            controller.enqueue(new Uint8Array(data.chunk));
+            controller.enqueue(new Uint8Array(data.chunk, 0, data.length));
             settle();
           } else if (data.type === 'end') {
             controller.close();

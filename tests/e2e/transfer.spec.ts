@@ -80,7 +80,7 @@ test('a 64 MiB file round-trips', async ({ harness }) => {
 });
 
 test('the wasm AES-GCM fallback interoperates with WebCrypto', async ({ harness }) => {
-  const file = makeFile('fallback.bin', 600_000);
+  const file = makeFile('fallback.bin', 5 * 1024 * 1024 + 600_000);
   const pass = passphrase();
   harness.secrets.push(file.marker, pass);
   // Sender encrypts with the aes-gcm wasm code on helper workers, recipient decrypts with
@@ -95,7 +95,7 @@ test('the wasm AES-GCM fallback interoperates with WebCrypto', async ({ harness 
   expect((await downloadedBytes(saved)).equals(file.data)).toBe(true);
   // And the other way round, with the wasm code on the transfer worker's own thread (the
   // engine where a browser has one core or cannot start the helpers).
-  const back = await send(recipient, file.path, pass);
+  const back = await send(recipient, file.path, pass, { downloads: '3' });
   const u = new URL(back);
   const third = await harness.openPage();
   await third.context().addInitScript(ENGINE_SCRIPT);
@@ -104,4 +104,12 @@ test('the wasm AES-GCM fallback interoperates with WebCrypto', async ({ harness 
   const saved2 = await download(third, pass);
   expect(await engines(third)).toEqual(['wasm']);
   expect((await downloadedBytes(saved2)).equals(file.data)).toBe(true);
+  // And with the helpers, streamed through the service worker (chunks decrypted in place
+  // by a helper reach the download stream with their length).
+  const fourth = await harness.openPage();
+  await fourth.context().addInitScript(ENGINE_SCRIPT);
+  await openLink(fourth, `${u.origin}${u.pathname}?aes=wasm${u.hash}`);
+  const saved3 = await download(fourth, pass);
+  expect(await engines(fourth)).toEqual([await WASM(fourth)]);
+  expect((await downloadedBytes(saved3)).equals(file.data)).toBe(true);
 });

@@ -51,7 +51,10 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
+        // Detach the handlers first: they are dropped with this struct.
         for worker in &self.workers {
+            worker.set_onmessage(None);
+            worker.set_onerror(None);
             worker.terminate();
         }
     }
@@ -166,16 +169,22 @@ impl Pool {
     }
 
     /// Has the next helper in turn seal or open `bytes` under `nonce`; a promise of the
-    /// result (an ArrayBuffer) that rejects if the chunk does not verify. Only the bytes
-    /// of the view are sent (a copy when the view does not cover its whole buffer, which
-    /// would otherwise be detached).
+    /// result (a Uint8Array) that rejects if the chunk does not verify. The chunk travels
+    /// in a buffer that goes to the helper and back (transferred, never copied between
+    /// threads), with room for the tag when sealing, and comes back holding the result: the
+    /// helpers allocate no JS memory per chunk.
     pub fn run(&self, op: Op, nonce: &[u8; 12], bytes: &Uint8Array) -> Promise {
         let inner = &self.0;
+        let len = bytes.length();
         let whole = bytes.byte_offset() == 0 && bytes.byte_length() == bytes.buffer().byte_length();
-        let bytes = if whole {
-            bytes.clone()
-        } else {
-            bytes.slice(0, bytes.length())
+        let buffer = match op {
+            Op::Open if whole => bytes.buffer(),
+            Op::Open => bytes.slice(0, len).buffer(),
+            Op::Seal => {
+                let room = Uint8Array::new_with_length(len + ferry_common::TAG_LEN as u32);
+                room.set(bytes, 0);
+                room.buffer()
+            }
         };
         let id = inner.next_job.get();
         inner.next_job.set(id.wrapping_add(1));
@@ -192,8 +201,9 @@ impl Pool {
         };
         let _ = Reflect::set(&msg, &"op".into(), &op.into());
         let _ = Reflect::set(&msg, &"nonce".into(), &Uint8Array::from(&nonce[..]));
-        let _ = Reflect::set(&msg, &"data".into(), &bytes.buffer());
-        let sent = inner.workers[i].post_message_with_transfer(&msg, &Array::of1(&bytes.buffer()));
+        let _ = Reflect::set(&msg, &"data".into(), &buffer);
+        let _ = Reflect::set(&msg, &"len".into(), &len.into());
+        let sent = inner.workers[i].post_message_with_transfer(&msg, &Array::of1(&buffer));
         if sent.is_err()
             && let Some((_, reject)) = inner.jobs.borrow_mut().remove(&id)
         {
@@ -214,9 +224,14 @@ fn answer(jobs: &Jobs, data: &JsValue) {
     let Some((resolve, reject)) = jobs.borrow_mut().remove(&(id as u32)) else {
         return;
     };
-    match Reflect::get(data, &"data".into()) {
-        Ok(buf) if buf.is_instance_of::<ArrayBuffer>() => {
-            let _ = resolve.call1(&JsValue::NULL, &buf);
+    let buffer = Reflect::get(data, &"data".into()).ok();
+    let len = Reflect::get(data, &"len".into())
+        .ok()
+        .and_then(|v| v.as_f64());
+    match (buffer, len) {
+        (Some(buf), Some(len)) if buf.is_instance_of::<ArrayBuffer>() => {
+            let view = Uint8Array::new_with_byte_offset_and_length(&buf, 0, len as u32);
+            let _ = resolve.call1(&JsValue::NULL, &view);
         }
         _ => {
             let _ = reject.call1(&JsValue::NULL, &"the chunk does not verify".into());
@@ -248,44 +263,55 @@ pub fn configure(header: &str, key: &JsValue) {
     }
 }
 
-/// In a helper: seals or opens one chunk and posts the result (or `error`) back.
+/// In a helper: seals or opens the first `len` bytes of the buffer it is sent, writes
+/// the result back into that buffer and returns it (or `error`).
 pub fn job(data: &JsValue) {
     let id = Reflect::get(data, &"job".into()).unwrap_or(JsValue::NULL);
+    let buffer: Option<ArrayBuffer> = Reflect::get(data, &"data".into())
+        .ok()
+        .and_then(|v| v.dyn_into().ok());
     let out = AEAD.with(|aead| {
         let aead = aead.borrow();
         let aead = aead.as_ref()?;
+        let buffer = buffer.as_ref()?;
         let nonce: Uint8Array = Reflect::get(data, &"nonce".into()).ok()?.dyn_into().ok()?;
-        let bytes: ArrayBuffer = Reflect::get(data, &"data".into()).ok()?.dyn_into().ok()?;
         let op = Reflect::get(data, &"op".into()).ok()?.as_string()?;
+        let len = Reflect::get(data, &"len".into()).ok()?.as_f64()? as u32;
         let mut n = [0u8; 12];
-        if nonce.length() != 12 {
+        if nonce.length() != 12 || len > buffer.byte_length() {
             return None;
         }
         nonce.copy_to(&mut n);
-        let bytes = Uint8Array::new(&bytes);
         BUF.with(|buf| {
             let mut buf = buf.borrow_mut();
             buf.clear();
-            buf.reserve(bytes.length() as usize + ferry_common::TAG_LEN);
-            buf.resize(bytes.length() as usize, 0);
-            bytes.copy_to(&mut buf);
+            buf.reserve(len as usize + ferry_common::TAG_LEN);
+            buf.resize(len as usize, 0);
+            Uint8Array::new_with_byte_offset_and_length(buffer, 0, len).copy_to(&mut buf);
             let done = match op.as_str() {
                 "seal" => aead.seal_in_place(&n, &mut buf),
                 "open" => aead.open_in_place(&n, &mut buf),
                 _ => return None,
             };
-            done.ok().map(|()| Uint8Array::from(&buf[..]))
+            done.ok()?;
+            let out = u32::try_from(buf.len()).ok()?;
+            if out > buffer.byte_length() {
+                return None;
+            }
+            Uint8Array::new_with_byte_offset_and_length(buffer, 0, out).copy_from(&buf);
+            Some(out)
         })
     });
     let msg = Object::new();
     let _ = Reflect::set(&msg, &"job".into(), &id);
     let scope = super::scope();
-    match out {
-        Some(out) => {
-            let _ = Reflect::set(&msg, &"data".into(), &out.buffer());
-            let _ = scope.post_message_with_transfer(&msg, &Array::of1(&out.buffer()));
+    match (out, buffer) {
+        (Some(len), Some(buffer)) => {
+            let _ = Reflect::set(&msg, &"data".into(), &buffer);
+            let _ = Reflect::set(&msg, &"len".into(), &len.into());
+            let _ = scope.post_message_with_transfer(&msg, &Array::of1(&buffer));
         }
-        None => {
+        _ => {
             let _ = Reflect::set(&msg, &"error".into(), &JsValue::TRUE);
             let _ = scope.post_message(&msg);
         }

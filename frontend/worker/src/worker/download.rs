@@ -10,13 +10,12 @@ use ferry_common::{
 use ferry_worker::{AesChoice, BLOB_CAP, Failure, Phase, Report};
 use std::collections::VecDeque;
 
-use js_sys::{Array, ArrayBuffer, Uint8Array};
-use wasm_bindgen::JsCast;
+use js_sys::{Array, Uint8Array};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag};
 
 use super::{
-    engine::{Chunks, failure},
+    engine::{Chunks, failure, result},
     now_ms, post,
     save_stream::StreamSink,
     socket::{Event, Socket, lost},
@@ -264,11 +263,10 @@ async fn receive(
                 };
                 let plain = match next {
                     Opening::Ready(plain) => plain,
-                    Opening::Pending(future) => Uint8Array::new(
-                        &future
+                    Opening::Pending(future) => result(
+                        future
                             .await
-                            .map_err(|_| failure(ferry_common::Error::Corrupted))?
-                            .unchecked_into::<ArrayBuffer>(),
+                            .map_err(|_| failure(ferry_common::Error::Corrupted))?,
                     ),
                 };
                 done_bytes += u64::from(plain.length());

@@ -33,7 +33,8 @@ enum Ahead {
 }
 
 impl Ahead {
-    /// A promise of `bytes` sealed (`Op::Seal`) or opened under `nonce`, as an ArrayBuffer.
+    /// A promise of `bytes` sealed (`Op::Seal`) or opened under `nonce`: an ArrayBuffer
+    /// from WebCrypto, a Uint8Array from the helpers; [`result`] takes either.
     fn run(&self, op: Op, nonce: &[u8; 12], bytes: &Uint8Array) -> Promise {
         let promise = match self {
             Ahead::Pool(pool) => return pool.run(op, nonce, bytes),
@@ -64,6 +65,14 @@ enum Kind {
 /// Seals or opens one share's chunks in order.
 pub struct Chunks {
     kind: Kind,
+}
+
+/// The bytes a promise from [`Chunks::seal_ahead`] or [`Chunks::open_ahead`] resolved to.
+pub fn result(value: JsValue) -> Uint8Array {
+    match value.dyn_into::<Uint8Array>() {
+        Ok(view) => view,
+        Err(buffer) => Uint8Array::new(&buffer),
+    }
 }
 
 /// Maps `ferry-common`'s errors to what the page shows.
@@ -147,7 +156,7 @@ impl Chunks {
     }
 
     /// Starts sealing the next chunk as soon as `plain` (a promise of its `len` bytes as a
-    /// Uint8Array) resolves, and returns a promise of the sealed bytes (an ArrayBuffer), so
+    /// Uint8Array) resolves, and returns a promise of the sealed bytes (see [`result`]), so
     /// reading and encrypting run ahead of the socket. The nonce is fixed here, in call
     /// order, so the promises may settle in any order. `None` with the wasm engine on this
     /// thread, whose state must advance strictly in order: use [`Chunks::seal`].
@@ -192,7 +201,7 @@ impl Chunks {
     }
 
     /// Starts opening the next sealed chunk now and returns a promise of its plaintext
-    /// (an ArrayBuffer), so several chunks decrypt while the socket delivers more. The
+    /// (see [`result`]), so several chunks decrypt while the socket delivers more. The
     /// nonce is fixed here, in call order; the promise rejects if the chunk does not
     /// verify. The caller MUST await every promise, in order, before it treats the file as
     /// complete: [`Chunks::finish`] only knows which chunks were started. `None` with the

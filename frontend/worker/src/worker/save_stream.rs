@@ -199,17 +199,18 @@ impl StreamSink {
             };
             self.wanted -= 1;
             self.queued_bytes -= chunk.length();
-            // Transfer the chunk's buffer instead of copying it; a view into a larger
-            // buffer is copied first so nothing else is given away.
-            let buffer = chunk.buffer();
-            let whole = chunk.byte_offset() == 0 && chunk.byte_length() == buffer.byte_length();
-            let buffer = if whole {
-                buffer
+            // Transfer the chunk's buffer instead of copying it, with the length to use.
+            // Every chunk here owns its buffer; one opened by a crypto helper was decrypted
+            // in place, so only its own 16-byte tag follows the plaintext. A view that
+            // starts further in is copied first.
+            let buffer = if chunk.byte_offset() == 0 {
+                chunk.buffer()
             } else {
                 chunk.slice(0, chunk.length()).buffer()
             };
             let m = msg("chunk");
             let _ = Reflect::set(&m, &"chunk".into(), &buffer);
+            let _ = Reflect::set(&m, &"length".into(), &chunk.length().into());
             self.send(&m, Some(&buffer))?;
         }
         Ok(())

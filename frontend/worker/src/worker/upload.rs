@@ -8,12 +8,12 @@ use ferry_common::{
 use ferry_worker::{AesChoice, Failure, Phase, Report, read_plan::ReadPlan};
 use std::collections::VecDeque;
 
-use js_sys::{ArrayBuffer, Function, Promise, Reflect, Uint8Array};
+use js_sys::{Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 
 use super::{
-    engine::{Chunks, failure},
+    engine::{Chunks, failure, result},
     now_ms, post,
     socket::{Event, Socket, lost},
 };
@@ -233,12 +233,7 @@ pub async fn run(
         if let Some(next) = ahead.pop_front() {
             let sealed = match next {
                 Ahead::Ready(sealed) => sealed,
-                Ahead::Pending(future) => Uint8Array::new(
-                    &future
-                        .await
-                        .map_err(|_| unreadable())?
-                        .unchecked_into::<ArrayBuffer>(),
-                ),
+                Ahead::Pending(future) => result(future.await.map_err(|_| unreadable())?),
             };
             socket.send_chunk(&sealed)?;
             sent += 1;
