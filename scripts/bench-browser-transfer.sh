@@ -11,7 +11,7 @@
 # space for the input, the server's data and Chromium's downloads; default a fresh
 # directory under /tmp), FERRY_DIST (an already built web app: skips scripts/build-web.sh),
 # SKIP_BUILD=1 (use the release ferry-server already built), ENGINES (default
-# "webcrypto,wasm"), DRIVERS (default "cdp,playwright": see tests/bench/cdp.ts), RAW_MIB
+# "webcrypto,wasm"), DRIVERS (default "cdp,playwright": see tests/support/cdp.ts), RAW_MIB
 # (raw WebCrypto volume, default 1024), PRIMITIVES=1 (also time the pieces one by one:
 # tests/bench/primitives), CHROMIUM_PATH.
 set -euo pipefail

@@ -1,9 +1,9 @@
 // The WebSocket ceiling: Chromium's loopback WebSockets to a server that does nothing
 // (backend/examples/ws_ceiling.rs), one, two and four sockets at once, each way, in a
-// dedicated worker, driven over a bare CDP pipe (cdp.ts). Runs only from
+// dedicated worker, driven over a bare CDP pipe (tests/support/cdp.ts). Runs only from
 // scripts/bench-browser-socket.sh (FERRY_BENCH_CEILING_URL). Measurements only.
 import { test } from '@playwright/test';
-import { Cdp } from './cdp';
+import { Cdp } from '../support/cdp';
 
 test('WebSocket ceiling', async ({ launchOptions }) => {
   const url = process.env.FERRY_BENCH_CEILING_URL;

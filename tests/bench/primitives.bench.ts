@@ -1,9 +1,9 @@
 // The pieces of a transfer measured one by one (tests/bench/primitives/worker.js), in a
-// Chromium driven over a bare CDP pipe (cdp.ts). Runs only with FERRY_BENCH_PRIMITIVES=1
+// Chromium driven over a bare CDP pipe (tests/support/cdp.ts). Runs only with FERRY_BENCH_PRIMITIVES=1
 // (scripts/bench-browser-transfer.sh with PRIMITIVES=1, which serves the files beside
 // the app). Measurements only.
 import { test } from '@playwright/test';
-import { Cdp } from './cdp';
+import { Cdp } from '../support/cdp';
 
 test('transfer primitives', async ({ launchOptions }) => {
   test.skip(process.env.FERRY_BENCH_PRIMITIVES !== '1', 'set PRIMITIVES=1');

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cdp } from './cdp';
+import { Cdp } from '../support/cdp';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -386,7 +386,7 @@ async function download(
   }
 }
 
-// The same two legs driven over a bare CDP pipe (no Network domain): see cdp.ts.
+// The same two legs driven over a bare CDP pipe (no Network domain): see tests/support/cdp.ts.
 
 const PAGE_ERROR = `[...document.querySelectorAll('p.error')].map((p) => (p.textContent || '').trim()).filter(Boolean).join(' ')`;
 

@@ -29,7 +29,7 @@ export interface Harness {
 
 // Reports main-thread long tasks; Playwright injects this before the page's own scripts
 // (outside the page's CSP).
-const LONGTASK_SCRIPT = `
+export const LONGTASK_SCRIPT = `
   window.__ferryLongest = 0;
   try {
     new PerformanceObserver((list) => {

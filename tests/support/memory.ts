@@ -61,9 +61,10 @@ function pssBytes(pid: number): number {
   }
 }
 
-/** PSS of each of this process's Chromium descendants, by process type. */
-export function chromiumProcesses(): { pid: number; type: string; pss: number }[] {
-  return descendants()
+/** PSS of each of this process's Chromium descendants, by process type; with `root`, of
+ * that process (a browser) and its descendants only. */
+export function chromiumProcesses(root?: number): { pid: number; type: string; pss: number }[] {
+  return (root === undefined ? descendants() : [root, ...descendants(root)])
     .filter(isChromium)
     .map((pid) => {
       let type = 'browser';
@@ -79,26 +80,29 @@ export function chromiumProcesses(): { pid: number; type: string; pss: number }[
     });
 }
 
-/** Total PSS of this process's Chromium descendants, in bytes. */
-export function chromiumPss(): number {
-  return chromiumProcesses().reduce((sum, p) => sum + p.pss, 0);
+/** Total PSS of this process's Chromium descendants (or of `root`'s), in bytes. */
+export function chromiumPss(root?: number): number {
+  return chromiumProcesses(root).reduce((sum, p) => sum + p.pss, 0);
 }
 
 /** `type pid: MiB` for every Chromium process, largest first. */
-export function describeChromium(): string {
-  return chromiumProcesses()
+export function describeChromium(root?: number): string {
+  return chromiumProcesses(root)
     .sort((a, b) => b.pss - a.pss)
     .map((p) => `${p.type} ${p.pid}: ${(p.pss / MiB).toFixed(0)} MiB`)
     .join(', ');
 }
 
 /** Samples [`chromiumPss`] every `everyMs` until stopped; `stop` returns the peak. */
-export function sampleChromium(everyMs = 250): { stop: () => { peak: number; samples: number; atPeak: string } } {
+export function sampleChromium(
+  everyMs = 250,
+  root?: number,
+): { stop: () => { peak: number; samples: number; atPeak: string } } {
   let peak = 0;
   let atPeak = '';
   let samples = 0;
   const sample = () => {
-    const procs = chromiumProcesses();
+    const procs = chromiumProcesses(root);
     const total = procs.reduce((sum, p) => sum + p.pss, 0);
     samples++;
     if (total > peak) {

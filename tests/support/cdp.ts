@@ -1,8 +1,9 @@
-// A bare Chrome DevTools Protocol driver for the benchmark's control runs: its own Chromium
-// (same flags as Playwright's) over --remote-debugging-pipe, with only the Page, Runtime,
-// DOM and Browser domains in use. Unlike Playwright it never enables the Network domain, so
-// Chromium does not copy every WebSocket frame (base64) to the driver: what it measures is
-// what a browser without a debugger attached does.
+// A bare Chrome DevTools Protocol driver for measurements of a browser at work (the 1 GiB
+// end-to-end test, the benchmarks): its own Chromium (same flags as Playwright's) over
+// --remote-debugging-pipe, with only the Page, Runtime, DOM and Browser domains in use.
+// Unlike Playwright it never enables the Network domain, so Chromium does not copy every
+// WebSocket frame (base64) to the driver and queue those messages in its browser process:
+// what it measures is what a browser without a debugger attached does.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,7 +44,7 @@ export class Cdp {
   }
 
   static launch(executable: string, args: string[]): Cdp {
-    const profile = mkdtempSync(join(tmpdir(), 'ferry-bench-cdp-'));
+    const profile = mkdtempSync(join(tmpdir(), 'ferry-cdp-'));
     const child = spawn(executable, [...args, '--remote-debugging-pipe', `--user-data-dir=${profile}`, 'about:blank'], {
       stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
     });
