@@ -51,6 +51,11 @@ Exit codes:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Also trust the CA certificates in FILE (PEM) for https:// servers, beside the
+    /// usual public roots: for a server whose certificate comes from your own CA (a LAN
+    /// install).
+    #[arg(long, global = true, env = "FERRY_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -128,6 +133,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     // Only ring is compiled in; installing it explicitly keeps that unambiguous.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    net::init_tls(cli.ca_cert.as_deref())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

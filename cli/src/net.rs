@@ -1,13 +1,17 @@
 //! The transport: two HTTP GETs (reqwest) and the WebSocket (tokio-tungstenite), with
 //! every failure turned into a typed [`Error`].
-use std::time::Duration;
+use std::{
+    path::Path,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use ferry_common::protocol::{ErrorBody, LIMITS_PATH, Limits, SHARES_PATH, ShareInfo};
 use futures_util::{SinkExt, StreamExt};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream,
+    Connector, MaybeTlsStream, WebSocketStream,
     tungstenite::{Bytes, Message, protocol::WebSocketConfig},
 };
 
@@ -24,8 +28,58 @@ const MAX_FRAME: usize = 16 * 1024 * 1024 + 1024;
 /// A connected WebSocket.
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
+/// The TLS client configuration every https:// and wss:// connection uses.
+static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+
+/// Sets up TLS once, before any connection: the public roots (webpki-roots, so the result
+/// does not depend on the machine's certificate store) plus the CA certificates in the
+/// PEM file `ca_cert`, if given.
+pub fn init_tls(ca_cert: Option<&Path>) -> Result<()> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_cert {
+        let bad = |e: &dyn std::fmt::Display| {
+            Error::Usage(format!(
+                "cannot use the CA certificates in {}: {e}",
+                path.display()
+            ))
+        };
+        let certs = CertificateDer::pem_file_iter(path)
+            .map_err(|e| bad(&e))?
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| bad(&e))?;
+        if certs.is_empty() {
+            return Err(bad(&"the file holds no PEM certificate"));
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| bad(&e))?;
+        }
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let _ = TLS.set(Arc::new(config));
+    Ok(())
+}
+
+fn tls() -> Arc<rustls::ClientConfig> {
+    // `init_tls` runs first in `main`; the fallback (public roots only) serves unit tests.
+    TLS.get_or_init(|| {
+        let roots =
+            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Arc::new(
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    })
+    .clone()
+}
+
 fn http_client() -> Result<reqwest::Client> {
     reqwest::Client::builder()
+        .use_preconfigured_tls((*tls()).clone())
         .connect_timeout(Duration::from_secs(15))
         .timeout(Duration::from_secs(60))
         .build()
@@ -91,10 +145,14 @@ pub async fn connect(server: &Server, path: &str) -> Result<Socket> {
     let config = WebSocketConfig::default()
         .max_frame_size(Some(MAX_FRAME))
         .max_message_size(Some(MAX_FRAME));
-    let (socket, _) =
-        tokio_tungstenite::connect_async_with_config(server.ws(path), Some(config), true)
-            .await
-            .map_err(|e| unreachable(server, e))?;
+    let (socket, _) = tokio_tungstenite::connect_async_tls_with_config(
+        server.ws(path),
+        Some(config),
+        true,
+        Some(Connector::Rustls(tls())),
+    )
+    .await
+    .map_err(|e| unreachable(server, e))?;
     Ok(socket)
 }
 

@@ -24,12 +24,23 @@ impl Drop for TestServer {
 }
 
 async fn spawn_server() -> TestServer {
+    spawn_server_with(|_| {}).await
+}
+
+/// A server with the test defaults adjusted by `tweak` (https:// once it has a certificate).
+async fn spawn_server_with(tweak: impl FnOnce(&mut ferry_backend::Config)) -> TestServer {
     let data_dir = tempfile::tempdir().unwrap();
-    let config = ferry_backend::Config::for_tests(data_dir.path().to_path_buf());
+    let mut config = ferry_backend::Config::for_tests(data_dir.path().to_path_buf());
+    tweak(&mut config);
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let app = ferry_backend::Application::build(config)
         .await
         .expect("server starts");
-    let url = format!("http://127.0.0.1:{}", app.port());
+    let url = format!("{scheme}://127.0.0.1:{}", app.port());
     let task = tokio::spawn(app.run_until_stopped());
     TestServer {
         url,
@@ -44,6 +55,7 @@ fn ferry_command(args: &[&str], cwd: &Path, passphrase: Option<&str>) -> Command
         .current_dir(cwd)
         .env_remove("FERRY_SERVER")
         .env_remove("FERRY_PASSPHRASE")
+        .env_remove("FERRY_CA_CERT")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -542,4 +554,102 @@ async fn expired_links_exit_4() {
     let out = ferry(&["receive", &link], dir.path(), Some(PASSPHRASE)).await;
     assert_eq!(code(&out), 4, "{}", stderr(&out));
     assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+}
+
+/// A private CA (PEM) and a certificate it issued for 127.0.0.1 with its key (PEM).
+fn private_ca_and_server_cert() -> (String, String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Ferry test LAN CA");
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "127.0.0.1");
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_pem = leaf.signed_by(&leaf_key, &issuer).unwrap().pem();
+    (ca_pem, leaf_pem, leaf_key.serialize_pem())
+}
+
+/// The server speaking HTTPS and WSS itself (`--tls-cert/--tls-key`) with a certificate
+/// from a private CA, as on a LAN: the CLI refuses it as unknown until `--ca-cert` names
+/// that CA, then sends and receives through it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_server_with_a_private_ca() {
+    let pki = tempfile::tempdir().unwrap();
+    let (ca_pem, cert_pem, key_pem) = private_ca_and_server_cert();
+    let (ca, cert, key) = (
+        pki.path().join("ca.pem"),
+        pki.path().join("server.pem"),
+        pki.path().join("server.key"),
+    );
+    std::fs::write(&ca, ca_pem).unwrap();
+    std::fs::write(&cert, cert_pem).unwrap();
+    std::fs::write(&key, key_pem).unwrap();
+    let server = spawn_server_with(|c| {
+        c.tls_cert = Some(cert.clone());
+        c.tls_key = Some(key.clone());
+    })
+    .await;
+    assert!(server.url.starts_with("https://127.0.0.1:"));
+    let work = tempfile::tempdir().unwrap();
+    let file = random_file(work.path(), "over-tls.bin", 3 * CHUNK + 5);
+    let file_arg = file.to_str().unwrap();
+
+    // Not a public CA: refused, and the message says why.
+    let out = ferry(
+        &["send", file_arg, "--server", &server.url],
+        work.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 6, "{}", stderr(&out));
+    assert!(
+        stderr(&out).to_lowercase().contains("certificate"),
+        "names the certificate: {}",
+        stderr(&out)
+    );
+
+    let ca_arg = ca.to_str().unwrap();
+    let link = send(&server, &file, &["--ca-cert", ca_arg]).await;
+    let dst = tempfile::tempdir().unwrap();
+    let out = ferry(
+        &[
+            "receive",
+            &link,
+            "-o",
+            dst.path().to_str().unwrap(),
+            "--ca-cert",
+            ca_arg,
+        ],
+        dst.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &dst.path().join("over-tls.bin"));
+
+    // A file that holds no certificate is a usage error, before any connection.
+    let out = ferry(
+        &["receive", &link, "--ca-cert", file_arg],
+        dst.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no PEM certificate"),
+        "{}",
+        stderr(&out)
+    );
 }
