@@ -36,8 +36,7 @@ static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
 /// PEM file `ca_cert`, if given.
 pub fn init_tls(ca_cert: Option<&Path>) -> Result<()> {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
-    let mut roots =
-        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let mut roots = public_roots();
     if let Some(path) = ca_cert {
         let bad = |e: &dyn std::fmt::Display| {
             Error::Usage(format!(
@@ -56,25 +55,25 @@ pub fn init_tls(ca_cert: Option<&Path>) -> Result<()> {
             roots.add(cert).map_err(|e| bad(&e))?;
         }
     }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let _ = TLS.set(Arc::new(config));
+    let _ = TLS.set(client_config(roots));
     Ok(())
+}
+
+fn public_roots() -> rustls::RootCertStore {
+    rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
+}
+
+fn client_config(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
+    Arc::new(
+        rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 fn tls() -> Arc<rustls::ClientConfig> {
     // `init_tls` runs first in `main`; the fallback (public roots only) serves unit tests.
-    TLS.get_or_init(|| {
-        let roots =
-            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        Arc::new(
-            rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        )
-    })
-    .clone()
+    TLS.get_or_init(|| client_config(public_roots())).clone()
 }
 
 fn http_client() -> Result<reqwest::Client> {
