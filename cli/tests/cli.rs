@@ -556,29 +556,13 @@ async fn expired_links_exit_4() {
     assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
 }
 
-/// A private CA (PEM) and a certificate it issued for 127.0.0.1 with its key (PEM).
-fn private_ca_and_server_cert() -> (String, String, String) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-        KeyPair, KeyUsagePurpose,
-    };
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "Ferry test LAN CA");
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap();
-    leaf.distinguished_name
-        .push(DnType::CommonName, "127.0.0.1");
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf_pem = leaf.signed_by(&leaf_key, &issuer).unwrap().pem();
-    (ca_pem, leaf_pem, leaf_key.serialize_pem())
+/// The test PKI (`tests/fixtures/tls`, made by `cargo run -p ferry-cli --example
+/// make_test_pki`): a private CA and a server certificate it issued for ferry.test and
+/// 127.0.0.1.
+fn test_pki(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/tls")
+        .join(file)
 }
 
 /// The server speaking HTTPS and WSS itself (`--tls-cert/--tls-key`) with a certificate
@@ -586,16 +570,11 @@ fn private_ca_and_server_cert() -> (String, String, String) {
 /// that CA, then sends and receives through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_server_with_a_private_ca() {
-    let pki = tempfile::tempdir().unwrap();
-    let (ca_pem, cert_pem, key_pem) = private_ca_and_server_cert();
     let (ca, cert, key) = (
-        pki.path().join("ca.pem"),
-        pki.path().join("server.pem"),
-        pki.path().join("server.key"),
+        test_pki("ca.pem"),
+        test_pki("server.pem"),
+        test_pki("server.key"),
     );
-    std::fs::write(&ca, ca_pem).unwrap();
-    std::fs::write(&cert, cert_pem).unwrap();
-    std::fs::write(&key, key_pem).unwrap();
     let server = spawn_server_with(|c| {
         c.tls_cert = Some(cert.clone());
         c.tls_key = Some(key.clone());

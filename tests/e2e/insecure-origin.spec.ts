@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import type { Browser, Page } from '@playwright/test';
 import {
   test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes, timings,
-  sendThenAlter, type Harness,
+  sendThenAlter, rebase, type Harness,
 } from '../support/fixtures';
 import { cliBinary } from '../support/server';
 import { ENGINE_SCRIPT, WASM, bulkMs, engines } from '../support/engines';
@@ -31,12 +31,6 @@ const RESOLVER_RULES = `MAP ${INSECURE_HOST} 127.0.0.1, MAP * ~NOTFOUND`;
 const secureUrl = () => process.env.FERRY_E2E_URL!;
 /** The same server under the mapped host name: an insecure origin. */
 const insecureUrl = () => `http://${INSECURE_HOST}:${new URL(secureUrl()).port}`;
-
-/** `link` with its origin replaced by `origin` (path, query and fragment kept). */
-function rebase(link: string, origin: string): string {
-  const u = new URL(link);
-  return `${origin}${u.pathname}${u.search}${u.hash}`;
-}
 
 
 let insecureBrowser: Browser;

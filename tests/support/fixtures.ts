@@ -202,6 +202,12 @@ export async function openLink(page: Page, link: string): Promise<void> {
   await expect(page.getByText(/A file is waiting for you/)).toBeVisible();
 }
 
+/** `link` with its origin replaced by `origin` (path, query and fragment kept). */
+export function rebase(link: string, origin: string): string {
+  const u = new URL(link);
+  return `${origin}${u.pathname}${u.search}${u.hash}`;
+}
+
 /** Enters the passphrase and clicks Download; resolves with the saved download. */
 export async function download(page: Page, pass: string, timeout = 60_000): Promise<Download> {
   const downloaded = page.waitForEvent('download', { timeout });

@@ -1,7 +1,8 @@
 // Starts and stops ferry-server processes for the tests: 127.0.0.1 only, a fresh
 // temporary data directory each, the web app from dist/.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -29,6 +30,31 @@ export function cliBinary(): string {
   return builtBinary('ferry', 'FERRY_CLI_BIN', ['debug', 'release'], 'cargo build -p ferry-cli');
 }
 
+/** The test PKI (tests/fixtures/tls, made by `cargo run -p ferry-cli --example
+ * make_test_pki`): a private CA and a server certificate for ferry.test and 127.0.0.1. */
+export const TEST_PKI = {
+  ca: join(repoRoot, 'tests', 'fixtures', 'tls', 'ca.pem'),
+  cert: join(repoRoot, 'tests', 'fixtures', 'tls', 'server.pem'),
+  key: join(repoRoot, 'tests', 'fixtures', 'tls', 'server.key'),
+};
+
+/** Whether `url` answers 200, trusting `ca` (PEM) for https. */
+function healthy(url: string, ca?: string): Promise<boolean> {
+  if (!ca) {
+    return fetch(url).then(
+      (res) => res.ok,
+      () => false,
+    );
+  }
+  return new Promise((done) => {
+    const req = httpsGet(url, { ca }, (res) => {
+      res.resume();
+      done(res.statusCode === 200);
+    });
+    req.on('error', () => done(false));
+  });
+}
+
 export interface Server {
   url: string;
   port: number;
@@ -38,10 +64,12 @@ export interface Server {
   stop: () => Promise<void>;
 }
 
+/** Starts a server on 127.0.0.1:`port`; with `tls`, speaking HTTPS and WSS with the test PKI. */
 export async function startServer(
   port: number,
   extraArgs: string[] = [],
   env: Record<string, string> = {},
+  { tls = false }: { tls?: boolean } = {},
 ): Promise<Server> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
   const dist = process.env.FERRY_DIST ?? join(repoRoot, 'dist');
@@ -49,6 +77,7 @@ export async function startServer(
     throw new Error(`${dist}/index.html missing: build the web app first (trunk build --release)`);
   }
   const args = ['--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--static-dir', dist, ...extraArgs];
+  if (tls) args.push('--tls-cert', TEST_PKI.cert, '--tls-key', TEST_PKI.key);
   const child = spawn(serverBinary(), args, {
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -56,18 +85,14 @@ export async function startServer(
   let output = '';
   child.stdout?.on('data', (d) => (output += d));
   child.stderr?.on('data', (d) => (output += d));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `${tls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const ca = tls ? readFileSync(TEST_PKI.ca, 'utf8') : undefined;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) {
       throw new Error(`ferry-server exited with ${child.exitCode}:\n${output}`);
     }
-    try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.ok) break;
-    } catch {
-      /* not listening yet */
-    }
+    if (await healthy(`${url}/healthz`, ca)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`ferry-server did not answer /healthz within 30 s:\n${output}`);
