@@ -119,27 +119,6 @@ impl Pool {
             return None;
         }
         let jobs: Jobs = Rc::default();
-        let setup = serde_json::to_string(&Command::CryptoHelper {
-            header: b64::encode(&header.to_bytes()),
-        })
-        .ok()?;
-        let mut handlers = Vec::new();
-        for worker in &workers {
-            let raw = Uint8Array::from(&key.expose_secret()[..]);
-            let msg = Object::new();
-            let _ = Reflect::set(&msg, &"json".into(), &JsValue::from_str(&setup));
-            let _ = Reflect::set(&msg, &"key".into(), &raw);
-            // Transferred: the copy in this worker's JS heap is detached at once.
-            worker
-                .post_message_with_transfer(&msg, &Array::of1(&raw.buffer()))
-                .ok()?;
-            let jobs = jobs.clone();
-            let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-                answer(&jobs, &ev.data());
-            });
-            worker.set_onmessage(Some(handler.as_ref().unchecked_ref()));
-            handlers.push(handler);
-        }
         // A helper that dies fails every chunk still out, so the transfer fails instead of
         // waiting forever.
         let on_error = {
@@ -150,17 +129,42 @@ impl Pool {
                 }
             })
         };
-        for worker in &workers {
-            worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
-        }
-        Some(Pool(Rc::new(Inner {
+        let handlers = workers
+            .iter()
+            .map(|worker| {
+                let jobs = jobs.clone();
+                let handler = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+                    answer(&jobs, &ev.data());
+                });
+                worker.set_onmessage(Some(handler.as_ref().unchecked_ref()));
+                worker.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+                handler
+            })
+            .collect();
+        // From here on, dropping the pool (an early return included) stops the helpers.
+        let pool = Pool(Rc::new(Inner {
             workers,
             jobs,
             next_worker: Cell::new(0),
             next_job: Cell::new(0),
             _handlers: handlers,
             _on_error: on_error,
-        })))
+        }));
+        let setup = serde_json::to_string(&Command::CryptoHelper {
+            header: b64::encode(&header.to_bytes()),
+        })
+        .ok()?;
+        for worker in &pool.0.workers {
+            let raw = Uint8Array::from(&key.expose_secret()[..]);
+            let msg = Object::new();
+            let _ = Reflect::set(&msg, &"json".into(), &JsValue::from_str(&setup));
+            let _ = Reflect::set(&msg, &"key".into(), &raw);
+            // Transferred, so no copy of the key stays in this worker's JS heap.
+            worker
+                .post_message_with_transfer(&msg, &Array::of1(&raw.buffer()))
+                .ok()?;
+        }
+        Some(pool)
     }
 
     /// Number of helpers, for the page's engine label.
