@@ -13,10 +13,12 @@ export PATH="$HOME/.cargo/bin:$PATH"
 step() { printf '\n==> %s\n' "$*"; }
 
 with_browser=0
+with_postgres=0
 for arg in "$@"; do
   case "$arg" in
     --browser) with_browser=1 ;;
-    *) echo "usage: $0 [--browser]" >&2; exit 2 ;;
+    --postgres) with_postgres=1 ;;
+    *) echo "usage: $0 [--browser] [--postgres]" >&2; exit 2 ;;
   esac
 done
 
@@ -24,6 +26,12 @@ if [ "$with_browser" = 1 ] && { ! command -v chromium >/dev/null || ! command -v
   step "Debian's chromium and chromium-driver (for browser tests)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+
+if [ "$with_postgres" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  step "Debian's PostgreSQL (the server's integration tests also run against it)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what is missing, then runs every test: format and lints, unit and integration
-# tests (native), the envelope tests in headless Chromium (wasm), the independent format
-# check, and the browser end-to-end suite against the real server.
+# tests (native; the server's also against PostgreSQL), the envelope tests in headless
+# Chromium (wasm), the independent format check, and the browser end-to-end suite against
+# the real server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PWD/node_modules/.bin:$PATH"
 
-scripts/install.sh --browser
+scripts/install.sh --browser --postgres
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -18,6 +19,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "unit and integration tests (native)"
 cargo test --workspace --locked
+
+step "the server's integration tests against PostgreSQL (a throwaway cluster on 127.0.0.1)"
+# One test at a time: every server reconciles the shared database with its own blobs.
+scripts/with-postgres.sh cargo test -p ferry-backend --test api --locked -- --test-threads=1
 
 step "envelope tests in headless Chromium (wasm32)"
 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p ferry-common --target wasm32-unknown-unknown --locked
