@@ -15,7 +15,8 @@
 // times the transfer phases inside the page; see BENCHMARKS.md for what that costs.
 import { test, expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chromiumPss, sampleChromium } from '../support/memory';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cdp } from '../support/cdp';
@@ -78,68 +79,12 @@ const resetPage = (page: Page) =>
 
 // ---------------------------------------------------------------- memory of Chromium
 
-/** Chromium's processes: every descendant of `root` (by default this Playwright worker
- * process, which launched the browser). */
-function browserPids(root = process.pid): number[] {
-  const children = new Map<number, number[]>();
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (!children.has(ppid)) children.set(ppid, []);
-      children.get(ppid)!.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  const out: number[] = [];
-  const stack = root === process.pid ? [...(children.get(root) ?? [])] : [root];
-  while (stack.length) {
-    const pid = stack.pop()!;
-    out.push(pid);
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return out;
-}
-
-/** Sum of PSS (proportional set size: shared pages split between sharers) over Chromium's
- * processes, in bytes; RSS for a process whose smaps_rollup cannot be read. */
-function browserPss(root?: number): number {
-  let total = 0;
-  for (const pid of browserPids(root)) {
-    try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
-      if (m) {
-        total += Number(m[1]) * 1024;
-        continue;
-      }
-    } catch {
-      /* fall back to RSS */
-    }
-    try {
-      const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      if (m) total += Number(m[1]) * 1024;
-    } catch {
-      /* gone */
-    }
-  }
-  return total;
-}
-
-/** Samples Chromium's PSS every 200 ms until stopped; returns idle (at start) and peak. */
+/** PSS of Chromium's processes (tests/support/memory.ts: all this worker started, or
+ * `root` and its descendants) idle now, and the peak until `stop`, sampled every 200 ms. */
 function memorySampler(root?: number) {
-  const idle = browserPss(root);
-  let peak = idle;
-  const timer = setInterval(() => (peak = Math.max(peak, browserPss(root))), 200);
-  return {
-    idle,
-    stop: () => {
-      clearInterval(timer);
-      peak = Math.max(peak, browserPss(root));
-      return { idle, peak };
-    },
-  };
+  const idle = chromiumPss(root);
+  const sampler = sampleChromium(200, root);
+  return { idle, stop: () => ({ idle, peak: Math.max(idle, sampler.stop().peak) }) };
 }
 
 // ---------------------------------------------------------------- raw WebCrypto
