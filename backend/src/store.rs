@@ -361,20 +361,43 @@ impl ShareStore {
         Ok(Err(ClaimRefused::Busy))
     }
 
+    /// Runs `change` (an UPDATE or DELETE on `download_slots`, whose own parameters start
+    /// at `$4`) on this claim's row if it is still this claim's and `delivered` matches;
+    /// true if it was. Every step of a claim is one such conditional statement, so two
+    /// servers racing for a slot cannot both win it.
+    async fn on_claim(
+        &self,
+        change: &str,
+        delivered: bool,
+        claim: &Claim,
+        param: Option<i64>,
+    ) -> anyhow::Result<bool> {
+        let sql = format!(
+            "{change} WHERE share_id = $1 AND slot = $2 AND claim_id = $3 AND delivered = {} \
+             RETURNING slot",
+            i32::from(delivered)
+        );
+        let mut query = sqlx::query(&sql)
+            .bind(&claim.share_id)
+            .bind(claim.slot)
+            .bind(&claim.claim_id);
+        if let Some(param) = param {
+            query = query.bind(param);
+        }
+        Ok(query.fetch_optional(&self.pool).await?.is_some())
+    }
+
     /// Extends a claim's lease; false if the claim was lost (its lease ran out and
     /// someone else took the slot, or the share is gone).
     pub async fn renew(&self, claim: &Claim, lease: Duration) -> anyhow::Result<bool> {
-        let row = sqlx::query(
-            "UPDATE download_slots SET lease_until = $1 \
-             WHERE share_id = $2 AND slot = $3 AND claim_id = $4 AND delivered = 0 RETURNING slot",
+        let until = now_ms() + lease.as_millis() as i64;
+        self.on_claim(
+            "UPDATE download_slots SET lease_until = $4",
+            false,
+            claim,
+            Some(until),
         )
-        .bind(now_ms() + lease.as_millis() as i64)
-        .bind(&claim.share_id)
-        .bind(claim.slot)
-        .bind(&claim.claim_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+        .await
     }
 
     /// Gives an undelivered claim's slot back at once (the download ended before its last
@@ -382,46 +405,34 @@ impl ShareStore {
     /// for the lease. A delivered claim is never released. False if there was nothing to
     /// release (already delivered, or lost to someone else after its lease ran out).
     pub async fn release(&self, claim: &Claim) -> anyhow::Result<bool> {
-        let row = sqlx::query(
-            "UPDATE download_slots SET claim_id = NULL, lease_until = 0 \
-             WHERE share_id = $1 AND slot = $2 AND claim_id = $3 AND delivered = 0 RETURNING slot",
+        self.on_claim(
+            "UPDATE download_slots SET claim_id = NULL, lease_until = 0",
+            false,
+            claim,
+            None,
         )
-        .bind(&claim.share_id)
-        .bind(claim.slot)
-        .bind(&claim.claim_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+        .await
     }
 
     /// Marks the claim delivered before its last chunk goes out: from then on the slot
     /// can never be claimed again. False if the claim was lost.
     pub async fn mark_delivered(&self, claim: &Claim) -> anyhow::Result<bool> {
-        let row = sqlx::query(
-            "UPDATE download_slots SET delivered = 1 \
-             WHERE share_id = $1 AND slot = $2 AND claim_id = $3 AND delivered = 0 RETURNING slot",
+        self.on_claim(
+            "UPDATE download_slots SET delivered = 1",
+            false,
+            claim,
+            None,
         )
-        .bind(&claim.share_id)
-        .bind(claim.slot)
-        .bind(&claim.claim_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+        .await
     }
 
     /// Counts a delivered download: deletes its slot. Returns the downloads left, or
     /// `None` if the slot was already gone.
     pub async fn consume(&self, claim: &Claim) -> anyhow::Result<Option<u32>> {
-        let row = sqlx::query(
-            "DELETE FROM download_slots \
-             WHERE share_id = $1 AND slot = $2 AND claim_id = $3 AND delivered = 1 RETURNING slot",
-        )
-        .bind(&claim.share_id)
-        .bind(claim.slot)
-        .bind(&claim.claim_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        if row.is_none() {
+        if !self
+            .on_claim("DELETE FROM download_slots", true, claim, None)
+            .await?
+        {
             return Ok(None);
         }
         Ok(Some(self.slots_left(&claim.share_id).await?))
