@@ -19,7 +19,7 @@ import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'n
 import { chromiumPss, sampleChromium } from '../support/memory';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Cdp } from '../support/cdp';
+import { Cdp, PAGE_ERROR } from '../support/cdp';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -333,7 +333,6 @@ async function download(
 
 // The same two legs driven over a bare CDP pipe (no Network domain): see tests/support/cdp.ts.
 
-const PAGE_ERROR = `[...document.querySelectorAll('p.error')].map((p) => (p.textContent || '').trim()).filter(Boolean).join(' ')`;
 
 async function cdpUpload(cdp: Cdp, input: string, engine: string): Promise<{ leg: Leg; link?: string }> {
   const query = engine === 'wasm' ? '?aes=wasm' : '';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import {
   test, expect, makeFile, passphrase, send, openLink, download, sendThenAlter, CHUNK, LONGTASK_SCRIPT,
 } from '../support/fixtures';
-import { Cdp, type CdpPage } from '../support/cdp';
+import { Cdp, PAGE_ERROR, type CdpPage } from '../support/cdp';
 import { chromiumPss, describeChromium, sampleChromium, MiB } from '../support/memory';
 
 /** A random file of `size` bytes written in 1 MiB steps (never whole in memory), with a
@@ -50,7 +50,6 @@ const WATCH_SCRIPT = `${LONGTASK_SCRIPT}
   addEventListener('error', (e) => window.__ferryErrors.push('error: ' + e.message));
   addEventListener('unhandledrejection', (e) => window.__ferryErrors.push('unhandled: ' + e.reason));
 `;
-const PAGE_ERROR = `[...document.querySelectorAll('p.error')].map((p) => (p.textContent || '').trim()).filter(Boolean).join(' ')`;
 
 /** Fails with the page's error text, if it shows one, instead of waiting out a timeout. */
 async function until<T>(page: CdpPage, expression: string, timeout: number): Promise<T> {

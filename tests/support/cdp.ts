@@ -12,6 +12,9 @@ import type { Readable, Writable } from 'node:stream';
 
 type Params = Record<string, unknown>;
 
+/** An expression for a page's error text (Ferry's `p.error` lines), empty if none. */
+export const PAGE_ERROR = `[...document.querySelectorAll('p.error')].map((p) => (p.textContent || '').trim()).filter(Boolean).join(' ')`;
+
 export class Cdp {
   private nextId = 1;
   private pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
