@@ -6,7 +6,7 @@
 //! fsync on), so a blob is either absent or whole. Dropping or aborting the upload
 //! removes the staging file; a crash can leave one behind, which
 //! [`BlobStore::sweep_staging`] removes at startup.
-use std::{ops::Range, path::PathBuf, sync::Arc};
+use std::{ops::Range, path::PathBuf, sync::Arc, time::SystemTime};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -16,6 +16,14 @@ use object_store::{
 };
 
 const PREFIX: &str = "blobs";
+
+/// A completed blob as listed.
+pub struct StoredBlob {
+    /// The share ID it belongs to.
+    pub id: String,
+    /// When it was last written.
+    pub modified: SystemTime,
+}
 
 /// Blob storage for share ciphertext.
 #[derive(Clone)]
@@ -71,18 +79,21 @@ impl BlobStore {
         }
     }
 
-    /// IDs of every stored blob.
-    pub async fn list_ids(&self) -> anyhow::Result<Vec<String>> {
+    /// Every stored (completed) blob.
+    pub async fn list(&self) -> anyhow::Result<Vec<StoredBlob>> {
         let prefix = Path::from(PREFIX);
         let mut stream = self.store.list(Some(&prefix));
-        let mut ids = Vec::new();
+        let mut blobs = Vec::new();
         while let Some(meta) = stream.next().await {
             let meta = meta?;
             if let Some(name) = meta.location.filename() {
-                ids.push(name.to_owned());
+                blobs.push(StoredBlob {
+                    id: name.to_owned(),
+                    modified: SystemTime::from(meta.last_modified),
+                });
             }
         }
-        Ok(ids)
+        Ok(blobs)
     }
 
     /// Removes staging files (`<key>#<digits>`) that a crash left behind. Only safe

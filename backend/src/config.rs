@@ -43,6 +43,10 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// HTTP worker threads (`None`: actix-web's default, one per core).
     pub workers: Option<usize>,
+    /// Disk space held back on the data directory's filesystem: uploads never take the
+    /// last `reserve_space` bytes, and as much again sits in a ballast file that is given
+    /// up so that deletions go through on a full disk.
+    pub reserve_space: u64,
 }
 
 impl Config {
@@ -64,6 +68,7 @@ impl Config {
             max_attempts: 10,
             idle_timeout: Duration::from_secs(120),
             workers: Some(2),
+            reserve_space: 1 << 20,
         }
     }
 
@@ -131,6 +136,11 @@ pub struct Cli {
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "FERRY_WORKERS")]
     pub workers: Option<usize>,
+    /// Disk space uploads leave free for the database, and as much again kept in a
+    /// ballast file (`<data-dir>/reserve`) that is released to let deletions through on a
+    /// full disk (bytes or with a unit; 0 turns both off).
+    #[arg(long, env = "FERRY_RESERVE_SPACE", default_value = "64MiB", value_parser = parse_size)]
+    pub reserve_space: u64,
 }
 
 impl Cli {
@@ -151,6 +161,7 @@ impl Cli {
             max_attempts: self.max_attempts,
             idle_timeout: self.idle_timeout,
             workers: self.workers,
+            reserve_space: self.reserve_space,
         }
     }
 }

@@ -19,6 +19,7 @@ use ferry_common::{
 
 use crate::{
     AppState, ids,
+    lifecycle::remove_share,
     store::{Claim, ClaimRefused, GoneReason, Lookup, ShareRow, now_ms},
     ws::{self, End, Incoming},
 };
@@ -78,14 +79,6 @@ async fn downloadable(state: &AppState, id: &str) -> Result<ShareRow, End> {
         Lookup::Live(row) if row.downloads_left == 0 => Err(gone_refusal(GoneReason::UsedUp)),
         Lookup::Live(row) => Ok(row),
     }
-}
-
-/// Removes a share (row, then blob) for `reason`.
-pub async fn remove_share(state: &AppState, id: &str, reason: GoneReason) -> anyhow::Result<()> {
-    if state.shares.remove(id, reason).await? {
-        tracing::info!(share = %ids::short(id), ?reason, "share removed");
-    }
-    state.blobs.delete(id).await
 }
 
 async fn run(

@@ -13,8 +13,9 @@ use ferry_common::{
 use crate::{
     AppState,
     config::SERVER_MAX_CHUNK_SIZE,
-    download::{gone_refusal, remove_share},
+    download::gone_refusal,
     ids,
+    lifecycle::remove_share,
     store::{GoneReason, Lookup, now_ms},
     ws::End,
 };
@@ -72,12 +73,7 @@ impl ResponseError for ApiError {
 
 impl From<anyhow::Error> for ApiError {
     fn from(err: anyhow::Error) -> ApiError {
-        tracing::error!(error = ids::redact(&format!("{err:#}")), "internal error");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            "the server failed; please try again later",
-        )
+        End::internal(err).into()
     }
 }
 
@@ -89,6 +85,7 @@ impl From<End> for ApiError {
                     ErrorCode::NotFound => StatusCode::NOT_FOUND,
                     ErrorCode::Expired | ErrorCode::UsedUp => StatusCode::GONE,
                     ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
                     ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
                     _ => StatusCode::BAD_REQUEST,
                 };

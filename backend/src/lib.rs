@@ -23,6 +23,7 @@ pub mod download;
 pub mod http;
 pub mod ids;
 pub mod lifecycle;
+pub mod space;
 pub mod store;
 pub mod upload;
 pub mod web;
@@ -37,7 +38,7 @@ use ferry_common::protocol::{DOWNLOAD_PATH, LIMITS_PATH, SHARES_PATH, UPLOAD_PAT
 pub use config::{Cli, Config};
 pub use web::CSP;
 
-use crate::{blobs::BlobStore, store::ShareStore};
+use crate::{blobs::BlobStore, space::Space, store::ShareStore};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -48,6 +49,8 @@ pub struct AppState {
     pub shares: ShareStore,
     /// Ciphertext blobs.
     pub blobs: BlobStore,
+    /// Free space on the data directory's filesystem.
+    pub space: Space,
 }
 
 /// Every route; tests and the binary mount the same app.
@@ -85,10 +88,12 @@ impl Application {
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let shares = ShareStore::connect(&config.database_url()).await?;
         let blobs = BlobStore::local(&config.data_dir)?;
+        let space = Space::new(&config.data_dir, config.reserve_space);
         let state = AppState {
             config: Arc::new(config),
             shares,
             blobs,
+            space,
         };
         lifecycle::reconcile(&state).await?;
         let config = state.config.clone();

@@ -1,12 +1,42 @@
-//! Expiry sweeping and startup reconciliation of blobs with rows.
+//! Removing shares (on deletion, expiry, use), expiry sweeping and startup reconciliation
+//! of blobs with rows.
 use std::{collections::HashSet, time::Duration};
 
 use crate::{
-    AppState,
-    download::remove_share,
-    ids,
+    AppState, ids,
+    space::is_storage_full,
     store::{GoneReason, now_ms},
 };
+
+/// How old a blob without a row must be before a sweep deletes it. A blob is completed a
+/// moment before its row is inserted; anything this old without a row was never
+/// downloadable (a crash between the two, or a removal whose blob deletion failed).
+const ORPHAN_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// Removes a share for `reason`: its row first (leaving a tombstone), then its blob, so a
+/// row never points at a missing blob. On a full disk the database may be unable to write
+/// even a deletion: the space reserve is released and the removal tried once more. A blob
+/// whose deletion fails stays behind as an orphan for a later sweep; the share is gone
+/// either way.
+pub async fn remove_share(state: &AppState, id: &str, reason: GoneReason) -> anyhow::Result<()> {
+    let removed = match state.shares.remove(id, reason).await {
+        Err(err) if is_storage_full(&err) && state.space.release_ballast() => {
+            state.shares.remove(id, reason).await?
+        }
+        result => result?,
+    };
+    if removed {
+        tracing::info!(share = %ids::short(id), ?reason, "share removed");
+    }
+    if let Err(err) = state.blobs.delete(id).await {
+        tracing::error!(
+            share = %ids::short(id),
+            error = ids::redact(&format!("{err:#}")),
+            "could not delete a removed share's blob; a later sweep will"
+        );
+    }
+    Ok(())
+}
 
 /// What a reconciliation did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +66,13 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<Reconciled> {
         out.used_up += 1;
     }
     let rows: HashSet<String> = state.shares.all_ids().await?.into_iter().collect();
-    let blobs: HashSet<String> = state.blobs.list_ids().await?.into_iter().collect();
+    let blobs: HashSet<String> = state
+        .blobs
+        .list()
+        .await?
+        .into_iter()
+        .map(|blob| blob.id)
+        .collect();
     for id in blobs.difference(&rows) {
         // A blob completed just before a crash, before its row was inserted: it was
         // never downloadable.
@@ -52,19 +88,64 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<Reconciled> {
     Ok(out)
 }
 
-/// Deletes expired shares (blob and row) and forgets old tombstones. Returns how many
-/// shares it removed.
-pub async fn sweep(state: &AppState) -> anyhow::Result<usize> {
+/// What one sweep did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    /// Expired shares removed.
+    pub expired: usize,
+    /// Blobs without a row (older than the grace period) deleted.
+    pub orphans: usize,
+    /// Shares or blobs that could not be removed this time (logged; tried again next
+    /// sweep).
+    pub failed: usize,
+}
+
+/// Deletes expired shares (row, then blob) and old orphan blobs, forgets old tombstones
+/// and restores the space reserve. A share that fails to go does not stop the others.
+pub async fn sweep(state: &AppState) -> anyhow::Result<Swept> {
     let now = now_ms();
-    let expired = state.shares.expired_ids(now).await?;
-    for id in &expired {
-        remove_share(state, id, GoneReason::Expired).await?;
+    let mut out = Swept::default();
+    for id in state.shares.expired_ids(now).await? {
+        match remove_share(state, &id, GoneReason::Expired).await {
+            Ok(()) => out.expired += 1,
+            Err(err) => {
+                out.failed += 1;
+                tracing::error!(
+                    share = %ids::short(&id),
+                    error = ids::redact(&format!("{err:#}")),
+                    "could not remove an expired share"
+                );
+            }
+        }
     }
+    sweep_orphans(state, &mut out).await?;
     state.shares.purge_tombstones(now).await?;
-    if !expired.is_empty() {
-        tracing::info!(removed = expired.len(), "expired shares swept");
+    state.space.restore_ballast();
+    if out != Swept::default() {
+        tracing::info!(?out, "swept");
     }
-    Ok(expired.len())
+    Ok(out)
+}
+
+async fn sweep_orphans(state: &AppState, out: &mut Swept) -> anyhow::Result<()> {
+    let cutoff = std::time::SystemTime::now() - ORPHAN_GRACE;
+    for blob in state.blobs.list().await? {
+        if blob.modified > cutoff || state.shares.exists(&blob.id).await? {
+            continue;
+        }
+        match state.blobs.delete(&blob.id).await {
+            Ok(()) => out.orphans += 1,
+            Err(err) => {
+                out.failed += 1;
+                tracing::error!(
+                    share = %ids::short(&blob.id),
+                    error = ids::redact(&format!("{err:#}")),
+                    "could not delete an orphan blob"
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs [`sweep`] every `interval` until the task is aborted.

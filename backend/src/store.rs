@@ -17,8 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 use sqlx::{
-    AnyPool, Row,
-    any::{AnyPoolOptions, AnyRow},
+    Any, AnyConnection, AnyPool, Connection, Row,
+    any::{AnyArguments, AnyPoolOptions, AnyRow},
+    pool::PoolConnection,
+    query::Query,
 };
 
 /// Milliseconds since the Unix epoch.
@@ -184,6 +186,35 @@ fn share_from_row(row: &AnyRow) -> Result<ShareRow, sqlx::Error> {
     })
 }
 
+/// Runs a `… RETURNING` statement to its end and returns its row, if any.
+///
+/// Never `fetch_optional`: it stops reading after the first row, and SQLite commits a
+/// statement outside a transaction in the step after that row, so a failed commit (a full
+/// disk) would be dropped and a rolled-back change believed. Reading to the end surfaces
+/// the commit's error on SQLite and PostgreSQL alike. Every caller's statement touches at
+/// most one row.
+async fn returning<'q, 'e, 'c: 'e, E>(
+    query: Query<'q, Any, AnyArguments<'q>>,
+    executor: E,
+) -> Result<Option<AnyRow>, sqlx::Error>
+where
+    'q: 'e,
+    E: 'e + sqlx::Executor<'c, Database = Any>,
+{
+    Ok(query.fetch_all(executor).await?.pop())
+}
+
+/// Gives a transaction's connection back: to the pool if the transaction succeeded, closed
+/// otherwise. After a failed COMMIT the driver's idea of the transaction can differ from
+/// the database's (SQLite rolls back by itself on a full disk, the driver's own ROLLBACK
+/// then fails and it still counts the transaction as open, so the connection's next
+/// transactions would be savepoints); a closed connection cannot carry that state on.
+fn settle<T>(mut conn: PoolConnection<Any>, result: &anyhow::Result<T>) {
+    if result.is_err() {
+        conn.close_on_drop();
+    }
+}
+
 impl ShareStore {
     /// Connects, configures SQLite (WAL, busy timeout, full sync) and runs migrations.
     pub async fn connect(url: &str) -> anyhow::Result<ShareStore> {
@@ -221,38 +252,13 @@ impl ShareStore {
         self.pool.close().await;
     }
 
-    /// Inserts a committed share and its download slots in one transaction.
+    /// Inserts a committed share and its download slots in one transaction. Returns only
+    /// once the transaction is committed.
     pub async fn insert(&self, share: &NewShare) -> anyhow::Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO shares (id, header, metadata, verifier, owner_verifier, ciphertext_size, \
-             max_downloads, attempts_left, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&share.id)
-        .bind(&share.header)
-        .bind(&share.metadata)
-        .bind(&share.verifier)
-        .bind(&share.owner_verifier)
-        .bind(share.ciphertext_size as i64)
-        .bind(i64::from(share.max_downloads))
-        .bind(i64::from(share.attempts))
-        .bind(share.created_at)
-        .bind(share.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        for slot in 0..i64::from(share.max_downloads) {
-            sqlx::query(
-                "INSERT INTO download_slots (share_id, slot, claim_id, lease_until, delivered) \
-                 VALUES ($1, $2, NULL, 0, 0)",
-            )
-            .bind(&share.id)
-            .bind(slot)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        let result = insert_in(&mut conn, share).await;
+        settle(conn, &result);
+        result
     }
 
     /// Looks a share up (consumes nothing).
@@ -286,13 +292,12 @@ impl ShareStore {
     /// Counts one wrong download token. Returns the tries left, or `None` if the share
     /// is gone or already has none left.
     pub async fn record_wrong_attempt(&self, id: &str) -> anyhow::Result<Option<u32>> {
-        let row = sqlx::query(
+        let query = sqlx::query(
             "UPDATE shares SET attempts_left = attempts_left - 1 \
              WHERE id = $1 AND attempts_left > 0 RETURNING attempts_left",
         )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        .bind(id);
+        let row = returning(query, &self.pool).await?;
         Ok(match row {
             Some(row) => Some(row.try_get::<i64, _>("attempts_left")?.max(0) as u32),
             None => None,
@@ -311,7 +316,7 @@ impl ShareStore {
         let claim_id = crate::ids::random_id()?;
         for _ in 0..8 {
             let now = now_ms();
-            let row = sqlx::query(
+            let query = sqlx::query(
                 "UPDATE download_slots SET claim_id = $1, lease_until = $2 \
                  WHERE share_id = $3 AND delivered = 0 AND lease_until <= $4 \
                    AND slot = (SELECT MIN(slot) FROM download_slots \
@@ -322,10 +327,8 @@ impl ShareStore {
             .bind(&claim_id)
             .bind(now + lease.as_millis() as i64)
             .bind(id)
-            .bind(now)
-            .fetch_optional(&self.pool)
-            .await?;
-            if let Some(row) = row {
+            .bind(now);
+            if let Some(row) = returning(query, &self.pool).await? {
                 return Ok(Ok(Claim {
                     share_id: id.to_owned(),
                     slot: row.try_get("slot")?,
@@ -384,7 +387,7 @@ impl ShareStore {
         if let Some(param) = param {
             query = query.bind(param);
         }
-        Ok(query.fetch_optional(&self.pool).await?.is_some())
+        Ok(returning(query, &self.pool).await?.is_some())
     }
 
     /// Extends a claim's lease; false if the claim was lost (its lease ran out and
@@ -450,46 +453,10 @@ impl ShareStore {
     /// Removes a share's row and slots and leaves a tombstone, in one transaction.
     /// Returns false if there was no such share (someone else removed it first).
     pub async fn remove(&self, id: &str, reason: GoneReason) -> anyhow::Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(
-            "DELETE FROM shares WHERE id = $1 RETURNING owner_verifier, max_downloads, expires_at",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(false);
-        };
-        let owner_verifier: Vec<u8> = row.try_get("owner_verifier")?;
-        let max_downloads: i64 = row.try_get("max_downloads")?;
-        let expires_at: i64 = row.try_get("expires_at")?;
-        let left = sqlx::query("SELECT COUNT(*) AS n FROM download_slots WHERE share_id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get::<i64, _>("n")?;
-        sqlx::query("DELETE FROM download_slots WHERE share_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let forget_at = match reason {
-            GoneReason::Expired => expires_at.max(now_ms()) + EXPIRED_TOMBSTONE_MS,
-            _ => expires_at.max(now_ms()),
-        };
-        sqlx::query(
-            "INSERT INTO tombstones (id, reason, owner_verifier, downloads_done, expires_at, forget_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(id)
-        .bind(reason.as_str())
-        .bind(&owner_verifier)
-        .bind((max_downloads - left).max(0))
-        .bind(expires_at)
-        .bind(forget_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(true)
+        let mut conn = self.pool.acquire().await?;
+        let result = remove_in(&mut conn, id, reason).await;
+        settle(conn, &result);
+        result
     }
 
     /// IDs of shares whose expiry has passed.
@@ -515,6 +482,15 @@ impl ShareStore {
         rows.iter()
             .map(|r| r.try_get::<String, _>("id").map_err(Into::into))
             .collect()
+    }
+
+    /// Whether a share's row exists.
+    pub async fn exists(&self, id: &str) -> anyhow::Result<bool> {
+        let row = sqlx::query("SELECT 1 AS one FROM shares WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// Every share ID.
@@ -544,4 +520,78 @@ impl ShareStore {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+async fn insert_in(conn: &mut AnyConnection, share: &NewShare) -> anyhow::Result<()> {
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "INSERT INTO shares (id, header, metadata, verifier, owner_verifier, ciphertext_size, \
+         max_downloads, attempts_left, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&share.id)
+    .bind(&share.header)
+    .bind(&share.metadata)
+    .bind(&share.verifier)
+    .bind(&share.owner_verifier)
+    .bind(share.ciphertext_size as i64)
+    .bind(i64::from(share.max_downloads))
+    .bind(i64::from(share.attempts))
+    .bind(share.created_at)
+    .bind(share.expires_at)
+    .execute(&mut *tx)
+    .await?;
+    for slot in 0..i64::from(share.max_downloads) {
+        sqlx::query(
+            "INSERT INTO download_slots (share_id, slot, claim_id, lease_until, delivered) \
+             VALUES ($1, $2, NULL, 0, 0)",
+        )
+        .bind(&share.id)
+        .bind(slot)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn remove_in(conn: &mut AnyConnection, id: &str, reason: GoneReason) -> anyhow::Result<bool> {
+    let mut tx = conn.begin().await?;
+    let deleted = sqlx::query(
+        "DELETE FROM shares WHERE id = $1 RETURNING owner_verifier, max_downloads, expires_at",
+    )
+    .bind(id);
+    let Some(row) = returning(deleted, &mut *tx).await? else {
+        return Ok(false);
+    };
+    let owner_verifier: Vec<u8> = row.try_get("owner_verifier")?;
+    let max_downloads: i64 = row.try_get("max_downloads")?;
+    let expires_at: i64 = row.try_get("expires_at")?;
+    let left = sqlx::query("SELECT COUNT(*) AS n FROM download_slots WHERE share_id = $1")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get::<i64, _>("n")?;
+    sqlx::query("DELETE FROM download_slots WHERE share_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let forget_at = match reason {
+        GoneReason::Expired => expires_at.max(now_ms()) + EXPIRED_TOMBSTONE_MS,
+        _ => expires_at.max(now_ms()),
+    };
+    sqlx::query(
+        "INSERT INTO tombstones (id, reason, owner_verifier, downloads_done, expires_at, forget_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(reason.as_str())
+    .bind(&owner_verifier)
+    .bind((max_downloads - left).max(0))
+    .bind(expires_at)
+    .bind(forget_at)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }

@@ -21,6 +21,7 @@ use crate::{
     AppState,
     config::{MAX_METADATA_LEN, SERVER_MAX_CHUNK_SIZE},
     ids,
+    space::Admission,
     store::{NewShare, now_ms},
     ws::{self, End, Incoming},
 };
@@ -231,6 +232,7 @@ async fn run(
         }
     };
     let short = ids::short(&plan.id).to_owned();
+    let _space = admit(state, &plan)?;
     tracing::info!(
         share = %short,
         bytes = plan.ciphertext_size,
@@ -276,6 +278,24 @@ async fn run(
             Err(end)
         }
     }
+}
+
+/// Promises the upload its bytes of disk space, or refuses it before any byte is sent.
+fn admit(state: &AppState, plan: &Plan) -> Result<Admission, End> {
+    let admitted = state
+        .space
+        .admit(plan.ciphertext_size)
+        .map_err(|e| End::internal(anyhow::Error::new(e).context("reading free disk space")))?;
+    admitted.map_err(|no_space| {
+        tracing::warn!(share = %ids::short(&plan.id), %no_space, "upload refused: disk full");
+        End::refuse(
+            ErrorCode::InsufficientStorage,
+            format!(
+                "the server has no room for {} right now; nothing was kept, please try again later",
+                human_size(plan.ciphertext_size)
+            ),
+        )
+    })
 }
 
 /// Receives and stores every chunk, then waits for `finish`.

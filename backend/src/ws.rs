@@ -25,6 +25,10 @@ pub fn window_for(sealed_len: u64) -> u32 {
     (WINDOW_BYTES / sealed_len.max(1)).clamp(2, u64::from(MAX_WINDOW)) as u32
 }
 
+/// What a client is told when the server's storage is full.
+pub const STORAGE_FULL_MESSAGE: &str =
+    "the server is out of storage space; nothing was kept, please try again later";
+
 /// Why a socket ends early: an error sent to the client (when there is one) and a close
 /// frame.
 #[derive(Debug)]
@@ -46,6 +50,7 @@ impl End {
         let close = match code {
             ErrorCode::FrameTooLarge | ErrorCode::TooLarge => CloseCode::Size,
             ErrorCode::Internal => CloseCode::Error,
+            ErrorCode::InsufficientStorage => CloseCode::Again,
             ErrorCode::BadRequest
             | ErrorCode::ProtocolViolation
             | ErrorCode::UnsupportedVersion => CloseCode::Protocol,
@@ -61,12 +66,16 @@ impl End {
         }
     }
 
-    /// An internal failure: logged in full, reported vaguely.
+    /// A failure of the server's storage or database: logged in full, reported vaguely,
+    /// except that a full disk is named as such (the client should try later, and knows
+    /// nothing was kept).
     pub fn internal(err: anyhow::Error) -> End {
-        tracing::error!(
-            error = crate::ids::redact(&format!("{err:#}")),
-            "internal error"
-        );
+        let message = crate::ids::redact(&format!("{err:#}"));
+        if crate::space::is_storage_full(&err) {
+            tracing::error!(error = message, "storage full");
+            return End::refuse(ErrorCode::InsufficientStorage, STORAGE_FULL_MESSAGE);
+        }
+        tracing::error!(error = message, "internal error");
         End::refuse(
             ErrorCode::Internal,
             "the server failed; please try again later",

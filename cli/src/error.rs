@@ -126,7 +126,10 @@ impl Error {
             Error::Tampered(_) => EXIT_TAMPERED,
             Error::Network(_) => EXIT_NETWORK,
             Error::Refused { code, .. } => match code {
-                ErrorCode::Internal | ErrorCode::Busy | ErrorCode::Unknown => EXIT_NETWORK,
+                ErrorCode::Internal
+                | ErrorCode::InsufficientStorage
+                | ErrorCode::Busy
+                | ErrorCode::Unknown => EXIT_NETWORK,
                 _ => EXIT_OTHER,
             },
             Error::Interrupted(_) => EXIT_INTERRUPTED,
@@ -231,6 +234,12 @@ mod tests {
         assert_eq!(wrong.exit_code(), 3);
         assert!(wrong.to_string().contains("4 more wrong tries"));
         assert_eq!(Error::from_server(body(ErrorCode::Internal)).exit_code(), 6);
+        let full = Error::from_server(body(ErrorCode::InsufficientStorage));
+        assert_eq!(
+            full.exit_code(),
+            6,
+            "a full server disk is worth retrying later"
+        );
         assert_eq!(Error::from_server(body(ErrorCode::TooLarge)).exit_code(), 1);
     }
 

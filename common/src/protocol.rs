@@ -179,6 +179,9 @@ pub enum ErrorCode {
     Busy,
     /// The owner token is missing or wrong.
     Unauthorized,
+    /// The server is out of storage space (its disk or quota is full): nothing was kept;
+    /// the client may retry later.
+    InsufficientStorage,
     /// The server failed; the client may retry later.
     Internal,
     /// A code this client does not know.
