@@ -8,47 +8,108 @@ use crate::error::{Error, Result};
 pub const FALLBACK_NAME: &str = "ferry-download";
 /// Longest file name written, in UTF-8 bytes (common file-system limit).
 const MAX_NAME_BYTES: usize = 255;
+/// A final `.xyz` this long or shorter is kept when a name is cut or numbered.
+const MAX_EXTENSION_BYTES: usize = 16;
+/// Names Windows reserves for devices, whatever the extension (`CON.txt` opens the console).
+const WINDOWS_DEVICES: [&str; 32] = [
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    "CONIN$",
+    "CONOUT$",
+    "COM0",
+    "COM1",
+    "COM2",
+    "COM3",
+    "COM4",
+    "COM5",
+    "COM6",
+    "COM7",
+    "COM8",
+    "COM9",
+    "COM\u{b9}",
+    "COM\u{b2}",
+    "COM\u{b3}",
+    "LPT0",
+    "LPT1",
+    "LPT2",
+    "LPT3",
+    "LPT4",
+    "LPT5",
+    "LPT6",
+    "LPT7",
+    "LPT8",
+    "LPT9",
+    "LPT\u{b9}",
+    "LPT\u{b2}",
+    "LPT\u{b3}",
+];
 
-/// Makes the sender-chosen name safe to use as one file name in one directory.
+/// Makes the sender-chosen name safe to use as one file name in one directory, on Unix
+/// and on Windows alike (a name received on one may be copied to the other).
 ///
-/// Path separators, control characters and bidirectional-override characters (which can
-/// disguise an extension) become `_`; leading dots and spaces are dropped (no hidden files,
-/// no `..`), trailing dots and spaces too; the result is cut to 255 bytes keeping the
-/// extension. An empty result becomes [`FALLBACK_NAME`].
+/// Path separators, characters Windows forbids (`: < > " | ? *`), control characters and
+/// bidirectional-override characters (which can disguise an extension) become `_`;
+/// leading dots and spaces are dropped (no hidden files, no `..`), trailing dots and
+/// spaces too; a Windows device name (`CON`, `nul.txt`, `COM1.log`, ...) gets a leading
+/// `_`; the result is cut to 255 bytes keeping the extension. An empty result becomes
+/// [`FALLBACK_NAME`].
 pub fn sanitize(name: &str) -> String {
-    let replaced: String = name
-        .chars()
-        .map(|c| {
-            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if c == '/' || c == '\\' || c.is_control() || bidi {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
+    let replaced: String = name.chars().map(safe_char).collect();
     let trimmed = replaced
         .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
         .trim_end_matches(|c: char| c == '.' || c.is_whitespace());
     if trimmed.is_empty() || trimmed.chars().all(|c| c == '_') {
         return FALLBACK_NAME.to_owned();
     }
-    truncate_keeping_extension(trimmed, MAX_NAME_BYTES)
+    let (stem, ext) = split_extension(trimmed);
+    if is_windows_device(trimmed) {
+        return fit(&format!("_{stem}"), ext);
+    }
+    fit(stem, ext)
 }
 
-fn truncate_keeping_extension(name: &str, max: usize) -> String {
-    if name.len() <= max {
-        return name.to_owned();
+fn safe_char(c: char) -> char {
+    let bidi =
+        matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let windows = matches!(c, ':' | '<' | '>' | '"' | '|' | '?' | '*');
+    if c == '/' || c == '\\' || c.is_control() || bidi || windows {
+        '_'
+    } else {
+        c
     }
-    let (stem, ext) = match name.rfind('.') {
-        Some(i) if i > 0 && name.len() - i <= 16 => name.split_at(i),
+}
+
+/// Whether Windows takes `name` for a device: the part before the first dot, without
+/// trailing spaces, is a reserved name in any case.
+fn is_windows_device(name: &str) -> bool {
+    let base = name.split('.').next().unwrap_or(name).trim_end();
+    WINDOWS_DEVICES
+        .iter()
+        .any(|device| base.eq_ignore_ascii_case(device))
+}
+
+/// `(stem, ".ext")`; the extension is empty when there is none or it is implausibly long.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(i) if i > 0 && name.len() - i <= MAX_EXTENSION_BYTES => name.split_at(i),
         _ => (name, ""),
-    };
-    let mut cut = max - ext.len();
+    }
+}
+
+/// `stem` + `tail`, the stem cut on a character boundary so the whole fits
+/// [`MAX_NAME_BYTES`]; a cut stem loses trailing dots and spaces (Windows drops them).
+fn fit(stem: &str, tail: &str) -> String {
+    if stem.len() + tail.len() <= MAX_NAME_BYTES {
+        return format!("{stem}{tail}");
+    }
+    let mut cut = MAX_NAME_BYTES.saturating_sub(tail.len()).min(stem.len());
     while !stem.is_char_boundary(cut) {
         cut -= 1;
     }
-    format!("{}{ext}", &stem[..cut])
+    let kept = stem[..cut].trim_end_matches(|c: char| c == '.' || c.is_whitespace());
+    format!("{kept}{tail}")
 }
 
 /// Where the download goes: `-o DIR` → `DIR/name`, `-o FILE` → `FILE`, none → `./name`.
@@ -209,6 +270,59 @@ mod tests {
             free_name(Path::new("noext")).unwrap(),
             PathBuf::from("noext (1)")
         );
+    }
+
+    #[test]
+    fn windows_forbidden_characters_are_replaced() {
+        assert_eq!(sanitize("a<b>c:d\"e|f?g*h.txt"), "a_b_c_d_e_f_g_h.txt");
+        assert_eq!(sanitize("C:\\Windows\\win.ini"), "C__Windows_win.ini");
+        assert_eq!(
+            sanitize("report.pdf:Zone.Identifier"),
+            "report.pdf_Zone.Identifier"
+        );
+        assert_eq!(sanitize("???"), FALLBACK_NAME);
+    }
+
+    #[test]
+    fn windows_device_names_get_a_leading_underscore() {
+        for (name, safe) in [
+            ("CON", "_CON"),
+            ("con.txt", "_con.txt"),
+            ("Nul.tar.gz", "_Nul.tar.gz"),
+            ("aux .log", "_aux .log"),
+            ("COM1", "_COM1"),
+            ("lpt9.bin", "_lpt9.bin"),
+            ("COM\u{b9}.txt", "_COM\u{b9}.txt"),
+            ("conin$", "_conin$"),
+            ("CON.", "_CON"),
+        ] {
+            assert_eq!(sanitize(name), safe, "{name:?}");
+        }
+        for name in [
+            "CONSOLE.txt",
+            "COM10",
+            "LPT",
+            "xCON",
+            "con-1.txt",
+            "prn_.txt",
+        ] {
+            assert_eq!(sanitize(name), name, "{name:?} is not a device");
+        }
+    }
+
+    #[test]
+    fn names_of_236_to_255_bytes_are_kept_whole() {
+        for len in 236..=255 {
+            let name = format!("{}.bin", "n".repeat(len - 4));
+            assert_eq!(sanitize(&name), name, "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn cut_names_lose_trailing_dots_and_spaces() {
+        let name = format!("{} {}", "a".repeat(254), "b".repeat(10));
+        assert_eq!(sanitize(&name), "a".repeat(254));
+        assert_eq!(fit("abc. ", ".txt"), "abc. .txt", "not cut, not changed");
     }
 
     #[test]
