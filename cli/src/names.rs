@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 
 /// The name used when the metadata's name is unusable.
 pub const FALLBACK_NAME: &str = "ferry-download";
-/// Longest file name written, in UTF-8 bytes (common file-system limit).
+/// Longest file name written, in UTF-8 bytes (common file-system limit), counting the
+/// ` (N)` a taken name gets.
 const MAX_NAME_BYTES: usize = 255;
 /// A final `.xyz` this long or shorter is kept when a name is cut or numbered.
 const MAX_EXTENSION_BYTES: usize = 16;
@@ -90,6 +91,13 @@ fn is_windows_device(name: &str) -> bool {
         .any(|device| base.eq_ignore_ascii_case(device))
 }
 
+/// The alternative to a taken (already sanitised) `name`: `stem (n).ext`, cut to fit 255
+/// bytes, so even a 255-byte name has free alternatives.
+pub fn numbered(name: &str, n: u32) -> String {
+    let (stem, ext) = split_extension(name);
+    fit(stem, &format!(" ({n}){ext}"))
+}
+
 /// `(stem, ".ext")`; the extension is empty when there is none or it is implausibly long.
 fn split_extension(name: &str) -> (&str, &str) {
     match name.rfind('.') {
@@ -135,19 +143,6 @@ pub fn resolve_target(output: Option<&Path>, clean_name: &str) -> Result<PathBuf
             Ok(p.to_path_buf())
         }
     }
-}
-
-/// `name (1).ext`, `name (2).ext`, ... beside `taken`: the first that does not exist.
-pub fn free_name(taken: &Path) -> Option<PathBuf> {
-    let dir = taken.parent().unwrap_or(Path::new(""));
-    let stem = taken.file_stem()?.to_string_lossy();
-    let ext = taken
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
-    (1..=999)
-        .map(|i| dir.join(format!("{stem} ({i}){ext}")))
-        .find(|p| p.symlink_metadata().is_err())
 }
 
 /// The directory a path's file lives in (`.` for a bare name).
@@ -261,15 +256,6 @@ mod tests {
             2
         );
         assert_eq!(parent_dir(Path::new("x")), PathBuf::from("."));
-        let taken = dir.path().join("a.txt");
-        std::fs::write(&taken, b"").unwrap();
-        assert_eq!(free_name(&taken).unwrap(), dir.path().join("a (1).txt"));
-        std::fs::write(dir.path().join("a (1).txt"), b"").unwrap();
-        assert_eq!(free_name(&taken).unwrap(), dir.path().join("a (2).txt"));
-        assert_eq!(
-            free_name(Path::new("noext")).unwrap(),
-            PathBuf::from("noext (1)")
-        );
     }
 
     #[test]
@@ -319,9 +305,33 @@ mod tests {
     }
 
     #[test]
+    fn numbered_names_fit_255_bytes_and_keep_the_extension() {
+        assert_eq!(numbered("a.txt", 1), "a (1).txt");
+        assert_eq!(numbered("a.tar.gz", 2), "a.tar (2).gz");
+        assert_eq!(numbered("noext", 3), "noext (3)");
+        assert_eq!(numbered("_CON.txt", 1), "_CON (1).txt");
+        let long = format!("{}.bin", "n".repeat(251));
+        let n = numbered(&long, 999);
+        assert_eq!(n.len(), 255);
+        assert!(n.ends_with(" (999).bin"), "{n}");
+        // A cut never splits a character.
+        let wide = format!("{}.txt", "\u{e9}".repeat(125));
+        for i in [1, 10, 999] {
+            let n = numbered(&wide, i);
+            assert!(n.len() <= 255, "{}", n.len());
+            assert!(n.ends_with(&format!(" ({i}).txt")), "{n}");
+            assert!(n.starts_with('\u{e9}'));
+        }
+        // A name without a plausible extension is cut at its end.
+        let n = numbered(&"x".repeat(255), 7);
+        assert_eq!(n.len(), 255);
+        assert!(n.ends_with("x (7)"));
+    }
+
+    #[test]
     fn cut_names_lose_trailing_dots_and_spaces() {
-        let name = format!("{} {}", "a".repeat(254), "b".repeat(10));
-        assert_eq!(sanitize(&name), "a".repeat(254));
+        let name = format!("{} {}", "a".repeat(250), "b".repeat(10));
+        assert_eq!(numbered(&name, 1), format!("{} (1)", "a".repeat(250)));
         assert_eq!(fit("abc. ", ".txt"), "abc. .txt", "not cut, not changed");
     }
 

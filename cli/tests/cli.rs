@@ -118,11 +118,12 @@ fn assert_same_file(a: &Path, b: &Path) {
     assert!(x == y, "contents differ");
 }
 
+/// The receiver's temporary files (`.ferry-XXXXXXXX.part`) in `dir`.
 fn partial_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("ferry-partial"))
+        .filter(|n| n.starts_with(".ferry-") && n.ends_with(".part"))
         .collect()
 }
 
