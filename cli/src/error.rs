@@ -88,6 +88,14 @@ pub enum Error {
     /// The target file exists and `--force` was not given.
     #[error("{} already exists; use --force to overwrite it or -o to choose another path", .0.display())]
     Exists(PathBuf),
+    /// The verified file could not take its name; it was kept under its temporary name.
+    #[error("{reason}; the verified file was kept as {}", .path.display())]
+    Kept {
+        /// The temporary file that holds the download.
+        path: PathBuf,
+        /// Why no name could be claimed.
+        reason: String,
+    },
     /// A local file operation failed.
     #[error("{what}: {source}")]
     Io {
@@ -135,6 +143,7 @@ impl Error {
             Error::Interrupted(_) => EXIT_INTERRUPTED,
             Error::TooLarge { .. }
             | Error::Exists(_)
+            | Error::Kept { .. }
             | Error::Io { .. }
             | Error::Unsupported(_)
             | Error::Other(_) => EXIT_OTHER,
@@ -213,6 +222,13 @@ mod tests {
             (Error::Tampered("x".into()), 5),
             (Error::Network("x".into()), 6),
             (Error::Exists("f".into()), 1),
+            (
+                Error::Kept {
+                    path: ".ferry-x.part".into(),
+                    reason: "r".into(),
+                },
+                1,
+            ),
             (Error::Interrupted("x"), 130),
         ];
         for (e, code) in cases {

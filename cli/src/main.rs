@@ -14,6 +14,7 @@ mod net;
 mod passphrase;
 mod progress;
 mod receive;
+mod save;
 mod send;
 mod time;
 
@@ -33,7 +34,8 @@ Passphrase:
 
 Exit codes:
   0    success
-  1    other failure (local file error, -o FILE exists without --force, server refusal)
+  1    other failure (local file error, -o FILE exists without --force, no free
+       name: the verified file is kept and the message says where, server refusal)
   2    usage error (bad arguments, malformed or incomplete link, no passphrase source)
   3    wrong passphrase (or a damaged link)
   4    link gone: unknown, expired, or no downloads left
@@ -102,7 +104,8 @@ struct ReceiveArgs {
     /// [default: the sender's file name in the current directory].
     #[arg(short, long, value_name = "PATH")]
     output: Option<PathBuf>,
-    /// Overwrite the target file if it exists.
+    /// Overwrite the file given with -o FILE if it exists. A file under the sender's
+    /// name is never overwritten: the download is saved as `name (1).ext` instead.
     #[arg(long)]
     force: bool,
     #[command(flatten)]

@@ -2,9 +2,10 @@
 //!
 //! The async side reads chunk frames and acknowledges only what a blocking writer thread
 //! has verified and written, so the server's window bounds memory. The plaintext goes to
-//! a temporary file beside the target (`.{name}.ferry-partial-XXXX`), which is fsynced
-//! and renamed into place only after the final chunk verified and the size matched; on
-//! any failure or Ctrl-C it is removed.
+//! a short-named temporary file beside the target ([`crate::save`]); after the final chunk
+//! verified and the size matched it is fsynced and claims its final name, and only then
+//! is the final chunk acknowledged. On any failure before that, or Ctrl-C, it is removed;
+//! once verified it is never removed.
 use std::{
     io::Write,
     path::{Path, PathBuf},
@@ -30,6 +31,7 @@ use crate::{
     net::{self, Incoming},
     passphrase::{self, Prompt},
     progress,
+    save::{Destination, Saved},
 };
 
 /// What Ctrl-C leaves behind.
@@ -43,7 +45,7 @@ pub struct ReceiveOptions {
     pub link: String,
     /// `-o`: a directory or a file path.
     pub output: Option<PathBuf>,
-    /// Overwrite an existing file.
+    /// Replace an existing file at `-o FILE` (never one the sender's name points at).
     pub force: bool,
     /// `--passphrase-file`.
     pub passphrase_file: Option<PathBuf>,
@@ -105,33 +107,18 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
         ));
     }
     let name = names::sanitize(&meta.name);
-    let mut target = names::resolve_target(opts.output.as_deref(), &name)?;
-    let explicit_file = opts.output.as_deref().is_some_and(|p| !p.is_dir());
-    if explicit_file {
-        check_target(&target, opts.force)?;
-    } else if target.symlink_metadata().is_ok() && (!opts.force || target.is_dir()) {
-        // The sender's name is only known now, after the server granted the download:
-        // refusing here could spend a one-time link, so pick a free name, as browsers do.
-        let free = names::free_name(&target).ok_or_else(|| Error::Exists(target.clone()))?;
-        if progress::interactive() {
-            progress::info(format!(
-                "{} exists; saving as {}",
-                target.display(),
-                free.display()
-            ));
-        }
-        target = free;
-    }
+    let dest = destination(opts.output.as_deref(), &name, opts.force)?;
+    let wanted = dest.first().to_path_buf();
     // From here a partial file exists, so Ctrl-C must be caught to remove it.
     let mut interrupt = Interrupt::listen()?;
-    let temp = temp_file_beside(&target)?;
+    let temp = dest.temp_file()?;
 
     let (chunk_tx, chunk_rx) = mpsc::channel::<tungstenite::Bytes>(QUEUE);
     let (verified_tx, mut verified_rx) = mpsc::unbounded_channel::<u64>();
     let decryptor = StreamDecryptor::new(&keys.payload, &header);
     let size = meta.size;
     let writer = tokio::task::spawn_blocking(move || {
-        write_chunks(temp, decryptor, chunk_rx, verified_tx, chunks, size)
+        write_chunks(temp, decryptor, chunk_rx, verified_tx, chunks, size, &dest)
     });
 
     let bar = progress::bar(size, "Downloading");
@@ -178,7 +165,11 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     let written = writer
         .await
         .map_err(|e| Error::Other(format!("the file writer failed: {e}")))?;
-    let temp = match (transferred, written) {
+    // Only a transfer that ended normally sent the final ack, so only then is `done` due.
+    let acked = transferred.is_ok();
+    let saved = match (transferred, written) {
+        // Verified and saved: kept whatever happened to the socket or Ctrl-C meanwhile.
+        (_, Ok(Some(saved))) => saved,
         (Err(e @ Error::Interrupted(_)), _) => return Err(e),
         (_, Err(e @ Error::Tampered(_))) => return Err(e),
         (Err(e), _) | (Ok(()), Err(e)) => return Err(e),
@@ -187,25 +178,20 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
                 "the download ended before the last chunk".into(),
             ));
         }
-        (Ok(()), Ok(Some(temp))) => temp,
     };
-    persist(temp, &target, opts.force)?;
-
-    let confirmed = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match net::next::<_, DownloadEvent>(&mut stream).await {
-                Ok(Incoming::Event(DownloadEvent::Done { downloads_left })) => {
-                    return Some(downloads_left);
-                }
-                Ok(Incoming::Event(DownloadEvent::Error(_))) | Err(_) => return None,
-                Ok(_) => {}
-            }
-        }
-    })
-    .await
-    .ok()
-    .flatten();
+    let confirmed = if acked {
+        confirmation(&mut stream).await
+    } else {
+        None
+    };
+    let target = match saved {
+        Saved::Named(path) => path,
+        Saved::Kept { path, reason } => return Err(Error::Kept { path, reason }),
+    };
     if progress::interactive() {
+        if target != wanted {
+            progress::info(format!("{} exists.", wanted.display()));
+        }
         progress::info(format!(
             "Saved {} ({}).",
             target.display(),
@@ -231,32 +217,27 @@ fn check_target(target: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// `.{name}.ferry-partial-XXXX` in the target's directory, so the rename stays on one
-/// file system and is atomic.
-fn temp_file_beside(target: &Path) -> Result<NamedTempFile> {
-    let dir = names::parent_dir(target);
-    let file_name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| names::FALLBACK_NAME.into());
-    let prefix = format!(".{file_name}.ferry-partial-");
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(&prefix).rand_bytes(4);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Like any new file: 0666 less the umask (tempfile's default is 0600).
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
+/// `-o FILE` is the person's own path, which `--force` may replace; otherwise the file
+/// takes the sender's sanitised `name` in `-o DIR` or here and never replaces anything
+/// (the sender must not choose which file is overwritten).
+fn destination(output: Option<&Path>, name: &str, force: bool) -> Result<Destination> {
+    let target = names::resolve_target(output, name)?;
+    if output.is_some_and(|p| !p.is_dir()) {
+        return Ok(Destination::given(target, force));
     }
-    builder.tempfile_in(&dir).map_err(Error::io(format!(
-        "cannot create a file in {}",
-        dir.display()
-    )))
+    if force && progress::interactive() {
+        progress::info(
+            "--force replaces only a file named with -o FILE; an existing file under the sender's name is kept.",
+        );
+    }
+    Ok(Destination::sender_named(target, name))
 }
 
-/// Opens, checks and writes chunks in order; runs on a blocking thread. `Ok(None)` means
-/// the queue closed before the final chunk (network failure or Ctrl-C); dropping the
-/// temporary file removes it.
+/// Opens, checks and writes chunks in order; runs on a blocking thread. After the final
+/// chunk verified the file is synced and claims its name in `dest`, and only then is that
+/// chunk acknowledged (spending a one-time link). `Ok(None)` means the queue closed
+/// before the final chunk (network failure or Ctrl-C); dropping the temporary file
+/// removes it.
 fn write_chunks(
     mut temp: NamedTempFile,
     mut decryptor: StreamDecryptor,
@@ -264,7 +245,8 @@ fn write_chunks(
     verified: mpsc::UnboundedSender<u64>,
     chunks: u64,
     size: u64,
-) -> Result<Option<NamedTempFile>> {
+    dest: &Destination,
+) -> Result<Option<Saved>> {
     let what = format!("cannot write {}", temp.path().display());
     let mut written = 0u64;
     for i in 0..chunks {
@@ -291,33 +273,33 @@ fn write_chunks(
         return Err(Error::Tampered("the file is shorter than announced".into()));
     }
     temp.as_file().sync_all().map_err(Error::io(what))?;
-    // Acknowledge the final chunk only once the plaintext is durable.
+    // Acknowledge the final chunk only once the plaintext is durable under a name.
+    let saved = dest.claim(temp);
     let _ = verified.send(chunks);
-    Ok(Some(temp))
+    Ok(Some(saved))
 }
 
-/// Renames the verified temporary file to the target (never replacing one unless
-/// `force`), then syncs the directory so the rename survives a crash.
-fn persist(temp: NamedTempFile, target: &Path, force: bool) -> Result<()> {
-    let result = if force {
-        temp.persist(target).map(drop)
-    } else {
-        temp.persist_noclobber(target).map(drop)
-    };
-    result.map_err(|e| {
-        if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-            Error::Exists(target.to_path_buf())
-        } else {
-            Error::Io {
-                what: format!("cannot save {}", target.display()),
-                source: e.error,
+/// The server's `done` after the final ack: the downloads left, or `None` if it does not
+/// come within 10 seconds (the file is saved either way).
+async fn confirmation<S>(stream: &mut S) -> Option<u32>
+where
+    S: StreamExt<Item = Result<tungstenite::Message, tungstenite::Error>> + Unpin,
+{
+    let done = async {
+        loop {
+            match net::next::<_, DownloadEvent>(stream).await {
+                Ok(Incoming::Event(DownloadEvent::Done { downloads_left })) => {
+                    return Some(downloads_left);
+                }
+                Ok(Incoming::Event(DownloadEvent::Error(_))) | Err(_) => return None,
+                Ok(_) => {}
             }
         }
-    })?;
-    if let Ok(dir) = std::fs::File::open(names::parent_dir(target)) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    };
+    tokio::time::timeout(Duration::from_secs(10), done)
+        .await
+        .ok()
+        .flatten()
 }
 
 fn protocol(what: &str) -> Error {

@@ -118,11 +118,12 @@ fn assert_same_file(a: &Path, b: &Path) {
     assert!(x == y, "contents differ");
 }
 
+/// The receiver's temporary files (`.ferry-XXXXXXXX.part`) in `dir`.
 fn partial_files(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("ferry-partial"))
+        .filter(|n| n.starts_with(".ferry-") && n.ends_with(".part"))
         .collect()
 }
 
@@ -399,7 +400,10 @@ async fn never_overwrites_without_force() {
     )
     .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(std::fs::read(&existing).unwrap(), b"precious");
+    assert!(
+        std::fs::read(&existing).unwrap() == b"precious",
+        "the existing file was replaced"
+    );
     assert_same_file(&file, &out_dir.join("keep (1).bin"));
     assert!(partial_files(&out_dir).is_empty());
 
@@ -631,4 +635,295 @@ async fn https_server_with_a_private_ca() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`, `-INT`) to a `ferry` this test started.
+fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("still running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+/// Waits (bounded) until a temporary download file exists in `dir`.
+async fn wait_for_partial_file(dir: &Path) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while partial_files(dir).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "download never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A normal send and receive into `dir`, after a test of something unusual.
+async fn assert_round_trip(server: &TestServer, dir: &Path) {
+    let src = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "after.bin", 2 * CHUNK + 9);
+    let link = send(server, &file, &[]).await;
+    let out = ferry(
+        &["receive", &link, "-o", dir.to_str().unwrap()],
+        dir,
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &dir.join("after.bin"));
+    assert!(partial_files(dir).is_empty(), "{:?}", partial_files(dir));
+}
+
+/// Issue 12 item 6: two receives of two one-time shares, both named `report.bin`, into
+/// one directory at once. The first picked its name and is still downloading (held with
+/// SIGSTOP so the overlap is certain) when the second saves `report.bin`; the first must
+/// then claim `report (1).bin`, not fail "already exists" and delete its plaintext after
+/// its one download was spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_one_time_receives_of_one_name_keep_both_files() {
+    let server = spawn_server().await;
+    let (src_a, src_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let big = random_file(src_a.path(), "report.bin", 64 << 20);
+    let small = random_file(src_b.path(), "report.bin", CHUNK + 11);
+    let link_a = send(&server, &big, &["--downloads", "1"]).await;
+    let link_b = send(&server, &small, &["--downloads", "1"]).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path();
+    let out_arg = out.to_str().unwrap();
+
+    let first = ferry_command(&["receive", &link_a, "-o", out_arg], out, Some(PASSPHRASE))
+        .spawn()
+        .unwrap();
+    wait_for_partial_file(out).await;
+    signal(&first, "-STOP");
+    assert!(
+        !out.join("report.bin").exists(),
+        "the first receive is still downloading"
+    );
+    let second = ferry(&["receive", &link_b, "-o", out_arg], out, Some(PASSPHRASE)).await;
+    signal(&first, "-CONT");
+    let first = tokio::time::timeout(Duration::from_secs(300), first.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(code(&second), 0, "{}", stderr(&second));
+    assert_eq!(code(&first), 0, "{}", stderr(&first));
+    assert_same_file(&small, &out.join("report.bin"));
+    assert_same_file(&big, &out.join("report (1).bin"));
+    assert!(partial_files(out).is_empty(), "{:?}", partial_files(out));
+    // Both shares are used up: their files exist only here now.
+    for link in [&link_a, &link_b] {
+        let again = ferry(&["receive", link, "-o", out_arg], out, Some(PASSPHRASE)).await;
+        assert_eq!(code(&again), 4, "{}", stderr(&again));
+    }
+    assert_round_trip(&server, out).await;
+}
+
+/// Issue 12 item 6: a 250-byte name (the old temporary name added 20 bytes and failed
+/// "File name too long" after the download was granted), and a 255-byte one received
+/// twice, whose numbered alternative must be cut to 255 bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_up_to_255_bytes_are_saved_and_numbered_within_255() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path();
+    let name_250 = format!("{}.bin", "\u{e9}".repeat(123));
+    assert_eq!(name_250.len(), 250);
+    let file = random_file(src.path(), &name_250, CHUNK + 1);
+    let link = send(&server, &file, &["--downloads", "1"]).await;
+    let got = ferry(
+        &["receive", &link, "-o", out.to_str().unwrap()],
+        out,
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&got), 0, "{}", stderr(&got));
+    assert_same_file(&file, &out.join(&name_250));
+
+    let name_255 = format!("{}.dat", "n".repeat(251));
+    let file = random_file(src.path(), &name_255, 1000);
+    let link = send(&server, &file, &["--downloads", "2"]).await;
+    for _ in 0..2 {
+        let got = ferry(&["receive", &link], out, Some(PASSPHRASE)).await;
+        assert_eq!(code(&got), 0, "{}", stderr(&got));
+    }
+    let numbered = format!("{} (1).dat", "n".repeat(247));
+    assert_eq!(numbered.len(), 255);
+    assert_same_file(&file, &out.join(&name_255));
+    assert_same_file(&file, &out.join(&numbered));
+    assert!(partial_files(out).is_empty(), "{:?}", partial_files(out));
+    assert_round_trip(&server, out).await;
+}
+
+/// Issue 12 item 6: `--force` must not let the sender choose which file is overwritten.
+/// With a directory target (or none) the sender's name is never replaced, `--force` or
+/// not; `-o given/path --force` replaces the path the person typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_applies_only_to_a_path_given_on_the_command_line() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "keep.bin", CHUNK + 5);
+    let link = send(&server, &file, &["--downloads", "3"]).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path();
+    let existing = out.join("keep.bin");
+    std::fs::write(&existing, b"precious").unwrap();
+
+    let got = ferry(
+        &["receive", &link, "-o", out.to_str().unwrap(), "--force"],
+        out,
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&got), 0, "{}", stderr(&got));
+    assert!(
+        std::fs::read(&existing).unwrap() == b"precious",
+        "the existing file was replaced"
+    );
+    assert_same_file(&file, &out.join("keep (1).bin"));
+    let got = ferry(&["receive", &link, "--force"], out, Some(PASSPHRASE)).await;
+    assert_eq!(code(&got), 0, "{}", stderr(&got));
+    assert!(
+        std::fs::read(&existing).unwrap() == b"precious",
+        "the existing file was replaced"
+    );
+    assert_same_file(&file, &out.join("keep (2).bin"));
+
+    let got = ferry(
+        &[
+            "receive",
+            &link,
+            "-o",
+            existing.to_str().unwrap(),
+            "--force",
+        ],
+        out,
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&got), 0, "{}", stderr(&got));
+    assert_same_file(&file, &existing);
+    assert!(partial_files(out).is_empty(), "{:?}", partial_files(out));
+    assert_round_trip(&server, out).await;
+}
+
+/// Issue 12 item 6: names Windows cannot hold (`: < > " | ? *`, device names) are made
+/// safe on every platform, so a received file can be copied anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn windows_unsafe_names_are_sanitised() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path();
+    for (name, saved) in [
+        ("a<b>c:d\"e|f?g*h.txt", "a_b_c_d_e_f_g_h.txt"),
+        ("CON.txt", "_CON.txt"),
+        ("nul", "_nul"),
+        ("lpt1.tar.gz", "_lpt1.tar.gz"),
+    ] {
+        let file = random_file(src.path(), name, 300);
+        let link = send(&server, &file, &[]).await;
+        let got = ferry(
+            &["receive", &link, "-o", out.to_str().unwrap()],
+            out,
+            Some(PASSPHRASE),
+        )
+        .await;
+        assert_eq!(code(&got), 0, "{name}: {}", stderr(&got));
+        assert_same_file(&file, &out.join(saved));
+    }
+    let mut names: Vec<String> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["_CON.txt", "_lpt1.tar.gz", "_nul", "a_b_c_d_e_f_g_h.txt"]
+    );
+    assert_round_trip(&server, out).await;
+}
+
+/// A chunk that fails verification in the middle leaves no half file: not under the
+/// sender's name, not over a file `-o FILE --force` would have replaced, and no
+/// temporary file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failure_midway_never_leaves_a_half_file_under_the_final_name() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let len = 3 * CHUNK + 100;
+    let file = random_file(src.path(), "mid.bin", len);
+    let link = send(&server, &file, &["--downloads", "2"]).await;
+    let mut blobs = Vec::new();
+    files_of_len(server.data_dir.path(), (len + 4 * 16) as u64, &mut blobs);
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    let mut bytes = std::fs::read(&blobs[0]).unwrap();
+    bytes[2 * CHUNK + 500] ^= 0x80; // inside the third chunk
+    std::fs::write(&blobs[0], &bytes).unwrap();
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path();
+    let existing = out.join("given.bin");
+    std::fs::write(&existing, b"precious").unwrap();
+    let got = ferry(
+        &[
+            "receive",
+            &link,
+            "-o",
+            existing.to_str().unwrap(),
+            "--force",
+        ],
+        out,
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&got), 5, "{}", stderr(&got));
+    assert!(
+        std::fs::read(&existing).unwrap() == b"precious",
+        "the existing file was replaced"
+    );
+    let got = ferry(
+        &["receive", &link, "-o", out.to_str().unwrap()],
+        out,
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&got), 5, "{}", stderr(&got));
+    assert!(!out.join("mid.bin").exists());
+    assert!(!out.join("mid (1).bin").exists());
+    assert!(partial_files(out).is_empty(), "{:?}", partial_files(out));
+    assert_round_trip(&server, out).await;
+}
+
+/// When no name can be claimed (here: the name and all 999 numbered ones are taken) the
+/// verified file is kept under its temporary name, and the error says where.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_free_name_the_verified_file_is_kept_and_located() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "full.bin", CHUNK + 77);
+    let link = send(&server, &file, &["--downloads", "1"]).await;
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path();
+    std::fs::write(out.join("full.bin"), b"").unwrap();
+    for n in 1..=999 {
+        std::fs::write(out.join(format!("full ({n}).bin")), b"").unwrap();
+    }
+    let got = ferry(
+        &["receive", &link, "-o", out.to_str().unwrap()],
+        out,
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&got), 1, "{}", stderr(&got));
+    let kept = partial_files(out);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let message = stderr(&got);
+    assert!(message.contains(&kept[0]), "names the kept file: {message}");
+    assert!(message.contains("taken"), "{message}");
+    assert_same_file(&file, &out.join(&kept[0]));
+    std::fs::remove_file(out.join(&kept[0])).unwrap();
+    assert_round_trip(&server, out).await;
 }
