@@ -8,11 +8,7 @@ const TOTAL: usize = 16 * 1024 * 1024;
 fn setup(chunk_size: u32) -> (Keys, Header) {
     let header = Header {
         passphrase_only: false,
-        kdf: KdfParams {
-            m_cost: 8,
-            t_cost: 1,
-            p_cost: 1,
-        },
+        kdf: KdfParams::FLOOR,
         salt: [1; 16],
         chunk_size,
     };
