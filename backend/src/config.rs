@@ -3,6 +3,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 
+use crate::origin::Origin;
+
 /// Largest chunk size (plaintext bytes per chunk) the server accepts in a header: 4 MiB.
 /// Every WebSocket binary frame holds one sealed chunk, so this bounds frame sizes.
 pub const SERVER_MAX_CHUNK_SIZE: u32 = 4 * 1024 * 1024;
@@ -43,6 +45,9 @@ pub struct Config {
     pub idle_timeout: Duration,
     /// HTTP worker threads (`None`: actix-web's default, one per core).
     pub workers: Option<usize>,
+    /// Web origins besides the server's own whose pages may open the WebSockets (the
+    /// public `https://` address behind a reverse proxy, a LAN name over plain http).
+    pub allowed_origins: Vec<Origin>,
 }
 
 impl Config {
@@ -64,6 +69,7 @@ impl Config {
             max_attempts: 10,
             idle_timeout: Duration::from_secs(120),
             workers: Some(2),
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -131,6 +137,15 @@ pub struct Cli {
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "FERRY_WORKERS")]
     pub workers: Option<usize>,
+    /// A web origin (https://host[:port]) besides the server's own whose pages may start
+    /// transfers; needed behind a reverse proxy and for a host name over plain http.
+    /// Repeatable; the environment variable takes a comma-separated list.
+    #[arg(
+        long = "allowed-origin",
+        env = "FERRY_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<Origin>,
 }
 
 impl Cli {
@@ -151,6 +166,7 @@ impl Cli {
             max_attempts: self.max_attempts,
             idle_timeout: self.idle_timeout,
             workers: self.workers,
+            allowed_origins: self.allowed_origins,
         }
     }
 }
@@ -229,5 +245,22 @@ mod tests {
         assert_eq!(c.max_expiry_secs, 604_800);
         assert_eq!(c.max_downloads, 100);
         assert_eq!(c.max_attempts, 10);
+        assert!(c.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn allowed_origins_repeat_or_come_comma_separated() {
+        let c = Cli::parse_from([
+            "ferry-server",
+            "--allowed-origin",
+            "https://ferry.example.org",
+            "--allowed-origin=http://nas.lan:8080",
+        ])
+        .into_config();
+        let shown: Vec<String> = c.allowed_origins.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["https://ferry.example.org", "http://nas.lan:8080"]);
+        assert!(
+            Cli::try_parse_from(["ferry-server", "--allowed-origin", "ferry.example.org"]).is_err()
+        );
     }
 }
