@@ -143,7 +143,8 @@ pub struct Cli {
     #[arg(
         long = "allowed-origin",
         env = "FERRY_ALLOWED_ORIGINS",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_name = "ORIGIN"
     )]
     pub allowed_origins: Vec<Origin>,
 }
