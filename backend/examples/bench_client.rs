@@ -50,12 +50,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn upload(port: u16, plaintext_len: u64) -> anyhow::Result<()> {
-    let kdf = KdfParams {
-        m_cost: 64,
-        t_cost: 1,
-        p_cost: 1,
-    };
-    let header = Header::generate(kdf, CHUNK, true)?;
+    let header = Header::generate(KdfParams::FLOOR, CHUNK, true)?;
     let token = random_token()?;
     let ciphertext_size = header.ciphertext_len(plaintext_len);
     let chunks = header.chunk_count(plaintext_len);

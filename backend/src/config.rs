@@ -3,6 +3,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use clap::Parser;
 
+use crate::origin::Origin;
+
 /// Largest chunk size (plaintext bytes per chunk) the server accepts in a header: 4 MiB.
 /// Every WebSocket binary frame holds one sealed chunk, so this bounds frame sizes.
 pub const SERVER_MAX_CHUNK_SIZE: u32 = 4 * 1024 * 1024;
@@ -47,6 +49,9 @@ pub struct Config {
     /// last `reserve_space` bytes, and as much again sits in a ballast file that is given
     /// up so that deletions go through on a full disk.
     pub reserve_space: u64,
+    /// Web origins besides the server's own whose pages may open the WebSockets (the
+    /// public `https://` address behind a reverse proxy, a LAN name over plain http).
+    pub allowed_origins: Vec<Origin>,
 }
 
 impl Config {
@@ -69,6 +74,7 @@ impl Config {
             idle_timeout: Duration::from_secs(120),
             workers: Some(2),
             reserve_space: 1 << 20,
+            allowed_origins: Vec::new(),
         }
     }
 
@@ -141,6 +147,16 @@ pub struct Cli {
     /// full disk (bytes or with a unit; 0 turns both off).
     #[arg(long, env = "FERRY_RESERVE_SPACE", default_value = "64MiB", value_parser = parse_size)]
     pub reserve_space: u64,
+    /// A web origin (https://host[:port]) besides the server's own whose pages may start
+    /// transfers; needed behind a reverse proxy and for a host name over plain http.
+    /// Repeatable; the environment variable takes a comma-separated list.
+    #[arg(
+        long = "allowed-origin",
+        env = "FERRY_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN"
+    )]
+    pub allowed_origins: Vec<Origin>,
 }
 
 impl Cli {
@@ -162,6 +178,7 @@ impl Cli {
             idle_timeout: self.idle_timeout,
             workers: self.workers,
             reserve_space: self.reserve_space,
+            allowed_origins: self.allowed_origins,
         }
     }
 }
@@ -240,5 +257,22 @@ mod tests {
         assert_eq!(c.max_expiry_secs, 604_800);
         assert_eq!(c.max_downloads, 100);
         assert_eq!(c.max_attempts, 10);
+        assert!(c.allowed_origins.is_empty());
+    }
+
+    #[test]
+    fn allowed_origins_repeat_or_come_comma_separated() {
+        let c = Cli::parse_from([
+            "ferry-server",
+            "--allowed-origin",
+            "https://ferry.example.org",
+            "--allowed-origin=http://nas.lan:8080",
+        ])
+        .into_config();
+        let shown: Vec<String> = c.allowed_origins.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["https://ferry.example.org", "http://nas.lan:8080"]);
+        assert!(
+            Cli::try_parse_from(["ferry-server", "--allowed-origin", "ferry.example.org"]).is_err()
+        );
     }
 }

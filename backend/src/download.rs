@@ -34,6 +34,7 @@ pub async fn download_ws(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
+    crate::origin::check(&req, &state.config.allowed_origins)?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let stream = ws::limit(stream);
     actix_web::rt::spawn(async move {

@@ -25,9 +25,52 @@ pub fn short(id: &str) -> &str {
     id.get(..4).unwrap_or("?")
 }
 
+/// Most rounds of percent-decoding before redacting: `%254C` is `%4C` is `L`.
+const DECODE_ROUNDS: usize = 3;
+
+/// `text` with `%XX` escapes decoded (bytes that are not UTF-8 become U+FFFD), repeated
+/// until nothing changes or [`DECODE_ROUNDS`] rounds have run. Redaction looks at what the
+/// router (and anyone reading the log) would read, not at the escaped form, which would let
+/// `/api/shares/%4C…` through with 21 of its 22 characters.
+pub fn percent_decode(text: &str) -> String {
+    let mut current = text.to_owned();
+    for _ in 0..DECODE_ROUNDS {
+        let next = decode_once(&current);
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+fn decode_once(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| Some(hex(*bytes.get(i + 1)?)? << 4 | hex(*bytes.get(i + 2)?)?))
+            .flatten();
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `text` with every share-ID-shaped word cut to its first four characters, for logging
-/// error messages that may name a blob path.
+/// error messages that may name a blob path. Percent-escapes are decoded first.
 pub fn redact(text: &str) -> String {
+    let text = percent_decode(text);
     let is_id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
@@ -70,5 +113,24 @@ mod tests {
             format!("Unable to open file /data/blobs/{}…#1: gone", &a[..4])
         );
         assert_eq!(redact("no ids here"), "no ids here");
+    }
+
+    /// Issue 12: `%4C` for the first character hid the ID from redaction (21 of its 22
+    /// characters were logged); so did an escape in the middle or a doubled escape.
+    #[test]
+    fn escaped_ids_are_redacted_after_decoding() {
+        let id = "LAAABBBBCCCCDDDDEEEEFF";
+        for escaped in [
+            "%4CAAABBBBCCCCDDDDEEEEFF",
+            "LAAABBBB%43CCCDDDDEEEEFF",
+            "%254CAAABBBBCCCCDDDDEEEEFF",
+        ] {
+            let out = redact(&format!("GET /api/shares/{escaped}: gone"));
+            assert_eq!(out, "GET /api/shares/LAAA…: gone", "{escaped}");
+            assert!(!out.contains(&id[4..]));
+        }
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%FF"), "\u{fffd}");
     }
 }

@@ -23,6 +23,7 @@ pub mod download;
 pub mod http;
 pub mod ids;
 pub mod lifecycle;
+pub mod origin;
 pub mod space;
 pub mod store;
 pub mod upload;

@@ -1,14 +1,21 @@
 //! `ferry-server`: see `ferry-server --help`.
+use std::io::IsTerminal;
+
 use clap::Parser;
 use ferry_backend::{Application, Cli, ids};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // The log goes to standard output; colour codes only when that is a terminal (a log
+    // file or journal would otherwise fill with escape sequences) and NO_COLOR is unset.
+    let colour = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_ansi(colour)
         .init();
     let config = Cli::parse().into_config();
     let result = match Application::build(config).await {

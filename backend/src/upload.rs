@@ -11,7 +11,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use actix_ws::{AggregatedMessageStream, Session};
 use bytes::Bytes;
 use ferry_common::{
-    Header,
+    Header, KdfParams,
     keys::{random_token, verifier},
     protocol::{ErrorCode, PROTOCOL_VERSION, UploadEvent, UploadRequest},
 };
@@ -32,6 +32,7 @@ pub async fn upload_ws(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
+    crate::origin::check(&req, &state.config.allowed_origins)?;
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let stream = ws::limit(stream);
     actix_web::rt::spawn(async move {
@@ -102,6 +103,16 @@ fn parse_start(state: &AppState, text: &str) -> Result<Plan, End> {
         ferry_common::Error::UnsupportedVersion(v) => End::refuse(
             ErrorCode::UnsupportedVersion,
             format!("this server does not know format version {v}"),
+        ),
+        ferry_common::Error::WeakKdf(below) => End::refuse(
+            ErrorCode::BadRequest,
+            format!(
+                "the header's key-derivation {below} is below Ferry's minimum (Argon2id with \
+                 at least {} KiB and {} iterations, docs/FORMAT.md), which would make the \
+                 passphrase cheap to guess",
+                KdfParams::MIN_M_COST,
+                KdfParams::MIN_T_COST
+            ),
         ),
         other => End::refuse(
             ErrorCode::BadRequest,

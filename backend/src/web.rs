@@ -22,6 +22,19 @@ style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; worker-src 'se
 frame-src 'self'; manifest-src 'self'; font-src 'self'; base-uri 'none'; form-action 'none'; \
 frame-ancestors 'none'";
 
+/// The Permissions-Policy sent with every response: every powerful feature off except
+/// writing to the clipboard (the "Copy link" button), so neither the app nor anything
+/// injected into it can reach camera, microphone, location, sensors or devices.
+pub const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), clipboard-read=(), \
+clipboard-write=(self), display-capture=(), fullscreen=(), geolocation=(), gyroscope=(), \
+hid=(), idle-detection=(), magnetometer=(), microphone=(), midi=(), payment=(), \
+publickey-credentials-get=(), screen-wake-lock=(), serial=(), usb=(), \
+xr-spatial-tracking=()";
+
+/// Strict-Transport-Security when the server speaks TLS itself: a year, this host only
+/// (other services on subdomains are not the server's to decide for).
+pub const HSTS: &str = "max-age=31536000";
+
 /// Cache rule for files whose names carry a Trunk content hash.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
@@ -36,14 +49,19 @@ pub fn is_hashed(path: &str) -> bool {
     })
 }
 
-/// A path fit for logs: share-ID-shaped segments cut to their first four characters.
+/// A path fit for logs, read as the router reads it (percent-decoded): share-ID-shaped
+/// segments cut to their first four characters, and so is any share-ID-length word
+/// elsewhere, except in the web app's hashed file names.
 pub fn redact_path(path: &str) -> String {
-    path.split('/')
+    ids::percent_decode(path)
+        .split('/')
         .map(|seg| {
             if ids::is_share_id(seg) {
                 format!("{}…", ids::short(seg))
-            } else {
+            } else if is_hashed(seg) {
                 seg.to_owned()
+            } else {
+                ids::redact(seg)
             }
         })
         .collect::<Vec<_>>()
@@ -56,6 +74,8 @@ pub async fn headers_and_log(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
+    // True only when this server terminates TLS; behind a proxy the proxy sets HSTS.
+    let tls = req.app_config().secure();
     let method = req.method().clone();
     let path = req.path().to_owned();
     let mut res = next.call(req).await?;
@@ -69,6 +89,16 @@ pub async fn headers_and_log(
     set(headers, header::REFERRER_POLICY, "no-referrer");
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
+    // A window this app opens, or that opens it, gets no handle on it (`window.opener`).
+    set(headers, header::CROSS_ORIGIN_OPENER_POLICY, "same-origin");
+    set(
+        headers,
+        HeaderName::from_static("permissions-policy"),
+        PERMISSIONS_POLICY,
+    );
+    if tls {
+        set(headers, header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
     if !headers.contains_key(header::CACHE_CONTROL) {
         let rule = if is_hashed(&path) && res.status().is_success() {
             IMMUTABLE
@@ -145,5 +175,23 @@ mod tests {
             "/api/shares/AAAA…/status"
         );
         assert_eq!(redact_path("/api/limits"), "/api/limits");
+        assert_eq!(
+            redact_path("/ferry-frontend-0123456789abcdef_bg.wasm"),
+            "/ferry-frontend-0123456789abcdef_bg.wasm"
+        );
+    }
+
+    /// Issue 12: `/api/shares/%4C…` was logged with 21 of the ID's 22 characters.
+    #[test]
+    fn escaped_share_ids_are_redacted() {
+        assert_eq!(
+            redact_path("/api/shares/%4CAAABBBBCCCCDDDDEEEEFF"),
+            "/api/shares/LAAA…"
+        );
+        assert_eq!(redact_path("/s/%41AAA%42BBBCCCCDDDDEEEEFF/x"), "/s/AAAA…/x");
+        assert_eq!(
+            redact_path("/s/AAAABBBBCCCCDDDDEEEEFF.json"),
+            "/s/AAAA….json"
+        );
     }
 }

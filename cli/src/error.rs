@@ -196,6 +196,11 @@ impl Error {
             E::NotAHeader | E::ExcessiveWork(_) | E::InvalidKdfParams | E::InvalidChunkSize => {
                 Error::Tampered(format!("the share's public header is invalid ({e})"))
             }
+            // No Ferry sender writes it: the server, the network or the link is hostile.
+            // Checked before the passphrase is asked for, so it is never used on it.
+            E::WeakKdf(_) => Error::Tampered(format!(
+                "the share's public header was not written by Ferry: {e}"
+            )),
             other => Error::Other(other.to_string()),
         }
     }

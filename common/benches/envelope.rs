@@ -8,11 +8,7 @@ const TOTAL: usize = 16 * 1024 * 1024;
 fn setup(chunk_size: u32) -> (Keys, Header) {
     let header = Header {
         passphrase_only: false,
-        kdf: KdfParams {
-            m_cost: 8,
-            t_cost: 1,
-            p_cost: 1,
-        },
+        kdf: KdfParams::FLOOR,
         salt: [1; 16],
         chunk_size,
     };
@@ -58,16 +54,22 @@ fn stream(c: &mut Criterion) {
 fn kdf(c: &mut Criterion) {
     let mut group = c.benchmark_group("kdf");
     group.sample_size(10);
-    let header = Header {
-        passphrase_only: false,
-        kdf: KdfParams::DEFAULT,
-        salt: [1; 16],
-        chunk_size: 262_144,
-    };
     let secret = LinkSecret::from_bytes([2; 16]);
-    group.bench_function("argon2id-64MiB-t3-p1", |b| {
-        b.iter(|| Keys::derive(&header, "correct horse", Some(&secret)).unwrap())
-    });
+    // The default, and the floor: the cheapest guess a header may ask for (FORMAT.md §2).
+    for (name, kdf) in [
+        ("argon2id-64MiB-t3-p1", KdfParams::DEFAULT),
+        ("argon2id-19MiB-t2-p1-floor", KdfParams::FLOOR),
+    ] {
+        let header = Header {
+            passphrase_only: false,
+            kdf,
+            salt: [1; 16],
+            chunk_size: 262_144,
+        };
+        group.bench_function(name, |b| {
+            b.iter(|| Keys::derive(&header, "correct horse", Some(&secret)).unwrap())
+        });
+    }
     group.finish();
 }
 

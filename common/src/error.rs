@@ -30,6 +30,13 @@ pub enum Error {
     /// hostile server could use to exhaust a recipient's memory.
     #[error("this share asks for excessive key-derivation work ({0}); refusing")]
     ExcessiveWork(&'static str),
+    /// The header asks for less key-derivation work than Ferry's floor (`docs/FORMAT.md`
+    /// §2). No Ferry client writes such a header, and it would make the download token
+    /// cheap to brute-force, so it was crafted by a hostile server, link or network.
+    #[error(
+        "this share asks for too little key-derivation work ({0} below Ferry's minimum), which would make its passphrase cheap to guess; refusing"
+    )]
+    WeakKdf(&'static str),
     /// The header's KDF parameters are below what Argon2id accepts.
     #[error("this share's key-derivation parameters are invalid")]
     InvalidKdfParams,

@@ -53,8 +53,23 @@ impl KdfParams {
     pub const MAX_T_COST: u32 = 16;
     /// Most lanes a header may ask for.
     pub const MAX_P_COST: u32 = 4;
+    /// Least memory a header may ask for: 19 MiB, OWASP's minimum for Argon2id (Password
+    /// Storage Cheat Sheet: m = 19 MiB, t = 2, p = 1). A header is attacker-chosen, and a
+    /// cheap one would make the download token (which the server, or anyone who sees
+    /// the link and the ciphertext's header, can check guesses against) cheap to brute-force.
+    pub const MIN_M_COST: u32 = 19 * 1024;
+    /// Fewest iterations a header may ask for (OWASP's minimum with 19 MiB).
+    pub const MIN_T_COST: u32 = 2;
+    /// The floor itself: the cheapest parameters any reader accepts. Tests use it to run
+    /// the real key schedule as fast as a header may legitimately ask for.
+    pub const FLOOR: KdfParams = KdfParams {
+        m_cost: Self::MIN_M_COST,
+        t_cost: Self::MIN_T_COST,
+        p_cost: 1,
+    };
 
-    /// Checks the parameters against Ferry's caps and Argon2's own minimums.
+    /// Checks the parameters against Ferry's caps, Argon2's own minimums and Ferry's
+    /// floor (`docs/FORMAT.md` §2).
     pub fn validate(&self) -> Result<(), Error> {
         if self.m_cost > Self::MAX_M_COST {
             return Err(Error::ExcessiveWork("memory"));
@@ -68,9 +83,21 @@ impl KdfParams {
         if self.t_cost < 1 || self.p_cost < 1 || self.m_cost < 8 * self.p_cost {
             return Err(Error::InvalidKdfParams);
         }
+        if self.m_cost < Self::MIN_M_COST {
+            return Err(Error::WeakKdf("memory"));
+        }
+        if self.t_cost < Self::MIN_T_COST {
+            return Err(Error::WeakKdf("iterations"));
+        }
         Ok(())
     }
 }
+
+// Shares made with the default must keep opening whatever the floor: keep it well below.
+const _: () = assert!(
+    KdfParams::DEFAULT.m_cost >= 3 * KdfParams::MIN_M_COST
+        && KdfParams::DEFAULT.t_cost > KdfParams::MIN_T_COST
+);
 
 impl Default for KdfParams {
     fn default() -> Self {
@@ -238,6 +265,33 @@ mod tests {
         zero_chunk[36..40].copy_from_slice(&[0; 4]);
         assert_eq!(Header::parse(&zero_chunk), Err(Error::InvalidChunkSize));
         assert_eq!(Header::parse(&good[..39]), Err(Error::NotAHeader));
+    }
+
+    /// The header from issue 12 (Argon2id m = 8 KiB, t = 1: 0.03 ms per guess) and each
+    /// field one step below the floor are refused; the floor itself is accepted.
+    #[test]
+    fn refuses_kdf_costs_below_the_floor() {
+        let with = |m_cost: u32, t_cost: u32| {
+            let mut h = sample();
+            h.kdf = KdfParams {
+                m_cost,
+                t_cost,
+                p_cost: 1,
+            };
+            Header::parse(&h.to_bytes())
+        };
+        assert_eq!(with(8, 1), Err(Error::WeakKdf("memory")));
+        assert_eq!(with(19 * 1024 - 1, 2), Err(Error::WeakKdf("memory")));
+        assert_eq!(with(19 * 1024, 1), Err(Error::WeakKdf("iterations")));
+        assert_eq!(with(64 * 1024, 1), Err(Error::WeakKdf("iterations")));
+        assert!(with(19 * 1024, 2).is_ok());
+        assert_eq!(KdfParams::FLOOR.validate(), Ok(()));
+        let mut weak = sample();
+        weak.kdf.m_cost = 8;
+        assert_eq!(
+            Header::generate(weak.kdf, 1024, false),
+            Err(Error::WeakKdf("memory"))
+        );
     }
 
     #[test]

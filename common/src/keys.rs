@@ -197,11 +197,7 @@ mod tests {
     fn header(passphrase_only: bool) -> Header {
         Header {
             passphrase_only,
-            kdf: KdfParams {
-                m_cost: 64,
-                t_cost: 1,
-                p_cost: 1,
-            },
+            kdf: KdfParams::FLOOR,
             salt: [1; 16],
             chunk_size: 64,
         }
@@ -236,6 +232,30 @@ mod tests {
         assert!(matches!(
             Keys::derive(&header(false), "", Some(&secret)),
             Err(Error::EmptyPassphrase)
+        ));
+    }
+
+    /// A header built in memory (not parsed) below the floor is refused too, before
+    /// Argon2id runs: the key schedule is the last gate.
+    #[test]
+    fn derivation_refuses_kdf_costs_below_the_floor() {
+        let mut weak = header(true);
+        weak.kdf = KdfParams {
+            m_cost: 8,
+            t_cost: 1,
+            p_cost: 1,
+        };
+        assert!(matches!(
+            Keys::derive(&weak, "pw", None),
+            Err(Error::WeakKdf("memory"))
+        ));
+        weak.kdf = KdfParams {
+            t_cost: 1,
+            ..KdfParams::FLOOR
+        };
+        assert!(matches!(
+            Keys::derive(&weak, "pw", None),
+            Err(Error::WeakKdf("iterations"))
         ));
     }
 

@@ -107,11 +107,7 @@ mod tests {
     fn setup() -> (Keys, Header) {
         let header = Header {
             passphrase_only: true,
-            kdf: KdfParams {
-                m_cost: 64,
-                t_cost: 1,
-                p_cost: 1,
-            },
+            kdf: KdfParams::FLOOR,
             salt: [5; 16],
             chunk_size: 64,
         };

@@ -184,6 +184,9 @@ pub enum ErrorCode {
     InsufficientStorage,
     /// The server failed; the client may retry later.
     Internal,
+    /// A WebSocket handshake came from a web page at an origin this server does not
+    /// serve (answered with HTTP 403 before the upgrade).
+    ForbiddenOrigin,
     /// A code this client does not know.
     #[serde(other)]
     Unknown,

@@ -275,11 +275,7 @@ mod tests {
     fn setup(chunk_size: u32) -> (Keys, Header) {
         let header = Header {
             passphrase_only: false,
-            kdf: KdfParams {
-                m_cost: 64,
-                t_cost: 1,
-                p_cost: 1,
-            },
+            kdf: KdfParams::FLOOR,
             salt: [3; 16],
             chunk_size,
         };

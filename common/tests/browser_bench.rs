@@ -49,14 +49,7 @@ async fn bench_browser_crypto() {
     let data = vec![0x5au8; total];
     let subtle = web_sys::window().unwrap().crypto().unwrap().subtle();
     for cs in [64 * 1024u32, 256 * 1024, 1024 * 1024, 4 * 1024 * 1024] {
-        let h = header(
-            KdfParams {
-                m_cost: 8,
-                t_cost: 1,
-                p_cost: 1,
-            },
-            cs,
-        );
+        let h = header(KdfParams::FLOOR, cs);
         let keys = Keys::derive(&h, "x", Some(&secret)).unwrap();
         let n = total / cs as usize;
         let t = now_ms();

@@ -65,6 +65,29 @@ fn vectors_recompute_byte_for_byte() {
     }
 }
 
+/// Headers that ask for less key-derivation work than the floor, all other fields valid.
+const REFUSED: &str = include_str!("vectors/refused/below-floor.json");
+
+/// Every reader refuses them (issue 12: an 8 KiB, t = 1 header made each passphrase guess
+/// cost 0.03 ms), in the browser build too: the web app opens shares with this code.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn headers_below_the_kdf_floor_are_refused() {
+    let doc: serde_json::Value = serde_json::from_str(REFUSED).unwrap();
+    let cases = doc["refused"].as_array().unwrap();
+    assert!(cases.len() >= 5);
+    for case in cases {
+        let what = case["description"].as_str().unwrap();
+        let bytes = hex::decode(case["header"].as_str().unwrap()).unwrap();
+        match ferry_common::Header::parse(&bytes) {
+            Err(ferry_common::Error::WeakKdf(below)) => {
+                assert_eq!(below, case["below"].as_str().unwrap(), "{what}")
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
 #[cfg_attr(not(target_arch = "wasm32"), test)]
 #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
 fn vectors_decrypt() {
@@ -104,11 +127,7 @@ fn round_trips_and_tampering_sweep() {
     for cs in [1u32, 7, 64, 1000] {
         let header = Header {
             passphrase_only: false,
-            kdf: KdfParams {
-                m_cost: 8,
-                t_cost: 1,
-                p_cost: 1,
-            },
+            kdf: KdfParams::FLOOR,
             salt: [cs as u8; 16],
             chunk_size: cs,
         };

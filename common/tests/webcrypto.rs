@@ -74,11 +74,7 @@ async fn webcrypto_open(
 fn setup(chunk_size: u32) -> (Keys, Header) {
     let header = Header {
         passphrase_only: false,
-        kdf: KdfParams {
-            m_cost: 64,
-            t_cost: 1,
-            p_cost: 1,
-        },
+        kdf: KdfParams::FLOOR,
         salt: [0x42; 16],
         chunk_size,
     };

@@ -3,7 +3,10 @@
 
 Recomputes the header, download token, verifier, sealed metadata and payload of every
 known-answer vector in common/tests/vectors/ with Python's `cryptography` and `argon2-cffi`,
-compares them byte for byte, and decrypts them again. Exit status 0 only if all agree.
+compares them byte for byte, and decrypts them again. It also parses headers as a reader
+must (docs/FORMAT.md section 2) and checks that every header in
+common/tests/vectors/refused/ is refused for asking less than the KDF floor. Exit status 0
+only if all agree.
 """
 import glob
 import hashlib
@@ -20,6 +23,36 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 import hmac
 
 VECTORS = os.path.join(os.path.dirname(__file__), "..", "..", "common", "tests", "vectors")
+REFUSED = os.path.join(VECTORS, "refused")
+
+# docs/FORMAT.md section 2: caps (a hostile header must not exhaust the reader) and the
+# floor (a hostile header must not make the passphrase cheap to guess).
+M_COST_MAX, T_COST_MAX, P_COST_MAX = 262144, 16, 4
+M_COST_MIN, T_COST_MIN = 19456, 2
+
+
+class Refused(Exception):
+    """A header a reader must refuse; the message says why."""
+
+
+def parse_header(h):
+    """The checks a reader makes before deriving anything; returns (m, t, p)."""
+    if len(h) != 40 or h[:5] != b"ferry":
+        raise Refused("not a header")
+    if h[5] != 1 or h[6] & ~0x01 or h[7] != 1:
+        raise Refused("unknown version, flags or kdf")
+    m, t, p, cs = struct.unpack(">III", h[8:20]) + struct.unpack(">I", h[36:40])
+    if m > M_COST_MAX or t > T_COST_MAX or p > P_COST_MAX:
+        raise Refused("excessive work")
+    if t < 1 or p < 1 or m < 8 * p:
+        raise Refused("parameters Argon2 rejects")
+    if m < M_COST_MIN:
+        raise Refused("memory")
+    if t < T_COST_MIN:
+        raise Refused("iterations")
+    if cs == 0 or cs > 16777216:
+        raise Refused("chunk size")
+    return m, t, p
 
 
 def header_bytes(v):
@@ -46,6 +79,7 @@ def check(path):
     v = json.load(open(path, encoding="utf-8"))
     h = header_bytes(v)
     assert h.hex() == v["expected_header"], "header"
+    parse_header(h)  # a vector's header is one a reader accepts
     payload_key, metadata_key, token = keys(v, h)
     assert token.hex() == v["expected_download_token"], "token"
     assert hashlib.sha256(b"ferry/v1/token-verifier" + token).hexdigest() == v["expected_verifier"], "verifier"
@@ -74,6 +108,16 @@ def check(path):
     assert json.loads(block[4:4 + jlen])["size"] == len(out) and out == plain, "decrypt"
 
 
+def check_refused(case):
+    """A below-floor header must be refused for the parameter the case names."""
+    try:
+        parse_header(bytes.fromhex(case["header"]))
+    except Refused as e:
+        assert str(e) == case["below"], f"refused for {e}, not {case['below']}"
+        return
+    raise AssertionError("accepted")
+
+
 def main():
     paths = sorted(glob.glob(os.path.join(VECTORS, "*.json")))
     passed = failed = 0
@@ -82,9 +126,18 @@ def main():
             check(p)
             passed += 1
             print(f"ok   {os.path.basename(p)}")
-        except AssertionError as e:
+        except (AssertionError, Refused) as e:
             failed += 1
             print(f"FAIL {os.path.basename(p)}: {e}")
+    for p in sorted(glob.glob(os.path.join(REFUSED, "*.json"))):
+        for case in json.load(open(p, encoding="utf-8"))["refused"]:
+            try:
+                check_refused(case)
+                passed += 1
+                print(f"ok   refused: {case['description']}")
+            except AssertionError as e:
+                failed += 1
+                print(f"FAIL refused: {case['description']}: {e}")
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
 

@@ -6,7 +6,9 @@ import { startServer } from './server';
 export const MAIN_PORT = Number(process.env.FERRY_E2E_PORT ?? 18200);
 
 export default async function globalSetup() {
-  const server = await startServer(MAIN_PORT);
+  // insecure-origin.spec.ts opens this server as http://ferry.test:<port>: a host name over
+  // plain http, an origin the server accepts WebSockets from only when it is listed.
+  const server = await startServer(MAIN_PORT, ['--allowed-origin', `http://ferry.test:${MAIN_PORT}`]);
   process.env.FERRY_E2E_URL = server.url;
   process.env.FERRY_E2E_DATA_DIR = server.dataDir;
   return async () => {

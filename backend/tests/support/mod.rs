@@ -18,12 +18,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungsten
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// Cheap Argon2id parameters for tests.
-pub const TEST_KDF: KdfParams = KdfParams {
-    m_cost: 64,
-    t_cost: 1,
-    p_cost: 1,
-};
+/// The cheapest Argon2id parameters a header may carry (Ferry's floor; the server refuses
+/// anything below it).
+pub const TEST_KDF: KdfParams = KdfParams::FLOOR;
 pub const PASSPHRASE: &str = "correct horse battery staple";
 
 /// A running server.

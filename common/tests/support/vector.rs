@@ -125,8 +125,9 @@ pub fn cases() -> Vec<(&'static str, Vector)> {
         passphrase: "correct horse battery staple".into(),
         link_secret: Some("000102030405060708090a0b0c0d0e0f".into()),
         salt: "a0a1a2a3a4a5a6a7a8a9aaabacadaeaf".into(),
-        m_cost: 256,
-        t_cost: 1,
+        // Ferry's KDF floor (docs/FORMAT.md §2): the cheapest parameters a reader accepts.
+        m_cost: 19 * 1024,
+        t_cost: 2,
         p_cost: 1,
         chunk_size: 64,
         file_name: "notes.txt".into(),

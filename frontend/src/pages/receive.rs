@@ -66,14 +66,20 @@ pub fn ReceivePage(
         leptos::task::spawn_local(async move {
             let state = match api::share_info(&id).await {
                 Ok(info) => {
-                    let header = Header::parse(&info.header.0).ok();
-                    match header.and_then(|h| h.plaintext_len(info.ciphertext_size)) {
+                    let header = Header::parse(&info.header.0);
+                    match header.as_ref().ok().and_then(|h| h.plaintext_len(info.ciphertext_size)) {
                         Some(size) => Availability::Waiting {
                             header: b64::encode(&info.header.0),
                             size,
                             downloads_left: info.downloads_left,
                             expires_at: info.expires_at,
                         },
+                        // Below the KDF floor: no Ferry sender made it (FORMAT.md §2).
+                        None if matches!(header, Err(ferry_common::Error::WeakKdf(_))) => {
+                            Availability::Unavailable(
+                                "This share was not made by Ferry: it asks for too little key-derivation work, which would make its passphrase cheap to guess. Do not type the passphrase here; tell the sender.".into(),
+                            )
+                        }
                         None => Availability::Unavailable(
                             "This share is damaged (its public header is invalid); ask the sender to send the file again.".into(),
                         ),
