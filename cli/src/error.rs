@@ -126,7 +126,10 @@ impl Error {
             Error::Tampered(_) => EXIT_TAMPERED,
             Error::Network(_) => EXIT_NETWORK,
             Error::Refused { code, .. } => match code {
-                ErrorCode::Internal | ErrorCode::Busy | ErrorCode::Unknown => EXIT_NETWORK,
+                ErrorCode::Internal
+                | ErrorCode::Busy
+                | ErrorCode::TooManyConnections
+                | ErrorCode::Unknown => EXIT_NETWORK,
                 _ => EXIT_OTHER,
             },
             Error::Interrupted(_) => EXIT_INTERRUPTED,
@@ -157,6 +160,10 @@ impl Error {
                 "someone else is downloading this share right now; try again in a minute".into(),
             ),
             ErrorCode::Internal => Error::Network(format!("the server failed: {}", body.message)),
+            ErrorCode::TooManyConnections => Error::Network(format!(
+                "the server refused the connection: {}",
+                body.message
+            )),
             code => Error::Refused {
                 code,
                 message: body.message,

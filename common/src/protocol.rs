@@ -181,6 +181,9 @@ pub enum ErrorCode {
     Unauthorized,
     /// The server failed; the client may retry later.
     Internal,
+    /// The server (or this client address) has the most connections it allows open; the
+    /// client may retry once one of its others ended. Sent before close code 1013.
+    TooManyConnections,
     /// A code this client does not know.
     #[serde(other)]
     Unknown,
