@@ -19,7 +19,9 @@
 
 pub mod blobs;
 pub mod config;
+pub mod descriptors;
 pub mod download;
+pub mod gate;
 pub mod http;
 pub mod ids;
 pub mod lifecycle;
@@ -37,7 +39,7 @@ use ferry_common::protocol::{DOWNLOAD_PATH, LIMITS_PATH, SHARES_PATH, UPLOAD_PAT
 pub use config::{Cli, Config};
 pub use web::CSP;
 
-use crate::{blobs::BlobStore, store::ShareStore};
+use crate::{blobs::BlobStore, gate::SocketGate, store::ShareStore};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -48,6 +50,8 @@ pub struct AppState {
     pub shares: ShareStore,
     /// Ciphertext blobs.
     pub blobs: BlobStore,
+    /// Caps on open WebSockets.
+    pub gate: Arc<SocketGate>,
 }
 
 /// Every route; tests and the binary mount the same app.
@@ -85,10 +89,22 @@ impl Application {
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let shares = ShareStore::connect(&config.database_url()).await?;
         let blobs = BlobStore::local(&config.data_dir)?;
+        let descriptors = descriptors::raise_limit();
+        let max_sockets = config
+            .max_sockets
+            .unwrap_or_else(|| descriptors::default_max_sockets(descriptors));
+        tracing::info!(
+            open_files = descriptors,
+            max_sockets,
+            max_sockets_per_ip = config.max_sockets_per_ip,
+            "socket caps"
+        );
+        let gate = SocketGate::new(config.max_sockets_per_ip, max_sockets);
         let state = AppState {
             config: Arc::new(config),
             shares,
             blobs,
+            gate,
         };
         lifecycle::reconcile(&state).await?;
         let config = state.config.clone();
@@ -97,6 +113,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let data = aweb::Data::new(state.clone());
         let static_dir = config.static_dir.clone();
+        let idle = config.idle_timeout;
         if static_dir
             .as_ref()
             .is_none_or(|d| !d.join("index.html").is_file())
@@ -110,7 +127,8 @@ impl Application {
                 .configure(move |cfg| configure(cfg, static_dir))
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(web::headers_and_log))
-        });
+        })
+        .on_connect(move |conn, _| ws::bound_unacknowledged(conn, idle));
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
