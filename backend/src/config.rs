@@ -1,5 +1,9 @@
 //! Server configuration: command-line flags with matching environment variables.
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::{IpAddr, SocketAddr},
+    path::PathBuf,
+    time::Duration,
+};
 
 use clap::Parser;
 
@@ -52,6 +56,13 @@ pub struct Config {
     /// Web origins besides the server's own whose pages may open the WebSockets (the
     /// public `https://` address behind a reverse proxy, a LAN name over plain http).
     pub allowed_origins: Vec<Origin>,
+    /// Most WebSockets open at once from one client address (an IPv6 client: its /64).
+    pub max_sockets_per_ip: usize,
+    /// Most WebSockets open at once in total; `None` derives it from the open-file limit
+    /// ([`crate::descriptors::default_max_sockets`]).
+    pub max_sockets: Option<usize>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the per-address cap).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Config {
@@ -75,6 +86,11 @@ impl Config {
             workers: Some(2),
             reserve_space: 1 << 20,
             allowed_origins: Vec::new(),
+            // Generous: the suite opens many sockets at once from 127.0.0.1; the caps
+            // have their own tests.
+            max_sockets_per_ip: 64,
+            max_sockets: Some(256),
+            trusted_proxies: Vec::new(),
         }
     }
 
@@ -157,6 +173,25 @@ pub struct Cli {
         value_name = "ORIGIN"
     )]
     pub allowed_origins: Vec<Origin>,
+    /// Most WebSockets open at once from one client address (IPv6: per /64); more are
+    /// refused with `too-many-connections` (close code 1013).
+    #[arg(long, env = "FERRY_MAX_SOCKETS_PER_IP", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_sockets_per_ip: u32,
+    /// Most WebSockets open at once in total (default: what the open-file limit allows,
+    /// two descriptors per socket beside 128 reserved, at most 4096).
+    #[arg(long, env = "FERRY_MAX_SOCKETS",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_sockets: Option<u32>,
+    /// Reverse proxies (IP addresses, comma-separated) whose last `X-Forwarded-For` entry
+    /// names the client for the per-address cap.
+    #[arg(
+        long,
+        env = "FERRY_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        default_value = "127.0.0.1,::1"
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Cli {
@@ -179,6 +214,9 @@ impl Cli {
             workers: self.workers,
             reserve_space: self.reserve_space,
             allowed_origins: self.allowed_origins,
+            max_sockets_per_ip: self.max_sockets_per_ip as usize,
+            max_sockets: self.max_sockets.map(|n| n as usize),
+            trusted_proxies: self.trusted_proxies,
         }
     }
 }
@@ -258,6 +296,16 @@ mod tests {
         assert_eq!(c.max_downloads, 100);
         assert_eq!(c.max_attempts, 10);
         assert!(c.allowed_origins.is_empty());
+        assert_eq!(c.reserve_space, 64 << 20);
+        assert_eq!(c.max_sockets_per_ip, 16);
+        assert_eq!(c.max_sockets, None);
+        assert_eq!(
+            c.trusted_proxies,
+            vec![
+                IpAddr::from([127, 0, 0, 1]),
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,6 @@
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessageStream, Session};
 use ferry_common::{
     keys::verify_token,
     protocol::{DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION},
@@ -21,7 +20,7 @@ use crate::{
     AppState, ids,
     lifecycle::remove_share,
     store::{Claim, ClaimRefused, GoneReason, Lookup, ShareRow, now_ms},
-    ws::{self, End, Incoming},
+    ws::{self, End, Incoming, Outbox, frames::Frames},
 };
 
 /// Sentence for a wrong download token (the same for a wrong passphrase and a wrong
@@ -34,14 +33,12 @@ pub async fn download_ws(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
-    crate::origin::check(&req, &state.config.allowed_origins)?;
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let stream = ws::limit(stream);
+    let (response, socket) = ws::upgrade(&req, body, &state).await?;
     actix_web::rt::spawn(async move {
-        let mut session2 = session.clone();
-        let mut stream = stream;
-        let end = run(&state, &mut session2, &mut stream).await;
-        ws::finish(session, end.err(), DownloadEvent::Error).await;
+        ws::serve(socket, DownloadEvent::Error, async |out, frames| {
+            run(&state, out, frames).await
+        })
+        .await;
     });
     Ok(response)
 }
@@ -82,11 +79,7 @@ async fn downloadable(state: &AppState, id: &str) -> Result<ShareRow, End> {
     }
 }
 
-async fn run(
-    state: &AppState,
-    session: &mut Session,
-    stream: &mut AggregatedMessageStream,
-) -> Result<(), End> {
+async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Result<(), End> {
     let idle = state.config.idle_timeout;
     let (share_id, token) = match ws::next_message(session, stream, idle).await? {
         Incoming::Closed => return Err(End::Gone),
@@ -223,8 +216,8 @@ enum Delivery {
 
 async fn stream_chunks(
     state: &AppState,
-    session: &mut Session,
-    stream: &mut AggregatedMessageStream,
+    session: &mut Outbox,
+    stream: &mut Frames,
     row: &ShareRow,
     claim: &Claim,
 ) -> Result<Delivery, End> {
@@ -272,11 +265,11 @@ async fn stream_chunks(
                 Ok(bytes) => bytes,
                 Err(err) => return Err(read_failed(state, &row.id, err).await),
             };
-            if session.binary(bytes).await.is_err() {
+            if let Err(end) = session.binary(bytes).await {
                 return if sent + 1 == chunks {
                     Ok(Delivery::ClosedAfterLast)
                 } else {
-                    Err(End::Gone)
+                    Err(end)
                 };
             }
             sent += 1;

@@ -91,7 +91,7 @@ impl From<End> for ApiError {
                 };
                 ApiError { status, body }
             }
-            End::Gone => ApiError::new(
+            End::Gone | End::Stalled => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::Internal,
                 "the server failed; please try again later",

@@ -19,7 +19,9 @@
 
 pub mod blobs;
 pub mod config;
+pub mod descriptors;
 pub mod download;
+pub mod gate;
 pub mod http;
 pub mod ids;
 pub mod lifecycle;
@@ -39,7 +41,7 @@ use ferry_common::protocol::{DOWNLOAD_PATH, LIMITS_PATH, SHARES_PATH, UPLOAD_PAT
 pub use config::{Cli, Config};
 pub use web::CSP;
 
-use crate::{blobs::BlobStore, space::Space, store::ShareStore};
+use crate::{blobs::BlobStore, gate::SocketGate, space::Space, store::ShareStore};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -52,6 +54,8 @@ pub struct AppState {
     pub blobs: BlobStore,
     /// Free space on the data directory's filesystem.
     pub space: Space,
+    /// Caps on open WebSockets.
+    pub gate: Arc<SocketGate>,
 }
 
 /// Every route; tests and the binary mount the same app.
@@ -90,11 +94,23 @@ impl Application {
         let shares = ShareStore::connect(&config.database_url()).await?;
         let blobs = BlobStore::local(&config.data_dir)?;
         let space = Space::new(&config.data_dir, config.reserve_space);
+        let descriptors = descriptors::raise_limit();
+        let max_sockets = config
+            .max_sockets
+            .unwrap_or_else(|| descriptors::default_max_sockets(descriptors));
+        tracing::info!(
+            open_files = descriptors,
+            max_sockets,
+            max_sockets_per_ip = config.max_sockets_per_ip,
+            "socket caps"
+        );
+        let gate = SocketGate::new(config.max_sockets_per_ip, max_sockets);
         let state = AppState {
             config: Arc::new(config),
             shares,
             blobs,
             space,
+            gate,
         };
         lifecycle::reconcile(&state).await?;
         let config = state.config.clone();
@@ -103,6 +119,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let data = aweb::Data::new(state.clone());
         let static_dir = config.static_dir.clone();
+        let idle = config.idle_timeout;
         if static_dir
             .as_ref()
             .is_none_or(|d| !d.join("index.html").is_file())
@@ -116,7 +133,8 @@ impl Application {
                 .configure(move |cfg| configure(cfg, static_dir))
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(web::headers_and_log))
-        });
+        })
+        .on_connect(move |conn, _| ws::bound_unacknowledged(conn, idle));
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }

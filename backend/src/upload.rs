@@ -2,13 +2,13 @@
 //!
 //! Chunks are written to the blob store as they arrive, at most one write in flight (it
 //! takes every chunk buffered meanwhile) and at most `window` chunks buffered, so memory per upload is bounded by the window
-//! whatever the file size. The blob is completed (durable) before the share's row is
-//! inserted; anything that ends the socket earlier aborts the multipart upload, so no
-//! row and no blob remain.
+//! whatever the file size. Nothing is opened on disk before the first chunk arrives (a
+//! client that sends `start` and nothing else holds no file). The blob is completed
+//! (durable) before the share's row is inserted; anything that ends the socket earlier
+//! aborts the multipart upload, so no row and no blob remain.
 use std::{collections::VecDeque, time::Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use actix_ws::{AggregatedMessageStream, Session};
 use bytes::Bytes;
 use ferry_common::{
     Header, KdfParams,
@@ -23,7 +23,7 @@ use crate::{
     ids,
     space::Admission,
     store::{NewShare, now_ms},
-    ws::{self, End, Incoming},
+    ws::{self, End, Incoming, Outbox, frames::Frames},
 };
 
 /// `GET /api/ws/upload`.
@@ -32,14 +32,12 @@ pub async fn upload_ws(
     body: web::Payload,
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
-    crate::origin::check(&req, &state.config.allowed_origins)?;
-    let (response, session, stream) = actix_ws::handle(&req, body)?;
-    let stream = ws::limit(stream);
+    let (response, socket) = ws::upgrade(&req, body, &state).await?;
     actix_web::rt::spawn(async move {
-        let mut session2 = session.clone();
-        let mut stream = stream;
-        let end = run(&state, &mut session2, &mut stream).await;
-        ws::finish(session, end.err(), UploadEvent::Error).await;
+        ws::serve(socket, UploadEvent::Error, async |out, frames| {
+            run(&state, out, frames).await
+        })
+        .await;
     });
     Ok(response)
 }
@@ -219,11 +217,7 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
-async fn run(
-    state: &AppState,
-    session: &mut Session,
-    stream: &mut AggregatedMessageStream,
-) -> Result<(), End> {
+async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Result<(), End> {
     let idle = state.config.idle_timeout;
     let plan = match ws::next_message(session, stream, idle).await? {
         Incoming::Text(text) => parse_start(state, &text),
@@ -251,10 +245,10 @@ async fn run(
         "upload started"
     );
     let started = Instant::now();
-    let mut upload = state.blobs.begin(&plan.id).await?;
-    let result = receive(state, session, stream, &plan, upload.as_mut()).await;
+    let mut upload = None;
+    let result = receive(state, session, stream, &plan, &mut upload).await;
     let result = match result {
-        Ok(()) => commit(state, &plan, upload.as_mut()).await,
+        Ok(()) => commit(state, &plan, &mut upload).await,
         Err(end) => Err(end),
     };
     match result {
@@ -281,7 +275,9 @@ async fn run(
         Err(end) => {
             // Nothing is downloadable: remove the partial blob now (dropping the upload
             // would too, in the background).
-            let _ = upload.abort().await;
+            if let Some(mut upload) = upload {
+                let _ = upload.abort().await;
+            }
             match end.code() {
                 Some(code) => tracing::warn!(share = %short, ?code, "upload failed"),
                 None => tracing::info!(share = %short, "upload abandoned by the client"),
@@ -312,10 +308,10 @@ fn admit(state: &AppState, plan: &Plan) -> Result<Admission, End> {
 /// Receives and stores every chunk, then waits for `finish`.
 async fn receive(
     state: &AppState,
-    session: &mut Session,
-    stream: &mut AggregatedMessageStream,
+    session: &mut Outbox,
+    stream: &mut Frames,
     plan: &Plan,
-    upload: &mut dyn MultipartUpload,
+    upload: &mut Option<Box<dyn MultipartUpload>>,
 ) -> Result<(), End> {
     let idle = state.config.idle_timeout;
     ws::send_json(
@@ -339,6 +335,7 @@ async fn receive(
             let count = pending.len() as u64;
             let len: u64 = pending.iter().map(|c| c.len() as u64).sum();
             let payload: PutPayload = pending.drain(..).collect();
+            let upload = opened(state, plan, upload).await?;
             in_flight = Some((upload.put_part(payload), count, len));
         }
         if finish_requested && in_flight.is_none() {
@@ -414,13 +411,26 @@ async fn receive(
     }
 }
 
+/// The share's blob upload, opened (its staging file created) on first use.
+async fn opened<'a>(
+    state: &AppState,
+    plan: &Plan,
+    upload: &'a mut Option<Box<dyn MultipartUpload>>,
+) -> Result<&'a mut Box<dyn MultipartUpload>, End> {
+    match upload {
+        Some(upload) => Ok(upload),
+        None => Ok(upload.insert(state.blobs.begin(&plan.id).await?)),
+    }
+}
+
 /// Makes the blob durable, then inserts the row. Returns the owner token.
 async fn commit(
     state: &AppState,
     plan: &Plan,
-    upload: &mut dyn MultipartUpload,
+    upload: &mut Option<Box<dyn MultipartUpload>>,
 ) -> Result<[u8; 32], End> {
-    upload
+    opened(state, plan, upload)
+        .await?
         .complete()
         .await
         .map_err(|e| End::internal(anyhow::Error::new(e).context("completing the blob")))?;

@@ -1,16 +1,32 @@
-//! What the two WebSocket handlers share: frame limits, flow-control windows, refusals
-//! and how a socket ends.
-use std::time::Duration;
+//! What the two WebSocket handlers share: admission, frame limits, flow-control windows,
+//! refusals, timeouts and how a socket ends.
+//!
+//! Memory one socket can hold, whatever its client does: reading, one frame of at most
+//! [`MAX_FRAME_SIZE`] plus one read from the connection ([`frames`]); sending, the
+//! flow-control window ([`window_for`], 16 MiB) in actix-ws's queue and actix-http's write
+//! buffer. A send that makes no progress for the idle timeout ends the socket
+//! ([`Outbox`]), and the kernel drops a connection whose sent data stays unacknowledged
+//! that long ([`bound_unacknowledged`]), which frees what actix-http still held for it.
+pub mod frames;
 
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Session};
+use std::{any::Any, time::Duration};
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_ws::{CloseCode, CloseReason, Session};
+use bytes::Bytes;
 use ferry_common::protocol::{ErrorBody, ErrorCode};
 use serde::Serialize;
 
-use crate::config::SERVER_MAX_CHUNK_SIZE;
+use self::frames::{FrameError, Frames, Message};
+use crate::{
+    AppState,
+    config::SERVER_MAX_CHUNK_SIZE,
+    gate::{self, Pass},
+};
 
-/// Largest WebSocket frame (and aggregated message) the server reads: one sealed chunk
-/// of the largest chunk size, plus room. Anything bigger ends the socket with
-/// `frame-too-large` and close code 1009.
+/// Largest WebSocket frame (and reassembled message) the server reads: one sealed chunk
+/// of the largest chunk size, plus room. A frame or fragmented message declaring more ends
+/// the socket with `frame-too-large` and close code 1009, from its header alone.
 pub const MAX_FRAME_SIZE: usize = SERVER_MAX_CHUNK_SIZE as usize + ferry_common::TAG_LEN + 1024;
 
 /// Most chunks in flight per socket.
@@ -42,15 +58,19 @@ pub enum End {
     },
     /// The client went away (closed, disconnected); nothing more to send.
     Gone,
+    /// The client stopped reading: a send made no progress for the idle timeout, so
+    /// nothing more can be sent either.
+    Stalled,
 }
 
 impl End {
-    /// A refusal with close code 1008 (policy).
+    /// A refusal with the close code that fits `code` (1008, policy, unless more
+    /// specific).
     pub fn refuse(code: ErrorCode, message: impl Into<String>) -> End {
         let close = match code {
             ErrorCode::FrameTooLarge | ErrorCode::TooLarge => CloseCode::Size,
             ErrorCode::Internal => CloseCode::Error,
-            ErrorCode::InsufficientStorage => CloseCode::Again,
+            ErrorCode::InsufficientStorage | ErrorCode::TooManyConnections => CloseCode::Again,
             ErrorCode::BadRequest
             | ErrorCode::ProtocolViolation
             | ErrorCode::UnsupportedVersion => CloseCode::Protocol,
@@ -86,7 +106,7 @@ impl End {
     pub fn code(&self) -> Option<ErrorCode> {
         match self {
             End::Refuse { body, .. } => Some(body.code),
-            End::Gone => None,
+            End::Gone | End::Stalled => None,
         }
     }
 }
@@ -97,36 +117,153 @@ impl From<anyhow::Error> for End {
     }
 }
 
+/// The sending half of a socket: every send gives up (ending the socket with
+/// [`End::Stalled`]) when it makes no progress for the idle timeout, so a client that
+/// never reads cannot hold a socket task, its claim and its buffers forever.
+pub struct Outbox {
+    session: Session,
+    timeout: Duration,
+}
+
+/// Awaits one send for at most `timeout`.
+async fn within(
+    timeout: Duration,
+    send: impl Future<Output = Result<(), actix_ws::Closed>>,
+) -> Result<(), End> {
+    match tokio::time::timeout(timeout, send).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_closed)) => Err(End::Gone),
+        Err(_elapsed) => {
+            tracing::info!(
+                secs = timeout.as_secs(),
+                "the client read nothing for the idle timeout; ending the socket"
+            );
+            Err(End::Stalled)
+        }
+    }
+}
+
+impl Outbox {
+    /// Sends a text message.
+    pub async fn text(&mut self, text: String) -> Result<(), End> {
+        within(self.timeout, self.session.text(text)).await
+    }
+
+    /// Sends a binary message.
+    pub async fn binary(&mut self, bytes: Bytes) -> Result<(), End> {
+        within(self.timeout, self.session.binary(bytes)).await
+    }
+
+    /// Answers a ping.
+    pub async fn pong(&mut self, payload: &[u8]) -> Result<(), End> {
+        within(self.timeout, self.session.pong(payload)).await
+    }
+
+    /// Sends one JSON control message.
+    pub async fn json<T: Serialize>(&mut self, msg: &T) -> Result<(), End> {
+        // unwrap: protocol messages are plain structs of strings and integers.
+        let text = serde_json::to_string(msg).expect("protocol messages serialise");
+        self.text(text).await
+    }
+}
+
 /// Sends one JSON control message.
-pub async fn send_json<T: Serialize>(session: &mut Session, msg: &T) -> Result<(), End> {
-    // unwrap: protocol messages are plain structs of strings and integers.
-    let text = serde_json::to_string(msg).expect("protocol messages serialise");
-    session.text(text).await.map_err(|_| End::Gone)
+pub async fn send_json<T: Serialize>(out: &mut Outbox, msg: &T) -> Result<(), End> {
+    out.json(msg).await
+}
+
+/// An upgraded socket: how to send, what the client sends, and whether it was let in.
+pub struct Socket {
+    /// The sending half.
+    pub out: Outbox,
+    /// The client's messages.
+    pub frames: Frames,
+    /// The socket's place under the caps, or the refusal to send before closing.
+    pub admitted: Result<Pass, End>,
+}
+
+/// Accepts a WebSocket handshake. One from a page at a foreign origin is refused with HTTP
+/// 403 ([`crate::origin`]). A socket over the caps is still upgraded, then refused
+/// with `too-many-connections` and close code 1013: a browser cannot read the body of a
+/// refused handshake, but it does see an `error` message and a close reason.
+pub async fn upgrade(
+    req: &HttpRequest,
+    body: web::Payload,
+    state: &AppState,
+) -> actix_web::Result<(HttpResponse, Socket)> {
+    crate::origin::check(req, &state.config.allowed_origins)?;
+    // actix-ws would read the payload itself, without bound (see `frames`): it gets an
+    // empty one, and `Frames` reads the real one.
+    let empty = web::Payload::from_request(req, &mut actix_web::dev::Payload::None).await?;
+    let (response, session, _unread) = actix_ws::handle(req, empty)?;
+    let admitted = match gate::client_address(req, &state.config.trusted_proxies) {
+        Some(client) => state.gate.enter(client).map_err(|refused| {
+            tracing::warn!(%refused, "socket refused");
+            End::refuse(
+                ErrorCode::TooManyConnections,
+                format!("{refused}; try again later"),
+            )
+        }),
+        None => Err(End::refuse(
+            ErrorCode::BadRequest,
+            "the connection has no peer address",
+        )),
+    };
+    let socket = Socket {
+        out: Outbox {
+            session,
+            timeout: state.config.idle_timeout,
+        },
+        frames: Frames::new(body, MAX_FRAME_SIZE),
+        admitted,
+    };
+    Ok((response, socket))
+}
+
+/// Runs an admitted socket with `run`, then ends it ([`finish`]); its place under the caps
+/// is given back only after that.
+pub async fn serve<T: Serialize>(
+    socket: Socket,
+    wrap: impl FnOnce(ErrorBody) -> T,
+    run: impl AsyncFnOnce(&mut Outbox, &mut Frames) -> Result<(), End>,
+) {
+    let Socket {
+        mut out,
+        mut frames,
+        admitted,
+    } = socket;
+    let (pass, end) = match admitted {
+        Ok(pass) => (Some(pass), run(&mut out, &mut frames).await.err()),
+        Err(refusal) => (None, Some(refusal)),
+    };
+    finish(out, end, wrap).await;
+    drop(pass);
 }
 
 /// Ends a socket: on a refusal sends the error (built by `wrap`, the socket's own event
-/// type) and closes with the code and the message as close reason.
+/// type) and closes with the code and the message as close reason. Gives up after the
+/// idle timeout if the client does not read.
 pub async fn finish<T: Serialize>(
-    mut session: Session,
+    mut out: Outbox,
     end: Option<End>,
     wrap: impl FnOnce(ErrorBody) -> T,
 ) {
-    match end {
-        None => {
-            let _ = session.close(Some(CloseCode::Normal.into())).await;
-        }
-        Some(End::Gone) => {
-            let _ = session.close(None).await;
-        }
+    let reason = match end {
+        None => Some(CloseCode::Normal.into()),
+        Some(End::Gone) => None,
+        Some(End::Stalled) => return,
         Some(End::Refuse { body, close }) => {
             let reason = CloseReason {
                 code: close,
                 description: Some(close_description(&body.message)),
             };
-            let _ = send_json(&mut session, &wrap(body)).await;
-            let _ = session.close(Some(reason)).await;
+            if out.json(&wrap(body)).await.is_err() {
+                return;
+            }
+            Some(reason)
         }
-    }
+    };
+    let _ = tokio::time::timeout(out.timeout, out.session.close(reason)).await;
 }
 
 /// RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code. A
@@ -153,14 +290,17 @@ pub enum Incoming {
     Closed,
 }
 
-/// Waits for the next text or binary message.
+/// Waits for the next text or binary message. The idle timeout runs from the call, not
+/// from the last frame: pings and pongs are answered but do not keep a socket open.
 pub async fn next_message(
-    session: &mut Session,
-    stream: &mut AggregatedMessageStream,
+    out: &mut Outbox,
+    frames: &mut Frames,
     idle: Duration,
 ) -> Result<Incoming, End> {
+    let deadline = tokio::time::Instant::now() + idle;
+    // Bounded by the deadline: every pass waits for a frame until then.
     loop {
-        let msg = match tokio::time::timeout(idle, stream.recv()).await {
+        let msg = match tokio::time::timeout_at(deadline, frames.recv()).await {
             Err(_) => {
                 return Err(End::refuse(
                     ErrorCode::ProtocolViolation,
@@ -171,39 +311,53 @@ pub async fn next_message(
             Ok(Some(msg)) => msg,
         };
         match msg {
-            Ok(AggregatedMessage::Text(text)) => return Ok(Incoming::Text(text.to_string())),
-            Ok(AggregatedMessage::Binary(bytes)) => return Ok(Incoming::Binary(bytes)),
-            Ok(AggregatedMessage::Ping(bytes)) => {
-                session.pong(&bytes).await.map_err(|_| End::Gone)?;
-            }
-            Ok(AggregatedMessage::Pong(_)) => {}
-            Ok(AggregatedMessage::Close(_)) => return Ok(Incoming::Closed),
-            Err(actix_ws::ProtocolError::Overflow) => {
+            Ok(Message::Text(text)) => return Ok(Incoming::Text(text)),
+            Ok(Message::Binary(bytes)) => return Ok(Incoming::Binary(bytes)),
+            Ok(Message::Ping(bytes)) => out.pong(&bytes).await?,
+            Ok(Message::Pong) => {}
+            Ok(Message::Close(_)) => return Ok(Incoming::Closed),
+            Err(FrameError::TooLarge { declared, limit }) => {
                 return Err(End::refuse(
                     ErrorCode::FrameTooLarge,
                     format!(
-                        "a frame was larger than {} bytes, more than any chunk can be",
-                        MAX_FRAME_SIZE
+                        "a frame or message of {declared} bytes was announced; the limit is \
+                         {limit} bytes, more than any chunk can be"
                     ),
                 ));
             }
-            Err(err) => {
-                return Err(End::refuse(
-                    ErrorCode::BadRequest,
-                    format!("malformed WebSocket frame: {err}"),
-                ));
+            Err(err @ FrameError::Malformed(_)) => {
+                return Err(End::refuse(ErrorCode::BadRequest, err.to_string()));
             }
         }
     }
 }
 
-/// Wraps a message stream with the server's frame limits.
-pub fn limit(stream: actix_ws::MessageStream) -> AggregatedMessageStream {
-    stream
-        .max_frame_size(MAX_FRAME_SIZE)
-        .aggregate_continuations()
-        .max_continuation_size(MAX_FRAME_SIZE)
+/// Called for every new connection: the kernel drops a connection whose sent data stays
+/// unacknowledged (or unsent, the client's window being shut) for `idle`. A socket task
+/// that gave up on a client that stopped reading ends, but actix-http keeps the data it
+/// already took for that connection until the connection closes; this closes it.
+pub fn bound_unacknowledged(conn: &dyn Any, idle: Duration) {
+    use actix_tls::accept::rustls_0_23::TlsStream;
+    use actix_web::rt::net::TcpStream;
+    let tcp = match conn.downcast_ref::<TcpStream>() {
+        Some(tcp) => tcp,
+        None => match conn.downcast_ref::<TlsStream<TcpStream>>() {
+            Some(tls) => tls.get_ref().0,
+            None => return,
+        },
+    };
+    set_user_timeout(tcp, idle);
 }
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn set_user_timeout(tcp: &actix_web::rt::net::TcpStream, idle: Duration) {
+    if let Err(err) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(idle)) {
+        tracing::warn!(%err, "could not set TCP_USER_TIMEOUT");
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn set_user_timeout(_tcp: &actix_web::rt::net::TcpStream, _idle: Duration) {}
 
 #[cfg(test)]
 mod tests {

@@ -137,6 +137,7 @@ impl Error {
                 ErrorCode::Internal
                 | ErrorCode::InsufficientStorage
                 | ErrorCode::Busy
+                | ErrorCode::TooManyConnections
                 | ErrorCode::Unknown => EXIT_NETWORK,
                 _ => EXIT_OTHER,
             },
@@ -169,6 +170,10 @@ impl Error {
                 "someone else is downloading this share right now; try again in a minute".into(),
             ),
             ErrorCode::Internal => Error::Network(format!("the server failed: {}", body.message)),
+            ErrorCode::TooManyConnections => Error::Network(format!(
+                "the server refused the connection: {}",
+                body.message
+            )),
             code => Error::Refused {
                 code,
                 message: body.message,

@@ -187,6 +187,9 @@ pub enum ErrorCode {
     /// A WebSocket handshake came from a web page at an origin this server does not
     /// serve (answered with HTTP 403 before the upgrade).
     ForbiddenOrigin,
+    /// The server (or this client address) has the most connections it allows open; the
+    /// client may retry once one of its others ended. Sent before close code 1013.
+    TooManyConnections,
     /// A code this client does not know.
     #[serde(other)]
     Unknown,

@@ -2,9 +2,9 @@
 //! WebSocket client that builds real encrypted shares with `ferry_common`.
 #![allow(dead_code)]
 
-use std::{path::PathBuf, time::Duration};
+use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use ferry_backend::{Application, Config};
+use ferry_backend::{Application, Config, gate::SocketGate};
 use ferry_common::{
     FileMetadata, Header, KdfParams, Keys, LinkSecret, StreamDecryptor, StreamEncryptor,
     protocol::{
@@ -14,7 +14,9 @@ use ferry_common::{
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
+use tokio_tungstenite::{
+    MaybeTlsStream, WebSocketStream, client_async, connect_async, tungstenite::Message,
+};
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -28,6 +30,8 @@ pub struct TestServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub config: Config,
+    /// The server's socket caps (to see how many sockets are open).
+    pub gate: Arc<SocketGate>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
@@ -53,11 +57,13 @@ impl TestServer {
             .expect("server builds");
         let port = app.port();
         let handle = app.handle();
+        let gate = app.state().gate.clone();
         let task = tokio::spawn(app.run_until_stopped());
         TestServer {
             port,
             dir,
             config,
+            gate,
             handle,
             task,
         }
@@ -211,6 +217,25 @@ pub async fn connect(port: u16, path: &str) -> Ws {
     ws
 }
 
+/// Connects from a given loopback source address (127.0.0.2 is another client).
+pub async fn connect_from(port: u16, path: &str, source: IpAddr) -> Ws {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(std::net::SocketAddr::new(source, 0))
+        .expect("bind the source address");
+    let tcp = socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .expect("TCP connects");
+    let (ws, _) = client_async(
+        format!("ws://127.0.0.1:{port}{path}"),
+        MaybeTlsStream::Plain(tcp),
+    )
+    .await
+    .expect("WebSocket connects");
+    ws
+}
+
 pub async fn send_json<T: serde::Serialize>(ws: &mut Ws, msg: &T) {
     ws.send(Message::text(serde_json::to_string(msg).unwrap()))
         .await
@@ -293,7 +318,11 @@ pub async fn start_upload(ws: &mut Ws, start: &UploadRequest) -> Result<(String,
 
 /// Uploads prepared chunks honouring the window; returns the committed share.
 pub async fn upload_prepared(port: u16, prep: Prepared) -> Result<Share, ErrorBody> {
-    let mut ws = connect(port, UPLOAD_PATH).await;
+    upload_over(connect(port, UPLOAD_PATH).await, prep).await
+}
+
+/// Uploads prepared chunks over an open upload socket.
+pub async fn upload_over(mut ws: Ws, prep: Prepared) -> Result<Share, ErrorBody> {
     let (id, window) = start_upload(&mut ws, &prep.start).await?;
     let total = prep.chunks.len() as u64;
     let mut sent = 0u64;

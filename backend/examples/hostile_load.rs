@@ -1,0 +1,336 @@
+//! Hostile load for `scripts/bench-hostile.sh` (issue 12, items 1, 4 and 5), over raw TCP
+//! to 127.0.0.1. Each phase opens COUNT sockets from the loopback addresses 127.0.0.2,
+//! 127.0.0.3, … (SOURCES of them, round robin), keeps them for at most HOLD seconds, then
+//! prints one line of outcomes. Bounded: every socket stops at HOLD, every write loop at a
+//! byte budget.
+//!
+//! ```text
+//! hostile_load PORT huge-frame COUNT SOURCES HOLD        1 TiB declared, then zeros
+//! hostile_load PORT stalled-download COUNT SOURCES HOLD  downloads that never read
+//! hostile_load PORT idle-pings COUNT SOURCES HOLD        idle sockets, a ping a second
+//! hostile_load PORT upload-starts COUNT SOURCES HOLD     uploads that send `start` only
+//! ```
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    time::Duration,
+};
+
+use anyhow::{Context, bail};
+use ferry_common::{
+    Header, KdfParams,
+    keys::{random_token, verifier},
+    protocol::{
+        DOWNLOAD_PATH, DownloadRequest, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent, UploadRequest,
+    },
+};
+use futures_util::{SinkExt, StreamExt};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpSocket, TcpStream, tcp::OwnedReadHalf},
+    time::{Instant, sleep, timeout},
+};
+use tokio_tungstenite::{connect_async, tungstenite::Message};
+
+/// Zeros one huge-frame socket sends at most.
+const HUGE_FRAME_BUDGET: u64 = 1 << 30;
+/// Size of the share the stalled downloads ask for: well over one 16 MiB window.
+const STALLED_SHARE: u64 = 64 << 20;
+const CHUNK: u32 = 256 * 1024;
+
+struct Args {
+    port: u16,
+    phase: String,
+    count: usize,
+    sources: usize,
+    hold: Duration,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [port, phase, count, sources, hold] = args.as_slice() else {
+        bail!("usage: hostile_load PORT PHASE COUNT SOURCES HOLD_SECS (see the source)");
+    };
+    Ok(Args {
+        port: port.parse()?,
+        phase: phase.clone(),
+        count: count.parse()?,
+        sources: sources.parse::<usize>()?.clamp(1, 250),
+        hold: Duration::from_secs(hold.parse()?),
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = parse_args()?;
+    let start = match args.phase.as_str() {
+        "stalled-download" => {
+            let (id, token) = upload_share(args.port).await?;
+            Some(serde_json::to_vec(&DownloadRequest::Start {
+                version: PROTOCOL_VERSION,
+                share_id: id,
+                token: token.to_vec().into(),
+            })?)
+        }
+        "upload-starts" => Some(serde_json::to_vec(&upload_start(1 << 20)?)?),
+        "huge-frame" | "idle-pings" => None,
+        other => bail!("unknown phase {other}"),
+    };
+    let began = Instant::now();
+    let deadline = began + args.hold;
+    let mut tasks = Vec::with_capacity(args.count);
+    for i in 0..args.count {
+        let source = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (i % args.sources) as u8));
+        let phase = args.phase.clone();
+        let start = start.clone();
+        let port = args.port;
+        tasks.push(tokio::spawn(async move {
+            let outcome = match one_socket(port, source, &phase, start, deadline).await {
+                Ok(outcome) => outcome,
+                Err(err) => format!("failed: {err:#}"),
+            };
+            (outcome, began.elapsed().as_secs_f64())
+        }));
+    }
+    // Per outcome: how many, and the first and last second it happened at.
+    let mut outcomes: BTreeMap<String, (usize, f64, f64)> = BTreeMap::new();
+    for task in tasks {
+        let (outcome, at) = task.await?;
+        let entry = outcomes.entry(outcome).or_insert((0, f64::MAX, 0.0));
+        *entry = (entry.0 + 1, entry.1.min(at), entry.2.max(at));
+    }
+    let summary: Vec<String> = outcomes
+        .iter()
+        .map(|(k, (n, first, last))| format!("{n} {k} ({first:.1}-{last:.1} s)"))
+        .collect();
+    println!("{}: {}", args.phase, summary.join(", "));
+    Ok(())
+}
+
+/// Runs one hostile socket; returns what became of it.
+async fn one_socket(
+    port: u16,
+    source: IpAddr,
+    phase: &str,
+    start: Option<Vec<u8>>,
+    deadline: Instant,
+) -> anyhow::Result<String> {
+    let path = if phase == "stalled-download" {
+        DOWNLOAD_PATH
+    } else {
+        UPLOAD_PATH
+    };
+    let tcp = handshake(port, source, path).await?;
+    let (read, mut write) = tcp.into_split();
+    // Stalled downloads never read; the others watch for the server's refusal.
+    let watcher = (phase != "stalled-download").then(|| tokio::spawn(watch(read)));
+    if let Some(start) = start {
+        write
+            .write_all(&frame_header(true, 0x1, start.len() as u64))
+            .await?;
+        write.write_all(&start).await?;
+    }
+    let mut written = 0u64;
+    if phase == "huge-frame" {
+        write.write_all(&frame_header(true, 0x2, 1 << 40)).await?;
+    }
+    let zeros = vec![0u8; 1 << 20];
+    let ping = frame_header(true, 0x9, 0);
+    let mut dropped = false;
+    // Bounded by the deadline and, for huge frames, the byte budget.
+    while Instant::now() < deadline {
+        if watcher.as_ref().is_some_and(|w| w.is_finished()) {
+            break;
+        }
+        let step = if phase == "huge-frame" && written < HUGE_FRAME_BUDGET {
+            write.write_all(&zeros).await.map(|()| written += 1 << 20)
+        } else {
+            sleep(Duration::from_millis(500)).await;
+            write.write_all(&ping).await
+        };
+        if step.is_err() {
+            dropped = true;
+            break;
+        }
+    }
+    let outcome = match watcher {
+        Some(watcher) if watcher.is_finished() => watcher.await?,
+        Some(watcher) => {
+            watcher.abort();
+            "still open".to_owned()
+        }
+        None if dropped => "dropped by the server".to_owned(),
+        None => "still open".to_owned(),
+    };
+    if phase == "huge-frame" {
+        return Ok(format!("{outcome} after {} MiB", written >> 20));
+    }
+    Ok(outcome)
+}
+
+/// Reads server frames: the `error` code and close code, or how the connection ended.
+async fn watch(mut read: OwnedReadHalf) -> String {
+    let mut code = String::new();
+    // Bounded: the connection ends or the caller aborts this task at its deadline.
+    loop {
+        let frame = read_frame(&mut read).await;
+        match frame {
+            Ok((0x1, payload)) => {
+                if let Ok(UploadEvent::Error(body)) = serde_json::from_slice(&payload) {
+                    code = format!("{:?}", body.code);
+                }
+            }
+            Ok((0x8, payload)) => {
+                let close = payload
+                    .get(..2)
+                    .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]));
+                return format!("closed {close} {code}");
+            }
+            Ok(_) => {}
+            Err(_) => return format!("connection ended {code}"),
+        }
+    }
+}
+
+async fn handshake(port: u16, source: IpAddr, path: &str) -> anyhow::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::new(source, 0))?;
+    let mut tcp = socket.connect(([127, 0, 0, 1], port).into()).await?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await?;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        if head.len() > 8192 {
+            bail!("response head too long");
+        }
+        head.push(
+            timeout(Duration::from_secs(30), tcp.read_u8())
+                .await
+                .context("handshake timed out")??,
+        );
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        bail!(
+            "refused: {}",
+            String::from_utf8_lossy(&head).lines().next().unwrap_or("")
+        );
+    }
+    Ok(tcp)
+}
+
+/// A client frame header, masked with a zero key (the payload goes as is).
+fn frame_header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
+    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
+    match len {
+        0..=125 => out.push(0x80 | len as u8),
+        126..=0xFFFF => {
+            out.push(0x80 | 126);
+            out.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            out.push(0x80 | 127);
+            out.extend_from_slice(&len.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(&[0; 4]);
+    out
+}
+
+async fn read_frame(read: &mut OwnedReadHalf) -> std::io::Result<(u8, Vec<u8>)> {
+    let first = read.read_u8().await?;
+    let len = match read.read_u8().await? & 0x7F {
+        126 => u64::from(read.read_u16().await?),
+        127 => read.read_u64().await?,
+        n => u64::from(n),
+    };
+    // Skip binary payloads without keeping them.
+    let mut payload = Vec::new();
+    let mut limited = (&mut *read).take(len);
+    if len <= 1 << 16 {
+        limited.read_to_end(&mut payload).await?;
+    } else {
+        tokio::io::copy(&mut limited, &mut tokio::io::sink()).await?;
+    }
+    Ok((first & 0x0F, payload))
+}
+
+fn upload_start(plaintext_len: u64) -> anyhow::Result<UploadRequest> {
+    let kdf = KdfParams {
+        m_cost: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let header = Header::generate(kdf, CHUNK, true)?;
+    let token = random_token()?;
+    Ok(UploadRequest::Start {
+        version: PROTOCOL_VERSION,
+        header: header.to_bytes().to_vec().into(),
+        metadata: vec![0u8; 256].into(),
+        verifier: verifier(&token).to_vec().into(),
+        expires_in_secs: 3600,
+        max_downloads: 100,
+        ciphertext_size: header.ciphertext_len(plaintext_len),
+    })
+}
+
+/// Uploads a share of filler ciphertext that 100 downloads may fetch; returns its ID and
+/// download token.
+async fn upload_share(port: u16) -> anyhow::Result<(String, [u8; 32])> {
+    let kdf = KdfParams {
+        m_cost: 64,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let header = Header::generate(kdf, CHUNK, true)?;
+    let token = random_token()?;
+    let ciphertext_size = header.ciphertext_len(STALLED_SHARE);
+    let chunks = header.chunk_count(STALLED_SHARE);
+    let sealed = u64::from(CHUNK) + 16;
+    let last = ciphertext_size - (chunks - 1) * sealed;
+    let full = bytes::Bytes::from(vec![0xA5u8; sealed as usize]);
+    let (mut ws, _) = connect_async(format!("ws://127.0.0.1:{port}{UPLOAD_PATH}")).await?;
+    let start = UploadRequest::Start {
+        version: PROTOCOL_VERSION,
+        header: header.to_bytes().to_vec().into(),
+        metadata: vec![0u8; 256].into(),
+        verifier: verifier(&token).to_vec().into(),
+        expires_in_secs: 3600,
+        max_downloads: 100,
+        ciphertext_size,
+    };
+    ws.send(Message::text(serde_json::to_string(&start)?))
+        .await?;
+    let (mut sent, mut acked, mut window) = (0u64, 0u64, 0u64);
+    let mut finished = false;
+    // Bounded: every pass sends chunks or reads one event, and the upload has `chunks`.
+    loop {
+        while window > 0 && sent < chunks && sent - acked < window {
+            let frame = if sent + 1 == chunks {
+                full.slice(..last as usize)
+            } else {
+                full.clone()
+            };
+            ws.send(Message::Binary(frame)).await?;
+            sent += 1;
+        }
+        if sent == chunks && !finished {
+            let finish = serde_json::to_string(&UploadRequest::Finish)?;
+            ws.send(Message::text(finish)).await?;
+            finished = true;
+        }
+        match ws.next().await {
+            Some(Ok(Message::Text(t))) => match serde_json::from_str(&t)? {
+                UploadEvent::Ready { window: w, .. } => window = u64::from(w),
+                UploadEvent::Ack { chunks, .. } => acked = chunks,
+                UploadEvent::Done { share_id, .. } => return Ok((share_id, token)),
+                other => bail!("unexpected {other:?}"),
+            },
+            Some(Ok(_)) => {}
+            other => bail!("upload socket ended: {other:?}"),
+        }
+    }
+}
