@@ -7,6 +7,7 @@
 //!
 //! ```text
 //! cargo run --release -p ferry-backend --example bench_client -- upload PORT BYTES > share.txt
+//! # share.txt: SHARE_ID DOWNLOAD_TOKEN OWNER_TOKEN
 //! cargo run --release -p ferry-backend --example bench_client -- download PORT "$(cat share.txt)"
 //! ```
 use std::time::Instant;
@@ -99,14 +100,23 @@ async fn upload(port: u16, plaintext_len: u64) -> anyhow::Result<()> {
         match ws.next().await {
             Some(Ok(Message::Text(t))) => match serde_json::from_str(&t)? {
                 UploadEvent::Ack { chunks, .. } => acked = chunks,
-                UploadEvent::Done { share_id, .. } => {
+                UploadEvent::Done {
+                    share_id,
+                    owner_token,
+                    ..
+                } => {
                     let secs = began.elapsed().as_secs_f64();
                     eprintln!(
                         "upload: {} bytes in {secs:.2} s = {:.0} MB/s",
                         ciphertext_size,
                         ciphertext_size as f64 / 1e6 / secs
                     );
-                    println!("{share_id} {}", ferry_common::b64::encode(&token));
+                    // The share, then the download token and the owner token (for DELETE).
+                    println!(
+                        "{share_id} {} {}",
+                        ferry_common::b64::encode(&token),
+                        ferry_common::b64::encode(&owner_token.0)
+                    );
                     return Ok(());
                 }
                 other => anyhow::bail!("unexpected {other:?}"),

@@ -16,6 +16,9 @@ use std::{
     time::Duration,
 };
 
+#[path = "../tests/support/raw_ws.rs"]
+mod raw_ws;
+
 use anyhow::{Context, bail};
 use ferry_common::{
     Header, KdfParams,
@@ -26,7 +29,7 @@ use ferry_common::{
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
+    io::AsyncWriteExt,
     net::{TcpSocket, TcpStream, tcp::OwnedReadHalf},
     time::{Instant, sleep, timeout},
 };
@@ -126,16 +129,18 @@ async fn one_socket(
     let watcher = (phase != "stalled-download").then(|| tokio::spawn(watch(read)));
     if let Some(start) = start {
         write
-            .write_all(&frame_header(true, 0x1, start.len() as u64))
+            .write_all(&raw_ws::frame_header(true, 0x1, start.len() as u64))
             .await?;
         write.write_all(&start).await?;
     }
     let mut written = 0u64;
     if phase == "huge-frame" {
-        write.write_all(&frame_header(true, 0x2, 1 << 40)).await?;
+        write
+            .write_all(&raw_ws::frame_header(true, 0x2, 1 << 40))
+            .await?;
     }
     let zeros = vec![0u8; 1 << 20];
-    let ping = frame_header(true, 0x9, 0);
+    let ping = raw_ws::frame_header(true, 0x9, 0);
     let mut dropped = false;
     // Bounded by the deadline and, for huge frames, the byte budget.
     while Instant::now() < deadline {
@@ -173,7 +178,7 @@ async fn watch(mut read: OwnedReadHalf) -> String {
     let mut code = String::new();
     // Bounded: the connection ends or the caller aborts this task at its deadline.
     loop {
-        let frame = read_frame(&mut read).await;
+        let frame = raw_ws::read_frame(&mut read).await;
         match frame {
             Ok((0x1, payload)) => {
                 if let Ok(UploadEvent::Error(body)) = serde_json::from_slice(&payload) {
@@ -196,66 +201,13 @@ async fn handshake(port: u16, source: IpAddr, path: &str) -> anyhow::Result<TcpS
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(source, 0))?;
     let mut tcp = socket.connect(([127, 0, 0, 1], port).into()).await?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await?;
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        if head.len() > 8192 {
-            bail!("response head too long");
-        }
-        head.push(
-            timeout(Duration::from_secs(30), tcp.read_u8())
-                .await
-                .context("handshake timed out")??,
-        );
-    }
-    if !head.starts_with(b"HTTP/1.1 101") {
-        bail!(
-            "refused: {}",
-            String::from_utf8_lossy(&head).lines().next().unwrap_or("")
-        );
-    }
+    timeout(
+        Duration::from_secs(30),
+        raw_ws::upgrade(&mut tcp, port, path),
+    )
+    .await
+    .context("handshake timed out")??;
     Ok(tcp)
-}
-
-/// A client frame header, masked with a zero key (the payload goes as is).
-fn frame_header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
-    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
-    match len {
-        0..=125 => out.push(0x80 | len as u8),
-        126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&[0; 4]);
-    out
-}
-
-async fn read_frame(read: &mut OwnedReadHalf) -> std::io::Result<(u8, Vec<u8>)> {
-    let first = read.read_u8().await?;
-    let len = match read.read_u8().await? & 0x7F {
-        126 => u64::from(read.read_u16().await?),
-        127 => read.read_u64().await?,
-        n => u64::from(n),
-    };
-    // Skip binary payloads without keeping them.
-    let mut payload = Vec::new();
-    let mut limited = (&mut *read).take(len);
-    if len <= 1 << 16 {
-        limited.read_to_end(&mut payload).await?;
-    } else {
-        tokio::io::copy(&mut limited, &mut tokio::io::sink()).await?;
-    }
-    Ok((first & 0x0F, payload))
 }
 
 fn upload_start(plaintext_len: u64) -> anyhow::Result<UploadRequest> {

@@ -10,9 +10,12 @@ use ferry_common::protocol::{
     DOWNLOAD_PATH, DownloadRequest, ErrorCode, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent,
 };
 use futures_util::SinkExt;
-use support::*;
+use support::{
+    raw_ws::{self, frame_header, read_frame},
+    *,
+};
 use tokio::{
-    io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
+    io::{AsyncRead, AsyncWriteExt},
     net::TcpStream,
 };
 use tokio_tungstenite::tungstenite::Message;
@@ -27,53 +30,8 @@ const PATIENCE: Duration = Duration::from_secs(60);
 /// A raw WebSocket connection: the handshake by hand, then frames written byte by byte.
 async fn raw_socket(port: u16, path: &str) -> TcpStream {
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
-         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-         Sec-WebSocket-Version: 13\r\n\r\n"
-    );
-    tcp.write_all(request.as_bytes()).await.unwrap();
-    // Read the response head byte by byte, so no frame after it is consumed.
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        assert!(head.len() < 8192, "response head too long");
-        head.push(tcp.read_u8().await.unwrap());
-    }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    raw_ws::upgrade(&mut tcp, port, path).await.unwrap();
     tcp
-}
-
-/// A client frame header (masked with a zero key, so the payload goes as is).
-fn frame_header(fin: bool, opcode: u8, len: u64) -> Vec<u8> {
-    let mut out = vec![if fin { 0x80 } else { 0 } | opcode];
-    match len {
-        0..=125 => out.push(0x80 | len as u8),
-        126..=0xFFFF => {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(len as u16).to_be_bytes());
-        }
-        _ => {
-            out.push(0x80 | 127);
-            out.extend_from_slice(&len.to_be_bytes());
-        }
-    }
-    out.extend_from_slice(&[0; 4]);
-    out
-}
-
-/// Reads one server frame: (opcode, payload).
-async fn read_frame(tcp: &mut (impl AsyncRead + Unpin)) -> std::io::Result<(u8, Vec<u8>)> {
-    let first = tcp.read_u8().await?;
-    let len = match tcp.read_u8().await? & 0x7F {
-        126 => u64::from(tcp.read_u16().await?),
-        127 => tcp.read_u64().await?,
-        n => u64::from(n),
-    };
-    assert!(len <= 8 << 20, "server frame of {len} bytes");
-    let mut payload = vec![0; len as usize];
-    tcp.read_exact(&mut payload).await?;
-    Ok((first & 0x0F, payload))
 }
 
 /// Reads server frames until the close frame: the `error` code and the close code.

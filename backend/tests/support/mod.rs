@@ -2,6 +2,8 @@
 //! WebSocket client that builds real encrypted shares with `ferry_common`.
 #![allow(dead_code)]
 
+pub mod raw_ws;
+
 use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use ferry_backend::{Application, Config, gate::SocketGate};
