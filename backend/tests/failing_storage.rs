@@ -258,79 +258,71 @@ async fn a_full_disk_fails_transfers_clearly_and_space_comes_back() {
 /// their rows: a trigger that breaks a deferred constraint, checked only at COMMIT
 /// (a constraint trigger on PostgreSQL, a deferred foreign key on SQLite, whose
 /// connections sqlx opens with `foreign_keys = ON`).
-enum CommitFault {
-    Postgres(sqlx::PgConnection),
-    Sqlite(sqlx::SqliteConnection),
+struct CommitFault {
+    conn: sqlx::AnyConnection,
+    postgres: bool,
 }
 
 impl CommitFault {
     async fn connect(server: &TestServer) -> CommitFault {
         use sqlx::Connection;
         let url = server.config.database_url();
-        if url.starts_with("postgres") {
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect");
-            sqlx::query(
+        let postgres = url.starts_with("postgres");
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        let setup: &[&str] = if postgres {
+            &[
                 "CREATE OR REPLACE FUNCTION ferry_test_refuse_commit() RETURNS trigger \
-                 LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected commit failure'; END $$",
-            )
-            .execute(&mut conn)
-            .await
-            .expect("create function");
-            CommitFault::Postgres(conn)
+               LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected commit failure'; END $$",
+            ]
         } else {
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .expect("connect");
-            for sql in [
+            &[
                 "CREATE TABLE IF NOT EXISTS ferry_test_parent (id INTEGER PRIMARY KEY)",
                 "CREATE TABLE IF NOT EXISTS ferry_test_child (parent INTEGER \
                  REFERENCES ferry_test_parent(id) DEFERRABLE INITIALLY DEFERRED)",
-            ] {
-                sqlx::query(sql).execute(&mut conn).await.expect(sql);
-            }
-            CommitFault::Sqlite(conn)
+            ]
+        };
+        for sql in setup {
+            sqlx::query(sql).execute(&mut conn).await.expect(sql);
         }
+        CommitFault { conn, postgres }
     }
 
-    /// From now on every transaction with an `event` (UPDATE, DELETE) on `table` fails
-    /// at COMMIT.
+    /// From now on every transaction with an `event` (INSERT, UPDATE, DELETE) on `table`
+    /// fails at COMMIT.
     async fn arm(&mut self, table: &str, event: &str) {
-        match self {
-            CommitFault::Postgres(conn) => {
-                let sql = format!(
-                    "CREATE CONSTRAINT TRIGGER ferry_test_refuse_commit AFTER {event} ON {table} \
-                     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW \
-                     EXECUTE FUNCTION ferry_test_refuse_commit()"
-                );
-                sqlx::query(&sql)
-                    .execute(conn)
-                    .await
-                    .expect("create trigger");
-            }
-            CommitFault::Sqlite(conn) => {
-                let sql = format!(
-                    "CREATE TRIGGER ferry_test_refuse_commit AFTER {event} ON {table} \
-                     BEGIN INSERT INTO ferry_test_child VALUES (1); END"
-                );
-                sqlx::query(&sql)
-                    .execute(conn)
-                    .await
-                    .expect("create trigger");
-            }
-        }
+        self.arm_when(table, event, "TRUE").await;
+    }
+
+    /// Like [`Self::arm`], only for rows matching `when` (SQL over `NEW` or `OLD`).
+    async fn arm_when(&mut self, table: &str, event: &str, when: &str) {
+        let sql = if self.postgres {
+            format!(
+                "CREATE CONSTRAINT TRIGGER ferry_test_refuse_commit AFTER {event} ON {table} \
+                 DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({when}) \
+                 EXECUTE FUNCTION ferry_test_refuse_commit()"
+            )
+        } else {
+            format!(
+                "CREATE TRIGGER ferry_test_refuse_commit AFTER {event} ON {table} \
+                 FOR EACH ROW WHEN {when} BEGIN INSERT INTO ferry_test_child VALUES (1); END"
+            )
+        };
+        sqlx::query(&sql)
+            .execute(&mut self.conn)
+            .await
+            .expect("create trigger");
     }
 
     async fn disarm(&mut self, table: &str) {
-        match self {
-            CommitFault::Postgres(conn) => {
-                let sql = format!("DROP TRIGGER ferry_test_refuse_commit ON {table}");
-                sqlx::query(&sql).execute(conn).await.expect("drop trigger");
-            }
-            CommitFault::Sqlite(conn) => {
-                let sql = "DROP TRIGGER ferry_test_refuse_commit";
-                sqlx::query(sql).execute(conn).await.expect("drop trigger");
-            }
-        }
+        let sql = if self.postgres {
+            format!("DROP TRIGGER ferry_test_refuse_commit ON {table}")
+        } else {
+            "DROP TRIGGER ferry_test_refuse_commit".to_owned()
+        };
+        sqlx::query(&sql)
+            .execute(&mut self.conn)
+            .await
+            .expect("drop trigger");
     }
 }
 
@@ -384,4 +376,38 @@ async fn a_commit_that_fails_is_never_believed() {
             .unwrap();
         assert_eq!(download(server.port, &other).await.unwrap().plaintext, data);
     }
+}
+
+#[tokio::test]
+async fn the_sweeper_goes_on_past_a_share_it_cannot_remove() {
+    let server = TestServer::start(|c| c.sweep_interval = Duration::from_millis(100)).await;
+    let short = UploadOpts {
+        expires_in_secs: 1,
+        ..UploadOpts::default()
+    };
+    let stuck = upload(server.port, b"stuck", &short).await.unwrap();
+    let other = upload(server.port, b"other", &short).await.unwrap();
+    let mut fault = CommitFault::connect(&server).await;
+    fault
+        .arm_when("tombstones", "INSERT", &format!("NEW.id = '{}'", stuck.id))
+        .await;
+    eventually("the other expired share is swept", async || {
+        !server.blob_files().contains(&other.id)
+    })
+    .await;
+    // A few more sweeps fail on the stuck share: its row stays, so its blob stays too.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(server.blob_files().contains(&stuck.id));
+    assert_eq!(server.info(&stuck.id).await.unwrap_err().0, 410);
+    fault.disarm("tombstones").await;
+    eventually("the stuck share is swept once it can be", async || {
+        server.blob_files().is_empty()
+    })
+    .await;
+    assert_eq!(server.info(&stuck.id).await.unwrap_err().0, 410);
+    let data = random_bytes(100_000);
+    let share = upload(server.port, &data, &UploadOpts::default())
+        .await
+        .unwrap();
+    assert_eq!(download(server.port, &share).await.unwrap().plaintext, data);
 }
