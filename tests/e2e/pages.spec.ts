@@ -71,5 +71,13 @@ test('Copy puts the share link on the clipboard', async ({ harness }) => {
   const link = await send(page, file.path, pass);
   await page.getByRole('button', { name: 'Copy' }).click();
   await expect(page.getByText('Copied to the clipboard.')).toBeVisible();
+  // The app's pages may write the clipboard but never read it (Permissions-Policy)...
+  const denied = await page.evaluate(() =>
+    navigator.clipboard.readText().then(() => 'read', (e: Error) => e.name));
+  expect(denied).toBe('NotAllowedError');
+  // ...so the link is read back from a blank page of the same origin that the test serves.
+  await page.route('**/clipboard-probe', (route) =>
+    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>probe</title>' }));
+  await page.goto(new URL('/clipboard-probe', page.url()).href);
   expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(link);
 });
