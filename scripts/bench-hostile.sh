@@ -151,7 +151,7 @@ disk_phase() {
     done < <(tail -n +2 "$WORK/acked")
     printf 'full-disk (64 MiB tmpfs): %s uploads done, %s refused insufficient-storage, %s other failures;\n' \
         "$acked" "$refused" "$other"
-    printf '  normal round trip on the full disk: %s; owner DELETE: %s; round trip after it: %s;\n' \
+    printf '  1 MiB round trip once the client was refused: %s; owner DELETE: %s; round trip after it: %s;\n' \
         "$full" "$status" "$after"
     printf '  after a restart, %s of the %s other acknowledged uploads downloaded\n' \
         "$kept" "$((acked - 1))"

@@ -211,12 +211,7 @@ async fn handshake(port: u16, source: IpAddr, path: &str) -> anyhow::Result<TcpS
 }
 
 fn upload_start(plaintext_len: u64) -> anyhow::Result<UploadRequest> {
-    let kdf = KdfParams {
-        m_cost: 64,
-        t_cost: 1,
-        p_cost: 1,
-    };
-    let header = Header::generate(kdf, CHUNK, true)?;
+    let header = Header::generate(KdfParams::FLOOR, CHUNK, true)?;
     let token = random_token()?;
     Ok(UploadRequest::Start {
         version: PROTOCOL_VERSION,
@@ -232,12 +227,7 @@ fn upload_start(plaintext_len: u64) -> anyhow::Result<UploadRequest> {
 /// Uploads a share of filler ciphertext that 100 downloads may fetch; returns its ID and
 /// download token.
 async fn upload_share(port: u16) -> anyhow::Result<(String, [u8; 32])> {
-    let kdf = KdfParams {
-        m_cost: 64,
-        t_cost: 1,
-        p_cost: 1,
-    };
-    let header = Header::generate(kdf, CHUNK, true)?;
+    let header = Header::generate(KdfParams::FLOOR, CHUNK, true)?;
     let token = random_token()?;
     let ciphertext_size = header.ciphertext_len(STALLED_SHARE);
     let chunks = header.chunk_count(STALLED_SHARE);
