@@ -13,6 +13,7 @@
 #![deny(rustdoc::broken_intra_doc_links)]
 
 pub mod b64;
+pub mod client;
 mod error;
 pub mod header;
 pub mod keys;

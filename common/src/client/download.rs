@@ -1,0 +1,274 @@
+//! The download session: `start` → `ready` → chunks and acks within the window → `done`.
+use std::fmt;
+
+use zeroize::Zeroizing;
+
+use super::{ClientError, Layout, ShareId, to_text};
+use crate::{
+    Header, b64,
+    protocol::{DownloadEvent, DownloadRequest, PROTOCOL_VERSION},
+};
+
+/// What the download's transport should do next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadAction {
+    /// Send this text frame (a JSON control message).
+    Send(String),
+    /// The server accepted the token and claimed a download: open the metadata and get
+    /// ready for `chunks` chunks. Given once, before any chunk.
+    Ready(Ready),
+    /// Read the next server message (or the socket's end) and feed it in.
+    Wait,
+    /// Every chunk was acknowledged and the download counted.
+    Done {
+        /// Downloads the share still allows (0: it is gone).
+        downloads_left: u32,
+    },
+    /// The download failed; close the socket.
+    Failed(ClientError),
+}
+
+/// The server's `ready`, checked against the share's header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    /// The sealed metadata block.
+    pub metadata: Vec<u8>,
+    /// Total ciphertext bytes that follow.
+    pub ciphertext_size: u64,
+    /// Number of chunk frames that follow.
+    pub chunks: u64,
+    /// Chunks the server sends beyond the last ack.
+    pub window: u64,
+}
+
+/// A chunk frame the server sent, checked for its position and size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkInfo {
+    /// Its position, from 0.
+    pub index: u64,
+    /// Whether it is the final chunk (open it with the final flag).
+    pub last: bool,
+}
+
+#[derive(Clone)]
+enum State {
+    Start,
+    AwaitReady,
+    Receiving,
+    /// The last chunk was acknowledged; waiting for `done`.
+    AwaitDone,
+    Done(u32),
+    Failed(ClientError),
+}
+
+/// One download, from `start` to `done` (see the [module docs](super)).
+#[derive(Clone)]
+pub struct Download {
+    state: State,
+    /// The `start` message; it holds the download token, so it is wiped once sent.
+    start: Zeroizing<String>,
+    chunk_size: u32,
+    layout: Option<Layout>,
+    ready: Option<Ready>,
+    window: u64,
+    received: u64,
+    /// The highest count the transport asked to acknowledge.
+    ack_wanted: u64,
+    /// The highest count handed out as an `ack` message.
+    ack_sent: u64,
+}
+
+impl fmt::Debug for Download {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Download")
+            .field("received", &self.received)
+            .field("ack_sent", &self.ack_sent)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Download {
+    /// A new download of `share_id` with the 32-byte download token from the key
+    /// schedule; `header` (from `GET /api/shares/{id}`) fixes every chunk's size.
+    pub fn new(share_id: &ShareId, token: &[u8; 32], header: &Header) -> Download {
+        let start = DownloadRequest::Start {
+            version: PROTOCOL_VERSION,
+            share_id: share_id.as_str().to_owned(),
+            token: b64::Bytes(token.to_vec()),
+        };
+        Download {
+            state: State::Start,
+            start: Zeroizing::new(to_text(&start)),
+            chunk_size: header.chunk_size,
+            layout: None,
+            ready: None,
+            window: 0,
+            received: 0,
+            ack_wanted: 0,
+            ack_sent: 0,
+        }
+    }
+
+    /// What to do next.
+    pub fn poll(&mut self) -> DownloadAction {
+        match &self.state {
+            State::Start => {
+                self.state = State::AwaitReady;
+                DownloadAction::Send(std::mem::take(&mut *self.start))
+            }
+            State::AwaitReady | State::AwaitDone => DownloadAction::Wait,
+            State::Receiving => {
+                if let Some(ready) = self.ready.take() {
+                    return DownloadAction::Ready(ready);
+                }
+                if self.ack_wanted > self.ack_sent {
+                    self.ack_sent = self.ack_wanted;
+                    if self.layout.is_some_and(|l| self.ack_sent == l.chunks) {
+                        self.state = State::AwaitDone;
+                    }
+                    return DownloadAction::Send(to_text(&DownloadRequest::Ack {
+                        chunks: self.ack_sent,
+                    }));
+                }
+                DownloadAction::Wait
+            }
+            State::Done(left) => DownloadAction::Done {
+                downloads_left: *left,
+            },
+            State::Failed(e) => DownloadAction::Failed(e.clone()),
+        }
+    }
+
+    /// A text message from the server.
+    pub fn handle_text(&mut self, text: &str) -> Result<(), ClientError> {
+        if self.is_over() {
+            return Ok(());
+        }
+        match serde_json::from_str::<DownloadEvent>(text) {
+            Ok(event) => self.handle_event(event),
+            Err(e) => self.fail(ClientError::Malformed(e.to_string())),
+        }
+    }
+
+    /// A binary frame from the server: the next chunk, checked for its size and against
+    /// the window and the announced count. The transport opens it (with the final flag
+    /// when [`ChunkInfo::last`]) and later acknowledges it with [`Download::acknowledge`].
+    pub fn handle_binary(&mut self, frame: &[u8]) -> Result<ChunkInfo, ClientError> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        let (State::Receiving, Some(layout)) = (&self.state, self.layout) else {
+            return self.fail(ClientError::ServerProtocol("a chunk before `ready`"));
+        };
+        if self.received >= layout.chunks {
+            return self.fail(ClientError::ServerProtocol("more chunks than announced"));
+        }
+        if self.received - self.ack_sent >= self.window {
+            return self.fail(ClientError::ServerProtocol(
+                "more chunks than the window allows",
+            ));
+        }
+        if frame.len() as u64 != layout.len_of(self.received) {
+            return self.fail(ClientError::ServerProtocol(
+                "a chunk of the wrong size for its position",
+            ));
+        }
+        let index = self.received;
+        self.received += 1;
+        Ok(ChunkInfo {
+            index,
+            last: self.received == layout.chunks,
+        })
+    }
+
+    /// The transport has dealt with the first `chunks` chunks (verified, written; for
+    /// the last one: made durable under its final name, since acknowledging it spends
+    /// the download). The next [`Download::poll`] hands out the `ack`.
+    pub fn acknowledge(&mut self, chunks: u64) -> Result<(), ClientError> {
+        if !matches!(self.state, State::Receiving) {
+            return self.fail(ClientError::Misuse("an ack outside the transfer"));
+        }
+        if chunks <= self.ack_wanted || chunks > self.received {
+            return self.fail(ClientError::Misuse(
+                "an ack that goes backwards or beyond what was received",
+            ));
+        }
+        self.ack_wanted = chunks;
+        Ok(())
+    }
+
+    /// The socket ended (close frame with `reason`, or the connection broke).
+    pub fn handle_closed(&mut self, reason: Option<&str>) -> Result<(), ClientError> {
+        if self.is_over() {
+            return Ok(());
+        }
+        self.fail(ClientError::Closed {
+            reason: reason.map(str::to_owned),
+        })
+    }
+
+    /// Chunks received so far.
+    pub fn received_chunks(&self) -> u64 {
+        self.received
+    }
+
+    fn is_over(&self) -> bool {
+        matches!(self.state, State::Done(_) | State::Failed(_))
+    }
+
+    fn handle_event(&mut self, event: DownloadEvent) -> Result<(), ClientError> {
+        match (event, &self.state) {
+            (DownloadEvent::Error(body), _) => self.fail(body.into()),
+            (DownloadEvent::Unknown, _) => Ok(()),
+            (
+                DownloadEvent::Ready {
+                    metadata,
+                    ciphertext_size,
+                    chunks,
+                    window,
+                },
+                State::AwaitReady,
+            ) => {
+                let Some(layout) = Layout::new(self.chunk_size, ciphertext_size) else {
+                    return self.fail(ClientError::ServerProtocol(
+                        "`ready` announces a size no share can have",
+                    ));
+                };
+                if layout.chunks != chunks {
+                    return self.fail(ClientError::ServerProtocol(
+                        "`ready` announces a chunk count that does not match its size",
+                    ));
+                }
+                if window == 0 {
+                    return self.fail(ClientError::ServerProtocol("a window of 0 chunks"));
+                }
+                self.layout = Some(layout);
+                self.window = u64::from(window);
+                self.ready = Some(Ready {
+                    metadata: metadata.0,
+                    ciphertext_size,
+                    chunks,
+                    window: u64::from(window),
+                });
+                self.state = State::Receiving;
+                Ok(())
+            }
+            (DownloadEvent::Ready { .. }, _) => {
+                self.fail(ClientError::ServerProtocol("`ready` out of turn"))
+            }
+            (DownloadEvent::Done { downloads_left }, State::AwaitDone) => {
+                self.state = State::Done(downloads_left);
+                Ok(())
+            }
+            (DownloadEvent::Done { .. }, _) => self.fail(ClientError::ServerProtocol(
+                "`done` before the last chunk was acknowledged",
+            )),
+        }
+    }
+
+    fn fail<T>(&mut self, e: ClientError) -> Result<T, ClientError> {
+        self.state = State::Failed(e.clone());
+        Err(e)
+    }
+}

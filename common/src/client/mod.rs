@@ -1,0 +1,98 @@
+//! The client half of protocol v1, written once and driven sans-I/O.
+//!
+//! [`Upload`] and [`Download`] are state machines in the style of rustls: the transport
+//! (tokio-tungstenite in the CLI and the server's tests, a browser WebSocket in the web
+//! worker) feeds them what happened — a server text message, a server binary frame, a
+//! sealed chunk, the socket closing — and asks [`Upload::poll`] / [`Download::poll`] what
+//! to do next: send this text, send a chunk, wait for the server, done, or failed. They
+//! own the message order, the window accounting, the exact size of every chunk, the
+//! parsing of server events and the mapping of the server's error codes to
+//! [`ClientError`]. They do no I/O, start no task and never touch keys: sealing and
+//! opening chunks stays with the transport (the browser does AES-GCM in WebCrypto), so the
+//! same code runs natively and in wasm32.
+//!
+//! A typical upload loop:
+//!
+//! ```text
+//! loop match upload.poll() {
+//!     Send(text)              => socket.send_text(text),
+//!     SendChunk { index, .. } => { let c = seal(index); upload.chunk_ready(&c)?; socket.send_binary(c) }
+//!     Wait                    => match socket.next() { Text(t) => upload.handle_text(&t)?,
+//!                                                      Binary(b) => upload.handle_binary(&b)?,
+//!                                                      Closed(r) => upload.handle_closed(r)? }
+//!     Done(uploaded)          => break uploaded,
+//!     Failed(e)               => return Err(e),
+//! }
+//! ```
+mod download;
+mod error;
+pub mod share_id;
+mod upload;
+
+pub use download::{ChunkInfo, Download, DownloadAction, Ready};
+pub use error::{ClientError, Gone};
+pub use share_id::{ShareId, ShareIdError};
+pub use upload::{Upload, UploadAction, Uploaded};
+
+use crate::TAG_LEN;
+
+/// The exact sealed size of every chunk of one share: all `chunk_size + 16` bytes but the
+/// last, which holds the rest (16 bytes only for an empty file).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Layout {
+    /// Bytes of a full sealed chunk.
+    sealed: u64,
+    /// Number of chunks.
+    chunks: u64,
+    /// Bytes of the last chunk.
+    last: u64,
+}
+
+impl Layout {
+    /// The layout of a stream of `ciphertext_size` bytes in chunks of `chunk_size`
+    /// plaintext bytes, or `None` when no valid stream has that size.
+    fn new(chunk_size: u32, ciphertext_size: u64) -> Option<Layout> {
+        let tag = TAG_LEN as u64;
+        let sealed = u64::from(chunk_size).checked_add(tag)?;
+        if chunk_size == 0 || ciphertext_size < tag {
+            return None;
+        }
+        let chunks = ciphertext_size.div_ceil(sealed);
+        let last = ciphertext_size - (chunks - 1) * sealed;
+        // A last chunk of 1..16 bytes cannot hold a tag; an empty non-first chunk would
+        // have to be the final one of a file whose size is a multiple of the chunk size,
+        // which the format writes as a full chunk instead.
+        (last >= tag && (chunks == 1 || last > tag)).then_some(Layout {
+            sealed,
+            chunks,
+            last,
+        })
+    }
+
+    /// The sealed size of chunk `index` (which must be below `chunks`).
+    fn len_of(&self, index: u64) -> u64 {
+        if index + 1 == self.chunks {
+            self.last
+        } else {
+            self.sealed
+        }
+    }
+
+    /// Ciphertext bytes in the first `n` chunks.
+    fn bytes_in(&self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            (n - 1) * self.sealed + self.len_of(n - 1)
+        }
+    }
+}
+
+/// Serialises a client message (plain structs, which always serialise).
+fn to_text<T: serde::Serialize>(msg: &T) -> String {
+    // unwrap: protocol messages are plain structs with string keys.
+    serde_json::to_string(msg).expect("protocol message serialises")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,542 @@
+//! Scripted server conversations for both sessions: the happy paths, the window, and a
+//! server that speaks out of turn, sends garbage or refuses.
+use serde_json::{Value, json};
+
+use super::*;
+use crate::{
+    Header, KdfParams,
+    b64::Bytes,
+    protocol::{PROTOCOL_VERSION, UploadRequest},
+};
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
+const ID: &str = "q3Xv0m4yLrZ4cF2kHk8VtA";
+const CHUNK: u32 = 1024;
+const SEALED: usize = CHUNK as usize + 16;
+
+fn header() -> Header {
+    Header::generate(KdfParams::FLOOR, CHUNK, false).unwrap()
+}
+
+fn start(plaintext_len: u64) -> UploadRequest {
+    let h = header();
+    UploadRequest::Start {
+        version: PROTOCOL_VERSION,
+        header: Bytes(h.to_bytes().to_vec()),
+        metadata: Bytes(vec![1; 40]),
+        verifier: Bytes(vec![2; 32]),
+        expires_in_secs: 60,
+        max_downloads: 1,
+        ciphertext_size: h.ciphertext_len(plaintext_len),
+    }
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap()
+}
+
+/// The sizes of the chunks of a `plaintext_len`-byte file.
+fn sizes(plaintext_len: u64) -> Vec<usize> {
+    let h = header();
+    let n = h.chunk_count(plaintext_len);
+    let last = h.ciphertext_len(plaintext_len) as usize - (n as usize - 1) * SEALED;
+    (0..n)
+        .map(|i| if i + 1 == n { last } else { SEALED })
+        .collect()
+}
+
+/// Drives an upload to `ready` with `window`.
+fn upload_ready(plaintext_len: u64, window: u32) -> Upload {
+    let mut up = Upload::new(&start(plaintext_len)).unwrap();
+    let UploadAction::Send(text) = up.poll() else {
+        panic!("start first")
+    };
+    assert_eq!(json_of(&text)["type"], "start");
+    assert_eq!(up.poll(), UploadAction::Wait);
+    up.handle_text(&json!({"type": "ready", "share_id": ID, "window": window}).to_string())
+        .unwrap();
+    up
+}
+
+/// A server that acknowledges one chunk whenever the client waits; checks the window at
+/// every step. Returns the client's result and the frames it sent.
+fn run_upload(plaintext_len: u64, window: u32) -> (Uploaded, Vec<usize>) {
+    let mut up = upload_ready(plaintext_len, window);
+    let sizes = sizes(plaintext_len);
+    let (mut sent, mut stored, mut finished) = (Vec::new(), 0usize, false);
+    for _ in 0..10_000 {
+        match up.poll() {
+            UploadAction::SendChunk { index, len } => {
+                assert_eq!(index as usize, sent.len());
+                assert_eq!(len, sizes[sent.len()]);
+                assert!(!finished, "a chunk after finish");
+                up.chunk_ready(&vec![0; len]).unwrap();
+                sent.push(len);
+                assert!(
+                    sent.len() - stored <= window as usize,
+                    "window exceeded: {} sent, {stored} acked",
+                    sent.len()
+                );
+            }
+            UploadAction::Send(text) => {
+                assert_eq!(json_of(&text), json!({"type": "finish"}));
+                assert_eq!(sent.len(), sizes.len(), "finish after every chunk");
+                finished = true;
+            }
+            UploadAction::Wait if stored < sent.len() => {
+                stored += 1;
+                let bytes: usize = sent[..stored].iter().sum();
+                let ack = json!({"type": "ack", "chunks": stored, "bytes": bytes});
+                up.handle_text(&ack.to_string()).unwrap();
+            }
+            UploadAction::Wait => {
+                assert!(finished);
+                let done = json!({"type": "done", "share_id": ID, "owner_token": "AAAA",
+                                  "expires_at": 5});
+                up.handle_text(&done.to_string()).unwrap();
+            }
+            UploadAction::Done(done) => {
+                up.handle_closed(None).unwrap();
+                return (done, sent);
+            }
+            UploadAction::Failed(e) => panic!("{e}"),
+        }
+    }
+    panic!("the upload never ended")
+}
+
+#[test]
+fn upload_happy_path_sends_exact_sizes_within_the_window() {
+    for (len, window) in [(0u64, 2u32), (1, 1), (1024, 2), (5000, 2), (10 * 1024, 3)] {
+        let (done, sent) = run_upload(len, window);
+        assert_eq!(sent, sizes(len), "{len}");
+        assert_eq!(done.share_id.as_str(), ID);
+        assert_eq!(done.owner_token, vec![0, 0, 0]);
+        assert_eq!(done.expires_at, 5);
+    }
+}
+
+#[test]
+fn upload_waits_when_the_window_is_full() {
+    let mut up = upload_ready(5 * 1024, 2);
+    for i in 0..2 {
+        assert_eq!(
+            up.poll(),
+            UploadAction::SendChunk {
+                index: i,
+                len: SEALED
+            }
+        );
+        up.chunk_ready(&[0; SEALED]).unwrap();
+    }
+    assert_eq!(up.poll(), UploadAction::Wait);
+    assert_eq!(
+        up.chunk_ready(&[0; SEALED]),
+        Err(ClientError::Misuse("a chunk outside the window"))
+    );
+}
+
+#[test]
+fn upload_refuses_a_chunk_of_the_wrong_size() {
+    let mut up = upload_ready(5000, 4);
+    assert!(matches!(up.poll(), UploadAction::SendChunk { .. }));
+    assert_eq!(
+        up.chunk_ready(&[0; SEALED - 1]),
+        Err(ClientError::Misuse("a chunk of the wrong size"))
+    );
+    assert!(matches!(up.poll(), UploadAction::Failed(_)));
+}
+
+#[test]
+fn upload_refuses_a_server_out_of_turn() {
+    let ready = json!({"type": "ready", "share_id": ID, "window": 4}).to_string();
+    let done =
+        json!({"type": "done", "share_id": ID, "owner_token": "", "expires_at": 1}).to_string();
+    let ack = |chunks: u64, bytes: u64| {
+        json!({"type": "ack", "chunks": chunks, "bytes": bytes}).to_string()
+    };
+    type Script<'a> = Box<dyn Fn(&mut Upload) -> Result<(), ClientError> + 'a>;
+    let cases: Vec<(&str, Script)> = vec![
+        ("ack before ready", Box::new(|u| u.handle_text(&ack(0, 0)))),
+        ("done before ready", Box::new(|u| u.handle_text(&done))),
+        ("binary", Box::new(|u| u.handle_binary(&[1, 2]))),
+        (
+            "ready twice",
+            Box::new(|u| {
+                u.handle_text(&ready)?;
+                u.handle_text(&ready)
+            }),
+        ),
+        (
+            "ack beyond sent",
+            Box::new(|u| {
+                u.handle_text(&ready)?;
+                u.handle_text(&ack(1, SEALED as u64))
+            }),
+        ),
+        (
+            "done before finish",
+            Box::new(|u| {
+                u.handle_text(&ready)?;
+                u.handle_text(&done)
+            }),
+        ),
+        (
+            "malformed share id",
+            Box::new(|u| {
+                u.handle_text(&json!({"type": "ready", "share_id": "x/y", "window": 4}).to_string())
+            }),
+        ),
+        (
+            "window 0",
+            Box::new(|u| {
+                u.handle_text(&json!({"type": "ready", "share_id": ID, "window": 0}).to_string())
+            }),
+        ),
+    ];
+    for (what, script) in cases {
+        let mut up = Upload::new(&start(5000)).unwrap();
+        let _ = up.poll();
+        let e = script(&mut up).expect_err(what);
+        assert!(matches!(e, ClientError::ServerProtocol(_)), "{what}: {e:?}");
+        assert_eq!(up.poll(), UploadAction::Failed(e), "{what}");
+    }
+}
+
+#[test]
+fn upload_refuses_acks_that_go_backwards_or_lie_about_bytes() {
+    let mut up = upload_ready(5000, 4);
+    for _ in 0..3 {
+        let UploadAction::SendChunk { len, .. } = up.poll() else {
+            panic!()
+        };
+        up.chunk_ready(&vec![0; len]).unwrap();
+    }
+    let two = 2 * SEALED as u64;
+    up.handle_text(&json!({"type": "ack", "chunks": 2, "bytes": two}).to_string())
+        .unwrap();
+    assert_eq!(up.acked_bytes(), two);
+    let back = json!({"type": "ack", "chunks": 1, "bytes": SEALED}).to_string();
+    assert!(matches!(
+        up.clone().handle_text(&back),
+        Err(ClientError::ServerProtocol(_))
+    ));
+    let lie = json!({"type": "ack", "chunks": 3, "bytes": two}).to_string();
+    assert!(matches!(
+        up.handle_text(&lie),
+        Err(ClientError::ServerProtocol(_))
+    ));
+}
+
+#[test]
+fn upload_done_must_follow_every_ack_and_name_the_same_share() {
+    let finish = |up: &mut Upload| {
+        let mut acked = 0;
+        for _ in 0..10 {
+            match up.poll() {
+                UploadAction::SendChunk { len, .. } => up.chunk_ready(&vec![0; len]).unwrap(),
+                UploadAction::Send(_) => return acked,
+                UploadAction::Wait => {
+                    acked += 1;
+                    let bytes: u64 = sizes(2000)[..acked].iter().map(|&s| s as u64).sum();
+                    up.handle_text(
+                        &json!({"type": "ack", "chunks": acked, "bytes": bytes}).to_string(),
+                    )
+                    .unwrap();
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        panic!("no finish")
+    };
+    let mut up = upload_ready(2000, 1);
+    assert_eq!(finish(&mut up), 1, "one chunk still unacknowledged");
+    let done = |id: &str| {
+        json!({"type": "done", "share_id": id, "owner_token": "", "expires_at": 1}).to_string()
+    };
+    assert!(matches!(
+        up.handle_text(&done(ID)),
+        Err(ClientError::ServerProtocol(_))
+    ));
+    let mut up = upload_ready(2000, 2);
+    finish(&mut up);
+    let bytes: u64 = sizes(2000).iter().map(|&s| s as u64).sum();
+    up.handle_text(&json!({"type": "ack", "chunks": 2, "bytes": bytes}).to_string())
+        .unwrap();
+    assert!(matches!(
+        up.handle_text(&done("AAAAAAAAAAAAAAAAAAAAAA")),
+        Err(ClientError::ServerProtocol(_))
+    ));
+}
+
+#[test]
+fn upload_maps_refusals_garbage_and_closes() {
+    let mut up = Upload::new(&start(10)).unwrap();
+    let _ = up.poll();
+    let refusal = json!({"type": "error", "code": "insufficient-storage", "message": "full"});
+    assert_eq!(
+        up.handle_text(&refusal.to_string()),
+        Err(ClientError::InsufficientStorage {
+            message: "full".into()
+        })
+    );
+    // After the failure, the close that follows changes nothing.
+    up.handle_closed(Some("full")).unwrap();
+    assert!(matches!(
+        up.poll(),
+        UploadAction::Failed(ClientError::InsufficientStorage { .. })
+    ));
+
+    let mut up = upload_ready(10, 4);
+    assert!(matches!(
+        up.handle_text("{not json"),
+        Err(ClientError::Malformed(_))
+    ));
+    let mut up = upload_ready(10, 4);
+    // Unknown message types are skipped (later versions may add some).
+    up.handle_text(r#"{"type": "progress", "x": 1}"#).unwrap();
+    assert_eq!(
+        up.handle_closed(Some("bye")),
+        Err(ClientError::Closed {
+            reason: Some("bye".into())
+        })
+    );
+}
+
+#[test]
+fn upload_new_refuses_an_impossible_start() {
+    assert!(Upload::new(&UploadRequest::Finish).is_err());
+    let mut bad = start(10);
+    if let UploadRequest::Start {
+        ciphertext_size, ..
+    } = &mut bad
+    {
+        *ciphertext_size = 5;
+    }
+    assert!(Upload::new(&bad).is_err());
+}
+
+// -- downloads -- //
+
+const TOKEN: [u8; 32] = [9; 32];
+
+fn ready_json(plaintext_len: u64, window: u32) -> String {
+    let h = header();
+    json!({"type": "ready", "metadata": "AQID", "ciphertext_size": h.ciphertext_len(plaintext_len),
+           "chunks": h.chunk_count(plaintext_len), "window": window})
+    .to_string()
+}
+
+fn download_ready(plaintext_len: u64, window: u32) -> Download {
+    let id = ShareId::parse(ID).unwrap();
+    let mut down = Download::new(&id, &TOKEN, &header());
+    let DownloadAction::Send(text) = down.poll() else {
+        panic!("start first")
+    };
+    assert_eq!(
+        json_of(&text),
+        json!({"type": "start", "version": 1, "share_id": ID,
+               "token": crate::b64::encode(&TOKEN)})
+    );
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    down.handle_text(&ready_json(plaintext_len, window))
+        .unwrap();
+    let DownloadAction::Ready(ready) = down.poll() else {
+        panic!("ready first")
+    };
+    assert_eq!(ready.metadata, vec![1, 2, 3]);
+    assert_eq!(ready.window, u64::from(window));
+    down
+}
+
+#[test]
+fn download_happy_path_acks_every_chunk_then_done() {
+    for (len, window) in [(0u64, 2u32), (1024, 1), (5000, 2), (10 * 1024, 3)] {
+        let mut down = download_ready(len, window);
+        let sizes = sizes(len);
+        // A server that sends as far as the window lets it, then waits for acks.
+        let (mut sent, mut acked, mut got_done) = (0usize, 0u64, None);
+        for _ in 0..1000 {
+            while sent < sizes.len() && (sent as u64) - acked < u64::from(window) {
+                let info = down.handle_binary(&vec![0; sizes[sent]]).unwrap();
+                assert_eq!(info.index, sent as u64);
+                assert_eq!(info.last, sent + 1 == sizes.len());
+                sent += 1;
+                down.acknowledge(sent as u64).unwrap();
+            }
+            match down.poll() {
+                DownloadAction::Send(text) => {
+                    let ack = json_of(&text);
+                    assert_eq!(ack["type"], "ack");
+                    acked = ack["chunks"].as_u64().unwrap();
+                }
+                DownloadAction::Wait => {
+                    assert_eq!(acked, sizes.len() as u64, "waiting with nothing to do");
+                    down.handle_text(r#"{"type":"done","downloads_left":0}"#)
+                        .unwrap();
+                }
+                DownloadAction::Done { downloads_left } => {
+                    got_done = Some(downloads_left);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(got_done, Some(0), "{len}");
+        down.handle_closed(None).unwrap();
+    }
+}
+
+#[test]
+fn download_refuses_a_server_that_exceeds_the_window() {
+    let mut down = download_ready(10 * 1024, 2);
+    down.handle_binary(&[0; SEALED]).unwrap();
+    down.handle_binary(&[0; SEALED]).unwrap();
+    // Acknowledged locally but not yet sent: the server cannot know, so still refused.
+    down.acknowledge(2).unwrap();
+    assert_eq!(
+        down.handle_binary(&[0; SEALED]),
+        Err(ClientError::ServerProtocol(
+            "more chunks than the window allows"
+        ))
+    );
+}
+
+#[test]
+fn download_refuses_wrong_sizes_extra_chunks_and_early_done() {
+    let mut down = download_ready(2000, 4);
+    assert!(down.handle_binary(&[0; SEALED + 1]).is_err());
+
+    let mut down = download_ready(2000, 4);
+    down.handle_binary(&[0; SEALED]).unwrap();
+    let last = sizes(2000)[1];
+    assert!(down.handle_binary(&vec![0; last - 1]).is_err());
+
+    let mut down = download_ready(1000, 4);
+    down.handle_binary(&vec![0; sizes(1000)[0]]).unwrap();
+    assert_eq!(
+        down.handle_binary(&[0; 16]),
+        Err(ClientError::ServerProtocol("more chunks than announced"))
+    );
+
+    let mut down = download_ready(1000, 4);
+    down.handle_binary(&vec![0; sizes(1000)[0]]).unwrap();
+    assert!(matches!(
+        down.handle_text(r#"{"type":"done","downloads_left":0}"#),
+        Err(ClientError::ServerProtocol(_))
+    ));
+}
+
+#[test]
+fn download_refuses_an_inconsistent_or_out_of_turn_ready() {
+    let id = ShareId::parse(ID).unwrap();
+    let fresh = || {
+        let mut d = Download::new(&id, &TOKEN, &header());
+        let _ = d.poll();
+        d
+    };
+    let bad_ready = [
+        json!({"type":"ready","metadata":"","ciphertext_size":5,"chunks":1,"window":2}),
+        json!({"type":"ready","metadata":"","ciphertext_size":2000,"chunks":1,"window":2}),
+        json!({"type":"ready","metadata":"","ciphertext_size":16,"chunks":1,"window":0}),
+    ];
+    for ready in bad_ready {
+        let mut d = fresh();
+        assert!(
+            matches!(
+                d.handle_text(&ready.to_string()),
+                Err(ClientError::ServerProtocol(_))
+            ),
+            "{ready}"
+        );
+    }
+    let mut d = fresh();
+    assert!(d.handle_binary(&[0; 16]).is_err(), "a chunk before ready");
+    let mut d = download_ready(10, 2);
+    assert!(d.handle_text(&ready_json(10, 2)).is_err(), "ready twice");
+}
+
+#[test]
+fn download_maps_every_refusal() {
+    let id = ShareId::parse(ID).unwrap();
+    for (code, want) in [
+        (
+            json!({"code": "wrong-token", "message": "wrong passphrase or link", "attempts_left": 9}),
+            ClientError::WrongToken {
+                attempts_left: Some(9),
+            },
+        ),
+        (
+            json!({"code": "used-up", "message": "m"}),
+            ClientError::Gone(Gone::UsedUp),
+        ),
+        (
+            json!({"code": "expired", "message": "m"}),
+            ClientError::Gone(Gone::Expired),
+        ),
+        (
+            json!({"code": "not-found", "message": "m"}),
+            ClientError::Gone(Gone::NotFound),
+        ),
+        (json!({"code": "busy", "message": "m"}), ClientError::Busy),
+        (
+            json!({"code": "too-many-connections", "message": "m"}),
+            ClientError::TooManyConnections {
+                message: "m".into(),
+            },
+        ),
+        (
+            json!({"code": "a-future-code", "message": "m"}),
+            ClientError::Refused {
+                code: crate::protocol::ErrorCode::Unknown,
+                message: "m".into(),
+            },
+        ),
+    ] {
+        let mut d = Download::new(&id, &TOKEN, &header());
+        let _ = d.poll();
+        let mut msg = code.clone();
+        msg["type"] = "error".into();
+        assert_eq!(d.handle_text(&msg.to_string()), Err(want.clone()), "{code}");
+        assert_eq!(d.poll(), DownloadAction::Failed(want));
+    }
+}
+
+#[test]
+fn download_acks_only_what_was_received_and_never_backwards() {
+    let mut d = download_ready(5000, 4);
+    assert!(d.clone().acknowledge(1).is_err(), "nothing received");
+    d.handle_binary(&[0; SEALED]).unwrap();
+    d.acknowledge(1).unwrap();
+    assert!(d.clone().acknowledge(1).is_err(), "not forward");
+    let closed = d.handle_closed(None);
+    assert_eq!(closed, Err(ClientError::Closed { reason: None }));
+}
+
+#[test]
+fn debug_output_carries_no_token() {
+    let id = ShareId::parse(ID).unwrap();
+    let d = Download::new(&id, &TOKEN, &header());
+    let text = format!("{d:?}");
+    assert!(!text.contains(&crate::b64::encode(&TOKEN)), "{text}");
+    assert!(!text.contains(ID), "{text}");
+}
+
+/// The layout agrees with the format's own arithmetic for every edge size.
+#[test]
+fn layout_matches_the_format() {
+    let header = Header::generate(KdfParams::FLOOR, 1024, false).unwrap();
+    for len in [0u64, 1, 1023, 1024, 1025, 2048, 5000] {
+        let ct = header.ciphertext_len(len);
+        let l = Layout::new(1024, ct).unwrap();
+        assert_eq!(l.chunks, header.chunk_count(len), "{len}");
+        assert_eq!(l.bytes_in(l.chunks), ct, "{len}");
+        assert_eq!(header.plaintext_len(ct), Some(len));
+    }
+    for bad in [0u64, 15, 1040 + 5, 1040 + 16] {
+        assert_eq!(Layout::new(1024, bad), None, "{bad}");
+        assert_eq!(header.plaintext_len(bad), None, "{bad}");
+    }
+    assert_eq!(Layout::new(0, 16), None);
+}
