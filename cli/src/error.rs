@@ -4,7 +4,10 @@
 //! scripts a stable number per category (documented in `--help` and `cli/README.md`).
 use std::{io, path::PathBuf};
 
-use ferry_common::protocol::{ErrorBody, ErrorCode};
+use ferry_common::{
+    client::ClientError,
+    protocol::{ErrorBody, ErrorCode},
+};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -23,28 +26,8 @@ pub const EXIT_NETWORK: u8 = 6;
 /// Exit code: interrupted by Ctrl-C (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
-/// Why a share cannot be downloaded any more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gone {
-    /// Never existed, deleted, or fully downloaded.
-    NotFound,
-    /// Past its expiry time.
-    Expired,
-    /// No downloads left.
-    UsedUp,
-}
-
-impl std::fmt::Display for Gone {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Gone::NotFound => {
-                "this link does not exist (any more): it was never valid, was deleted, or was already downloaded"
-            }
-            Gone::Expired => "this link has expired",
-            Gone::UsedUp => "this link has no downloads left",
-        })
-    }
-}
+/// Why a share cannot be downloaded any more (the client core's, with its sentences).
+pub use ferry_common::client::Gone;
 
 /// Everything `ferry` can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -159,25 +142,27 @@ impl Error {
 
     /// Maps a server `error` message (WebSocket or HTTP body) to an error.
     pub fn from_server(body: ErrorBody) -> Error {
-        match body.code {
-            ErrorCode::NotFound => Error::Gone(Gone::NotFound),
-            ErrorCode::Expired => Error::Gone(Gone::Expired),
-            ErrorCode::UsedUp => Error::Gone(Gone::UsedUp),
-            ErrorCode::WrongToken => Error::WrongPassphrase {
-                attempts_left: body.attempts_left,
-            },
-            ErrorCode::Busy => Error::Network(
-                "someone else is downloading this share right now; try again in a minute".into(),
-            ),
-            ErrorCode::Internal => Error::Network(format!("the server failed: {}", body.message)),
-            ErrorCode::TooManyConnections => Error::Network(format!(
-                "the server refused the connection: {}",
-                body.message
-            )),
-            code => Error::Refused {
-                code,
-                message: body.message,
-            },
+        Error::from_client(body.into())
+    }
+
+    /// Maps a failure of the client core (a server refusal, a server that broke the
+    /// protocol, a closed socket) to an error.
+    pub fn from_client(e: ClientError) -> Error {
+        let code = e.server_code().unwrap_or(ErrorCode::Unknown);
+        match e {
+            ClientError::Gone(gone) => Error::Gone(gone),
+            ClientError::WrongToken { attempts_left } => Error::WrongPassphrase { attempts_left },
+            ClientError::Busy
+            | ClientError::Internal { .. }
+            | ClientError::TooManyConnections { .. }
+            | ClientError::ServerProtocol(_)
+            | ClientError::Malformed(_)
+            | ClientError::Closed { .. } => Error::Network(e.to_string()),
+            ClientError::TooLarge { message }
+            | ClientError::InsufficientStorage { message }
+            | ClientError::ForbiddenOrigin { message }
+            | ClientError::Refused { message, .. } => Error::Refused { code, message },
+            other => Error::Other(other.to_string()),
         }
     }
 

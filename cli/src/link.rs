@@ -3,7 +3,7 @@
 //! The server part may carry a path prefix (`https://host/ferry`); API and WebSocket
 //! paths are appended to it. The fragment never goes to the server: only [`ShareLink`]
 //! reads it, and the URLs built here never include it.
-use ferry_common::LinkSecret;
+use ferry_common::{LinkSecret, client::share_id::is_id_char};
 use reqwest::Url;
 
 use crate::error::{Error, Result};
@@ -86,12 +86,10 @@ impl ShareLink {
         let (prefix, share_id) = path
             .rsplit_once("/s/")
             .ok_or_else(|| bad("no /s/ in its path"))?;
-        if share_id.is_empty()
-            || share_id.len() > 128
-            || !share_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        // Only the alphabet is checked here: an ID of another length gets the server's
+        // answer ("does not exist"), as it always has; `ShareId::parse` checks the full
+        // shape once the server knows the share.
+        if share_id.is_empty() || share_id.len() > 128 || !share_id.bytes().all(is_id_char) {
             return Err(bad("the share ID is malformed"));
         }
         let secret = match url.fragment() {

@@ -8,7 +8,6 @@ use std::{
 
 use ferry_common::protocol::{ErrorBody, LIMITS_PATH, Limits, SHARES_PATH, ShareInfo};
 use futures_util::{SinkExt, StreamExt};
-use serde::{Serialize, de::DeserializeOwned};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
     Connector, MaybeTlsStream, WebSocketStream,
@@ -155,30 +154,32 @@ pub async fn connect(server: &Server, path: &str) -> Result<Socket> {
     Ok(socket)
 }
 
-/// Sends a control message as a JSON text frame.
-pub async fn send_json<S, T: Serialize>(sink: &mut S, msg: &T) -> Result<()>
+/// Sends a control message (JSON from the client core) as a text frame.
+pub async fn send_text<S>(sink: &mut S, text: String) -> Result<()>
 where
     S: SinkExt<Message, Error = tokio_tungstenite::tungstenite::Error> + Unpin,
 {
-    // unwrap: protocol messages are plain structs that always serialise.
-    let text = serde_json::to_string(msg).expect("protocol message serialises");
     sink.send(Message::text(text)).await.map_err(broken)
 }
 
-/// What the server sent: a control message or one ciphertext chunk.
-pub enum Incoming<T> {
-    /// A JSON control message.
-    Event(T),
-    /// A binary frame.
-    Chunk(Bytes),
+/// What the server sent, for the client core to judge.
+pub enum Incoming {
+    /// A text frame (a JSON control message).
+    Text(String),
+    /// A binary frame (one sealed chunk).
+    Binary(Bytes),
+    /// The server closed the socket, with the close frame's reason if it gave one.
+    Closed(Option<String>),
 }
 
-/// The next control message or chunk, skipping pings; a close or timeout is an error.
-pub async fn next<S, T>(stream: &mut S) -> Result<Incoming<T>>
+/// The next text or binary frame or the close, skipping pings; a broken connection or
+/// an idle server is an error.
+pub async fn next<S>(stream: &mut S) -> Result<Incoming>
 where
     S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-    T: DeserializeOwned,
 {
+    // Bounded by the idle timeout on each wait; pings come at most as often as the server
+    // sends them.
     loop {
         let msg = tokio::time::timeout(IDLE_TIMEOUT, stream.next())
             .await
@@ -189,27 +190,15 @@ where
                 ))
             })?;
         match msg {
-            None => return Err(closed(None)),
+            None => return Ok(Incoming::Closed(None)),
             Some(Err(e)) => return Err(broken(e)),
-            Some(Ok(Message::Text(text))) => {
-                let event = serde_json::from_str(text.as_str()).map_err(|e| {
-                    Error::Network(format!("the server sent a malformed message: {e}"))
-                })?;
-                return Ok(Incoming::Event(event));
-            }
-            Some(Ok(Message::Binary(data))) => return Ok(Incoming::Chunk(data)),
+            Some(Ok(Message::Text(text))) => return Ok(Incoming::Text(text.as_str().to_owned())),
+            Some(Ok(Message::Binary(data))) => return Ok(Incoming::Binary(data)),
             Some(Ok(Message::Close(frame))) => {
-                return Err(closed(frame.map(|f| f.reason.to_string())));
+                return Ok(Incoming::Closed(frame.map(|f| f.reason.to_string())));
             }
             Some(Ok(_)) => continue,
         }
-    }
-}
-
-fn closed(reason: Option<String>) -> Error {
-    match reason.filter(|r| !r.is_empty()) {
-        Some(r) => Error::Network(format!("the server closed the connection: {r}")),
-        None => Error::Network("the server closed the connection unexpectedly".into()),
     }
 }
 

@@ -14,10 +14,10 @@ use std::{
 
 use ferry_common::{
     FileMetadata, Header, StreamDecryptor,
-    b64::Bytes,
-    protocol::{DOWNLOAD_PATH, DownloadEvent, DownloadRequest, PROTOCOL_VERSION},
+    client::{ClientError, Download, DownloadAction, ShareId},
+    protocol::DOWNLOAD_PATH,
 };
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use tempfile::NamedTempFile;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite;
@@ -70,34 +70,30 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
         (true, _) => None,
         (false, secret) => secret,
     };
+    // The server knows the share, so its ID has the shape every Ferry server gives one.
+    let share_id = ShareId::parse(&link.share_id)
+        .map_err(|_| protocol("it serves a share whose ID is malformed"))?;
     let passphrase = passphrase::obtain(opts.passphrase_file.as_deref(), Prompt::Once)?;
     let keys = derive_keys(header.clone(), passphrase, secret).await?;
 
     let (mut sink, mut stream) = net::connect(&link.server, DOWNLOAD_PATH).await?.split();
-    net::send_json(
-        &mut sink,
-        &DownloadRequest::Start {
-            version: PROTOCOL_VERSION,
-            share_id: link.share_id.clone(),
-            token: Bytes(keys.download_token.as_bytes().to_vec()),
-        },
-    )
-    .await?;
-    let (sealed_metadata, ciphertext_size, chunks) = loop {
-        match net::next::<_, DownloadEvent>(&mut stream).await? {
-            Incoming::Event(DownloadEvent::Ready {
-                metadata,
-                ciphertext_size,
-                chunks,
-                ..
-            }) => break (metadata, ciphertext_size, chunks),
-            Incoming::Event(DownloadEvent::Error(body)) => return Err(Error::from_server(body)),
-            Incoming::Event(DownloadEvent::Unknown) => continue,
-            _ => return Err(protocol("expected `ready`")),
+    let mut session = Download::new(&share_id, keys.download_token.as_bytes(), &header);
+    // Bounded: each turn sends `start` or consumes one server message.
+    let ready = loop {
+        match session.poll() {
+            DownloadAction::Send(text) => net::send_text(&mut sink, text).await?,
+            DownloadAction::Wait => {
+                let _ = feed(&mut session, net::next(&mut stream).await?);
+            }
+            DownloadAction::Ready(ready) => break ready,
+            DownloadAction::Failed(e) => return Err(Error::from_client(e)),
+            DownloadAction::Done { .. } => return Err(protocol("`done` before `ready`")),
         }
     };
+    let (sealed_metadata, ciphertext_size, chunks) =
+        (ready.metadata, ready.ciphertext_size, ready.chunks);
     // The server accepted the token, so metadata that fails to open was altered.
-    let meta = FileMetadata::open(&sealed_metadata.0, &keys.metadata, &header)
+    let meta = FileMetadata::open(&sealed_metadata, &keys.metadata, &header)
         .map_err(|_| Error::Tampered("the file's encrypted name and size do not verify".into()))?;
     if header.ciphertext_len(meta.size) != ciphertext_size
         || header.chunk_count(meta.size) != chunks
@@ -125,27 +121,24 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     let chunk_size = u64::from(header.chunk_size);
     let transfer = async {
         let chunk_tx = chunk_tx; // dropped when this future ends or is cancelled
-        let mut received = 0u64;
+        // Bounded: every turn consumes a chunk (at most `chunks`) or a verified count.
         loop {
             tokio::select! {
-                incoming = net::next::<_, DownloadEvent>(&mut stream), if received < chunks => {
+                incoming = net::next(&mut stream), if session.received_chunks() < chunks => {
                     match incoming? {
-                        Incoming::Chunk(data) => {
-                            received += 1;
+                        Incoming::Binary(data) => {
+                            session.handle_binary(&data).map_err(Error::from_client)?;
                             if chunk_tx.send(data).await.is_err() {
                                 return Ok(()); // the writer stopped; its error explains why
                             }
                         }
-                        Incoming::Event(DownloadEvent::Error(body)) => {
-                            return Err(Error::from_server(body));
-                        }
-                        Incoming::Event(DownloadEvent::Unknown) => {}
-                        Incoming::Event(_) => return Err(protocol("unexpected message during download")),
+                        other => feed(&mut session, other).map_err(Error::from_client)?,
                     }
                 }
                 verified = verified_rx.recv() => match verified {
                     Some(n) => {
-                        net::send_json(&mut sink, &DownloadRequest::Ack { chunks: n }).await?;
+                        session.acknowledge(n).map_err(Error::from_client)?;
+                        flush(&mut session, &mut sink).await?;
                         bar.set_position((n * chunk_size).min(size));
                         if n == chunks {
                             return Ok(());
@@ -180,7 +173,7 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
         }
     };
     let confirmed = if acked {
-        confirmation(&mut stream).await
+        confirmation(&mut stream, &mut session).await
     } else {
         None
     };
@@ -281,18 +274,21 @@ fn write_chunks(
 
 /// The server's `done` after the final ack: the downloads left, or `None` if it does not
 /// come within 10 seconds (the file is saved either way).
-async fn confirmation<S>(stream: &mut S) -> Option<u32>
+async fn confirmation<S>(stream: &mut S, session: &mut Download) -> Option<u32>
 where
     S: StreamExt<Item = Result<tungstenite::Message, tungstenite::Error>> + Unpin,
 {
     let done = async {
+        // Bounded by the timeout below.
         loop {
-            match net::next::<_, DownloadEvent>(stream).await {
-                Ok(Incoming::Event(DownloadEvent::Done { downloads_left })) => {
-                    return Some(downloads_left);
-                }
-                Ok(Incoming::Event(DownloadEvent::Error(_))) | Err(_) => return None,
-                Ok(_) => {}
+            let Ok(incoming) = net::next(stream).await else {
+                return None;
+            };
+            let _ = feed(session, incoming);
+            match session.poll() {
+                DownloadAction::Done { downloads_left } => return Some(downloads_left),
+                DownloadAction::Wait => {}
+                _ => return None,
             }
         }
     };
@@ -300,6 +296,31 @@ where
         .await
         .ok()
         .flatten()
+}
+
+/// Hands what the server sent to the core; its verdict comes from the next `poll`.
+fn feed(session: &mut Download, incoming: Incoming) -> Result<(), ClientError> {
+    match incoming {
+        Incoming::Text(text) => session.handle_text(&text),
+        Incoming::Binary(frame) => session.handle_binary(&frame).map(|_| ()),
+        Incoming::Closed(reason) => session.handle_closed(reason.as_deref()),
+    }
+}
+
+/// Sends the acks the core has due.
+async fn flush<S>(session: &mut Download, sink: &mut S) -> Result<()>
+where
+    S: SinkExt<tungstenite::Message, Error = tungstenite::Error> + Unpin,
+{
+    // At most one ack is ever due: each `acknowledge` is followed by a flush.
+    for _ in 0..2 {
+        match session.poll() {
+            DownloadAction::Send(text) => net::send_text(sink, text).await?,
+            DownloadAction::Failed(e) => return Err(Error::from_client(e)),
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 fn protocol(what: &str) -> Error {

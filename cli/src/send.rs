@@ -8,7 +8,8 @@ use std::{fs::File, io::Read, path::PathBuf};
 use ferry_common::{
     DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, LinkSecret, StreamEncryptor,
     b64::Bytes,
-    protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent, UploadRequest},
+    client::{ClientError, Upload, UploadAction},
+    protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadRequest},
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
@@ -161,7 +162,8 @@ pub async fn run(opts: SendOptions) -> Result<String> {
     Ok(server.share_link(&share_id, secret.as_ref()))
 }
 
-/// Streams the sealed chunks; returns the share ID and expiry from `done`.
+/// Streams the sealed chunks as the client core directs; returns the share ID and
+/// expiry from `done`.
 #[expect(clippy::too_many_arguments, reason = "one call site, all plain values")]
 async fn upload(
     server: &Server,
@@ -173,74 +175,71 @@ async fn upload(
     total_chunks: u64,
     shown: String,
 ) -> Result<(String, i64)> {
+    let mut session = Upload::new(&start).map_err(Error::from_client)?;
     let (mut sink, mut stream) = net::connect(server, UPLOAD_PATH).await?.split();
-    net::send_json(&mut sink, &start).await?;
-    let window = loop {
-        match net::next::<_, UploadEvent>(&mut stream).await? {
-            Incoming::Event(UploadEvent::Ready { window, .. }) => break u64::from(window.max(1)),
-            Incoming::Event(UploadEvent::Error(body)) => return Err(Error::from_server(body)),
-            Incoming::Event(UploadEvent::Unknown) => continue,
-            _ => return Err(protocol("expected `ready`")),
-        }
-    };
-
+    // The reader starts once the server said `ready` (the first chunk is asked for).
+    let mut reading = Some((file, encryptor, shown));
     let (tx, mut rx) = mpsc::channel(READ_AHEAD);
-    let reader = tokio::task::spawn_blocking(move || {
-        read_and_seal(file, encryptor, chunk_size, size, total_chunks, &shown, tx)
-    });
-
+    let mut reader = None;
+    let mut tx = Some(tx);
     let bar = progress::bar(size, "Uploading");
     let acked_bytes = |chunks: u64| (chunks * u64::from(chunk_size)).min(size);
-    let (mut sent, mut acked) = (0u64, 0u64);
+    // Bounded: every turn sends a frame or consumes a server message (each awaited at
+    // most the idle timeout), and the core ends after `done` or a failure.
     loop {
-        while sent < total_chunks && sent - acked < window {
-            let chunk = match rx.recv().await {
-                Some(chunk) => chunk?,
-                None => return Err(Error::Other("the file reader stopped".into())),
-            };
-            if let Err(e) = sink.send(Message::binary(chunk)).await {
-                return Err(reason_after_break(&mut stream, net::broken(e)).await);
+        match session.poll() {
+            UploadAction::Send(text) => {
+                if let Err(e) = net::send_text(&mut sink, text).await {
+                    return Err(reason_after_break(&mut stream, &mut session, e).await);
+                }
             }
-            sent += 1;
-        }
-        if sent == total_chunks {
-            break;
-        }
-        match net::next::<_, UploadEvent>(&mut stream).await? {
-            Incoming::Event(UploadEvent::Ack { chunks, .. }) => {
-                acked = chunks.min(sent);
-                bar.set_position(acked_bytes(acked));
+            UploadAction::SendChunk { index, .. } => {
+                if let (Some((file, encryptor, shown)), Some(tx)) = (reading.take(), tx.take()) {
+                    reader = Some(tokio::task::spawn_blocking(move || {
+                        read_and_seal(file, encryptor, chunk_size, size, total_chunks, &shown, tx)
+                    }));
+                }
+                let chunk = match rx.recv().await {
+                    Some(chunk) => chunk?,
+                    None => return Err(Error::Other("the file reader stopped".into())),
+                };
+                if index + 1 == total_chunks {
+                    // The reader has sealed the final chunk; surface any late error (the
+                    // file grew) before the share can be completed.
+                    if let Some(reader) = reader.take() {
+                        reader
+                            .await
+                            .map_err(|e| Error::Other(format!("the file reader failed: {e}")))??;
+                    }
+                }
+                session.chunk_ready(&chunk).map_err(Error::from_client)?;
+                if let Err(e) = sink.send(Message::binary(chunk)).await {
+                    return Err(
+                        reason_after_break(&mut stream, &mut session, net::broken(e)).await,
+                    );
+                }
             }
-            Incoming::Event(UploadEvent::Error(body)) => return Err(Error::from_server(body)),
-            Incoming::Event(UploadEvent::Unknown) => {}
-            _ => return Err(protocol("unexpected message during upload")),
+            UploadAction::Wait => {
+                let _ = feed(&mut session, net::next(&mut stream).await?);
+                bar.set_position(acked_bytes(session.acked_chunks()));
+            }
+            UploadAction::Done(uploaded) => {
+                bar.finish_and_clear();
+                let _ = sink.send(Message::Close(None)).await;
+                return Ok((uploaded.share_id.as_str().to_owned(), uploaded.expires_at));
+            }
+            UploadAction::Failed(e) => return Err(Error::from_client(e)),
         }
     }
-    // The reader has sealed the final chunk; surface any late error (file grew).
-    reader
-        .await
-        .map_err(|e| Error::Other(format!("the file reader failed: {e}")))??;
-    if let Err(e) = net::send_json(&mut sink, &UploadRequest::Finish).await {
-        return Err(reason_after_break(&mut stream, e).await);
+}
+
+/// Hands what the server sent to the core; its verdict comes from the next `poll`.
+fn feed(session: &mut Upload, incoming: Incoming) -> std::result::Result<(), ClientError> {
+    match incoming {
+        Incoming::Text(text) => session.handle_text(&text),
+        Incoming::Binary(frame) => session.handle_binary(&frame),
+        Incoming::Closed(reason) => session.handle_closed(reason.as_deref()),
     }
-    let (share_id, expires_at) = loop {
-        match net::next::<_, UploadEvent>(&mut stream).await? {
-            Incoming::Event(UploadEvent::Ack { chunks, .. }) => {
-                bar.set_position(acked_bytes(chunks));
-            }
-            Incoming::Event(UploadEvent::Done {
-                share_id,
-                expires_at,
-                ..
-            }) => break (share_id, expires_at),
-            Incoming::Event(UploadEvent::Error(body)) => return Err(Error::from_server(body)),
-            Incoming::Event(UploadEvent::Unknown) => {}
-            _ => return Err(protocol("unexpected message after finish")),
-        }
-    };
-    bar.finish_and_clear();
-    let _ = sink.send(Message::Close(None)).await;
-    Ok((share_id, expires_at))
 }
 
 /// Reads and seals the file in order; runs on a blocking thread.
@@ -294,25 +293,25 @@ fn read_and_seal(
 }
 
 /// After a failed send, the server may have said why before closing: prefer its reason.
-async fn reason_after_break<S>(stream: &mut S, fallback: Error) -> Error
+async fn reason_after_break<S>(stream: &mut S, session: &mut Upload, fallback: Error) -> Error
 where
     S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
     let wait = async {
+        // Bounded by the timeout below.
         loop {
-            match net::next::<_, UploadEvent>(stream).await {
-                Ok(Incoming::Event(UploadEvent::Error(body))) => return Some(body),
-                Ok(_) => continue,
+            let Ok(incoming) = net::next(stream).await else {
+                return None;
+            };
+            match feed(session, incoming) {
+                Err(e) if e.server_code().is_some() => return Some(e),
                 Err(_) => return None,
+                Ok(()) => continue,
             }
         }
     };
     match tokio::time::timeout(std::time::Duration::from_secs(2), wait).await {
-        Ok(Some(body)) => Error::from_server(body),
+        Ok(Some(e)) => Error::from_client(e),
         _ => fallback,
     }
-}
-
-fn protocol(what: &str) -> Error {
-    Error::Network(format!("the server broke the protocol: {what}"))
 }
