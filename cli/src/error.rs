@@ -150,9 +150,11 @@ impl Error {
     pub fn from_client(e: ClientError) -> Error {
         let code = e.server_code().unwrap_or(ErrorCode::Unknown);
         match e {
-            ClientError::Gone(gone) => Error::Gone(gone),
-            ClientError::WrongToken { attempts_left } => Error::WrongPassphrase { attempts_left },
-            ClientError::Busy
+            ClientError::Gone { why, .. } => Error::Gone(why),
+            ClientError::WrongToken { attempts_left, .. } => {
+                Error::WrongPassphrase { attempts_left }
+            }
+            ClientError::Busy { .. }
             | ClientError::Internal { .. }
             | ClientError::TooManyConnections { .. }
             | ClientError::ServerProtocol(_)

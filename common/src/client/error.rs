@@ -37,13 +37,23 @@ pub enum ClientError {
     WrongToken {
         /// Wrong tries the share survives, when the server said.
         attempts_left: Option<u32>,
+        /// The server's sentence.
+        message: String,
     },
     /// `not-found`, `expired` or `used-up`.
-    #[error("{0}")]
-    Gone(Gone),
+    #[error("{why}")]
+    Gone {
+        /// Which of the three.
+        why: Gone,
+        /// The server's sentence.
+        message: String,
+    },
     /// `busy`: every remaining download is claimed by someone else right now.
     #[error("someone else is downloading this share right now; try again in a minute")]
-    Busy,
+    Busy {
+        /// The server's sentence.
+        message: String,
+    },
     /// `too-large`: the file is larger than the server accepts.
     #[error("the server refused: {message}")]
     TooLarge {
@@ -117,10 +127,12 @@ impl ClientError {
     pub fn server_code(&self) -> Option<ErrorCode> {
         Some(match self {
             ClientError::WrongToken { .. } => ErrorCode::WrongToken,
-            ClientError::Gone(Gone::NotFound) => ErrorCode::NotFound,
-            ClientError::Gone(Gone::Expired) => ErrorCode::Expired,
-            ClientError::Gone(Gone::UsedUp) => ErrorCode::UsedUp,
-            ClientError::Busy => ErrorCode::Busy,
+            ClientError::Gone { why, .. } => match why {
+                Gone::NotFound => ErrorCode::NotFound,
+                Gone::Expired => ErrorCode::Expired,
+                Gone::UsedUp => ErrorCode::UsedUp,
+            },
+            ClientError::Busy { .. } => ErrorCode::Busy,
             ClientError::TooLarge { .. } => ErrorCode::TooLarge,
             ClientError::InsufficientStorage { .. } => ErrorCode::InsufficientStorage,
             ClientError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
@@ -134,13 +146,32 @@ impl ClientError {
         })
     }
 
+    /// The server's own sentence, when this is a refusal the server sent.
+    pub fn server_message(&self) -> Option<&str> {
+        match self {
+            ClientError::WrongToken { message, .. }
+            | ClientError::Gone { message, .. }
+            | ClientError::Busy { message }
+            | ClientError::TooLarge { message }
+            | ClientError::InsufficientStorage { message }
+            | ClientError::TooManyConnections { message }
+            | ClientError::ForbiddenOrigin { message }
+            | ClientError::Internal { message }
+            | ClientError::Refused { message, .. } => Some(message),
+            ClientError::ServerProtocol(_)
+            | ClientError::Malformed(_)
+            | ClientError::Closed { .. }
+            | ClientError::Misuse(_) => None,
+        }
+    }
+
     /// Whether trying the same transfer again later may succeed (the server was busy,
     /// full or failing, or the connection broke), as opposed to a refusal that will not
     /// change.
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ClientError::Busy
+            ClientError::Busy { .. }
                 | ClientError::InsufficientStorage { .. }
                 | ClientError::TooManyConnections { .. }
                 | ClientError::Internal { .. }
@@ -155,11 +186,21 @@ impl From<ErrorBody> for ClientError {
         match body.code {
             ErrorCode::WrongToken => ClientError::WrongToken {
                 attempts_left: body.attempts_left,
+                message,
             },
-            ErrorCode::NotFound => ClientError::Gone(Gone::NotFound),
-            ErrorCode::Expired => ClientError::Gone(Gone::Expired),
-            ErrorCode::UsedUp => ClientError::Gone(Gone::UsedUp),
-            ErrorCode::Busy => ClientError::Busy,
+            ErrorCode::NotFound => ClientError::Gone {
+                why: Gone::NotFound,
+                message,
+            },
+            ErrorCode::Expired => ClientError::Gone {
+                why: Gone::Expired,
+                message,
+            },
+            ErrorCode::UsedUp => ClientError::Gone {
+                why: Gone::UsedUp,
+                message,
+            },
+            ErrorCode::Busy => ClientError::Busy { message },
             ErrorCode::TooLarge => ClientError::TooLarge { message },
             ErrorCode::InsufficientStorage => ClientError::InsufficientStorage { message },
             ErrorCode::TooManyConnections => ClientError::TooManyConnections { message },
@@ -192,17 +233,19 @@ mod tests {
             attempts_left: Some(4),
         };
         let m = || "m".to_owned();
+        let gone = |why| ClientError::Gone { why, message: m() };
         let cases = [
             (
                 ErrorCode::WrongToken,
                 ClientError::WrongToken {
                     attempts_left: Some(4),
+                    message: m(),
                 },
             ),
-            (ErrorCode::NotFound, ClientError::Gone(Gone::NotFound)),
-            (ErrorCode::Expired, ClientError::Gone(Gone::Expired)),
-            (ErrorCode::UsedUp, ClientError::Gone(Gone::UsedUp)),
-            (ErrorCode::Busy, ClientError::Busy),
+            (ErrorCode::NotFound, gone(Gone::NotFound)),
+            (ErrorCode::Expired, gone(Gone::Expired)),
+            (ErrorCode::UsedUp, gone(Gone::UsedUp)),
+            (ErrorCode::Busy, ClientError::Busy { message: m() }),
             (ErrorCode::TooLarge, ClientError::TooLarge { message: m() }),
             (
                 ErrorCode::InsufficientStorage,
@@ -222,6 +265,7 @@ mod tests {
             let got = ClientError::from(body(code));
             assert_eq!(got, want, "{code:?}");
             assert_eq!(got.server_code(), Some(code));
+            assert_eq!(got.server_message(), Some("m"));
         }
         for code in [
             ErrorCode::BadRequest,
@@ -242,9 +286,15 @@ mod tests {
 
     #[test]
     fn transient_failures_are_the_retryable_ones() {
-        assert!(ClientError::Busy.is_transient());
+        let m = String::new;
+        assert!(ClientError::Busy { message: m() }.is_transient());
         assert!(ClientError::Closed { reason: None }.is_transient());
-        assert!(!ClientError::Gone(Gone::UsedUp).is_transient());
+        let used_up = ClientError::Gone {
+            why: Gone::UsedUp,
+            message: m(),
+        };
+        assert!(!used_up.is_transient());
+        assert_eq!(used_up.to_string(), "this link has no downloads left");
         assert!(!ClientError::ServerProtocol("x").is_transient());
         assert_eq!(
             ClientError::Closed {

@@ -465,21 +465,36 @@ fn download_maps_every_refusal() {
             json!({"code": "wrong-token", "message": "wrong passphrase or link", "attempts_left": 9}),
             ClientError::WrongToken {
                 attempts_left: Some(9),
+                message: "wrong passphrase or link".into(),
             },
         ),
         (
             json!({"code": "used-up", "message": "m"}),
-            ClientError::Gone(Gone::UsedUp),
+            ClientError::Gone {
+                why: Gone::UsedUp,
+                message: "m".into(),
+            },
         ),
         (
             json!({"code": "expired", "message": "m"}),
-            ClientError::Gone(Gone::Expired),
+            ClientError::Gone {
+                why: Gone::Expired,
+                message: "m".into(),
+            },
         ),
         (
             json!({"code": "not-found", "message": "m"}),
-            ClientError::Gone(Gone::NotFound),
+            ClientError::Gone {
+                why: Gone::NotFound,
+                message: "m".into(),
+            },
         ),
-        (json!({"code": "busy", "message": "m"}), ClientError::Busy),
+        (
+            json!({"code": "busy", "message": "m"}),
+            ClientError::Busy {
+                message: "m".into(),
+            },
+        ),
         (
             json!({"code": "too-many-connections", "message": "m"}),
             ClientError::TooManyConnections {
