@@ -1,5 +1,6 @@
 //! Load client for `scripts/bench-server.sh`: uploads or downloads a large share over a
-//! real WebSocket, following the protocol's flow control, and prints MB/s.
+//! real WebSocket, driven by the client core (`ferry_common::client`, which keeps the
+//! protocol's flow control), and prints MB/s.
 //!
 //! The payload is ciphertext-shaped filler (the server never decrypts, so this measures
 //! the server and not the client's AES): a real header, a random download token and its
@@ -14,10 +15,10 @@ use std::time::Instant;
 
 use ferry_common::{
     Header, KdfParams,
+    client::{Download, DownloadAction, ShareId, Upload, UploadAction},
     keys::{random_token, verifier},
     protocol::{
-        DOWNLOAD_PATH, DownloadEvent, DownloadRequest, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent,
-        UploadRequest,
+        DOWNLOAD_PATH, PROTOCOL_VERSION, SHARES_PATH, ShareInfo, UPLOAD_PATH, UploadRequest,
     },
 };
 use futures_util::{SinkExt, StreamExt};
@@ -54,10 +55,7 @@ async fn upload(port: u16, plaintext_len: u64) -> anyhow::Result<()> {
     let header = Header::generate(KdfParams::FLOOR, CHUNK, true)?;
     let token = random_token()?;
     let ciphertext_size = header.ciphertext_len(plaintext_len);
-    let chunks = header.chunk_count(plaintext_len);
-    let sealed = u64::from(CHUNK) + 16;
-    let last = ciphertext_size - (chunks - 1) * sealed;
-    let full = bytes::Bytes::from(vec![0xA5u8; sealed as usize]);
+    let full = bytes::Bytes::from(vec![0xA5u8; CHUNK as usize + 16]);
     let (mut ws, _) = connect_async(format!("ws://127.0.0.1:{port}{UPLOAD_PATH}")).await?;
     let start = UploadRequest::Start {
         version: PROTOCOL_VERSION,
@@ -68,101 +66,93 @@ async fn upload(port: u16, plaintext_len: u64) -> anyhow::Result<()> {
         max_downloads: 1,
         ciphertext_size,
     };
+    let mut session = Upload::new(&start)?;
     let began = Instant::now();
-    ws.send(Message::text(serde_json::to_string(&start)?))
-        .await?;
-    let window = match ws.next().await {
-        Some(Ok(Message::Text(t))) => match serde_json::from_str(&t)? {
-            UploadEvent::Ready { window, .. } => u64::from(window),
-            other => anyhow::bail!("unexpected {other:?}"),
-        },
-        other => anyhow::bail!("unexpected {other:?}"),
-    };
-    let (mut sent, mut acked) = (0u64, 0u64);
-    let mut finished = false;
+    // Bounded: each turn sends a frame or reads one; the core ends after `done`.
     loop {
-        while sent < chunks && sent - acked < window {
-            let frame = if sent + 1 == chunks {
-                full.slice(..last as usize)
-            } else {
-                full.clone()
-            };
-            ws.send(Message::Binary(frame)).await?;
-            sent += 1;
-        }
-        if sent == chunks && !finished {
-            ws.send(Message::text(serde_json::to_string(
-                &UploadRequest::Finish,
-            )?))
-            .await?;
-            finished = true;
-        }
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => match serde_json::from_str(&t)? {
-                UploadEvent::Ack { chunks, .. } => acked = chunks,
-                UploadEvent::Done {
-                    share_id,
-                    owner_token,
-                    ..
-                } => {
-                    let secs = began.elapsed().as_secs_f64();
-                    eprintln!(
-                        "upload: {} bytes in {secs:.2} s = {:.0} MB/s",
-                        ciphertext_size,
-                        ciphertext_size as f64 / 1e6 / secs
-                    );
-                    // The share, then the download token and the owner token (for DELETE).
-                    println!(
-                        "{share_id} {} {}",
-                        ferry_common::b64::encode(&token),
-                        ferry_common::b64::encode(&owner_token.0)
-                    );
-                    return Ok(());
+        match session.poll() {
+            UploadAction::Send(text) => ws.send(Message::text(text)).await?,
+            UploadAction::SendChunk { len, .. } => {
+                let frame = full.slice(..len);
+                session.chunk_ready(&frame)?;
+                ws.send(Message::Binary(frame)).await?;
+            }
+            UploadAction::Wait => match ws.next().await {
+                Some(Ok(Message::Text(t))) => session.handle_text(&t)?,
+                Some(Ok(Message::Binary(b))) => session.handle_binary(&b)?,
+                Some(Ok(Message::Close(frame))) => {
+                    session.handle_closed(frame.as_ref().map(|f| f.reason.as_str()))?
                 }
-                other => anyhow::bail!("unexpected {other:?}"),
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => session.handle_closed(None)?,
             },
-            Some(Ok(_)) => {}
-            other => anyhow::bail!("upload socket ended: {other:?}"),
+            UploadAction::Done(done) => {
+                let secs = began.elapsed().as_secs_f64();
+                eprintln!(
+                    "upload: {} bytes in {secs:.2} s = {:.0} MB/s",
+                    ciphertext_size,
+                    ciphertext_size as f64 / 1e6 / secs
+                );
+                // The share, then the download token and the owner token (for DELETE).
+                println!(
+                    "{} {} {}",
+                    done.share_id.as_str(),
+                    ferry_common::b64::encode(&token),
+                    ferry_common::b64::encode(&done.owner_token)
+                );
+                return Ok(());
+            }
+            UploadAction::Failed(e) => return Err(e.into()),
         }
     }
 }
 
 async fn download(port: u16, id: &str, token: &str) -> anyhow::Result<()> {
+    let id = ShareId::parse(id)?;
+    let token: [u8; 32] = ferry_common::b64::decode(token)?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a download token is 32 bytes"))?;
+    // The header fixes every chunk's size; fetched before the clock starts.
+    let info: ShareInfo = reqwest::get(format!(
+        "http://127.0.0.1:{port}{SHARES_PATH}/{}",
+        id.as_str()
+    ))
+    .await?
+    .error_for_status()?
+    .json()
+    .await?;
+    let header = Header::parse(&info.header.0)?;
+    let mut session = Download::new(&id, &token, &header);
     let (mut ws, _) = connect_async(format!("ws://127.0.0.1:{port}{DOWNLOAD_PATH}")).await?;
     let began = Instant::now();
-    let start = DownloadRequest::Start {
-        version: PROTOCOL_VERSION,
-        share_id: id.into(),
-        token: ferry_common::b64::decode(token)?.into(),
-    };
-    ws.send(Message::text(serde_json::to_string(&start)?))
-        .await?;
-    let mut received = 0u64;
     let mut bytes = 0u64;
+    // Bounded: each turn sends a frame or reads one; the core ends after `done`.
     loop {
-        match ws.next().await {
-            Some(Ok(Message::Binary(b))) => {
-                received += 1;
-                bytes += b.len() as u64;
-                ws.send(Message::text(serde_json::to_string(
-                    &DownloadRequest::Ack { chunks: received },
-                )?))
-                .await?;
-            }
-            Some(Ok(Message::Text(t))) => match serde_json::from_str(&t)? {
-                DownloadEvent::Ready { .. } => {}
-                DownloadEvent::Done { .. } => {
-                    let secs = began.elapsed().as_secs_f64();
-                    eprintln!(
-                        "download: {bytes} bytes in {secs:.2} s = {:.0} MB/s",
-                        bytes as f64 / 1e6 / secs
-                    );
-                    return Ok(());
+        match session.poll() {
+            DownloadAction::Send(text) => ws.send(Message::text(text)).await?,
+            DownloadAction::Ready(_) => {}
+            DownloadAction::Wait => match ws.next().await {
+                Some(Ok(Message::Binary(b))) => {
+                    let chunk = session.handle_binary(&b)?;
+                    bytes += b.len() as u64;
+                    session.acknowledge(chunk.index + 1)?;
                 }
-                other => anyhow::bail!("unexpected {other:?}"),
+                Some(Ok(Message::Text(t))) => session.handle_text(&t)?,
+                Some(Ok(Message::Close(frame))) => {
+                    session.handle_closed(frame.as_ref().map(|f| f.reason.as_str()))?
+                }
+                Some(Ok(_)) => {}
+                None | Some(Err(_)) => session.handle_closed(None)?,
             },
-            Some(Ok(_)) => {}
-            other => anyhow::bail!("download socket ended: {other:?}"),
+            DownloadAction::Done { .. } => {
+                let secs = began.elapsed().as_secs_f64();
+                eprintln!(
+                    "download: {bytes} bytes in {secs:.2} s = {:.0} MB/s",
+                    bytes as f64 / 1e6 / secs
+                );
+                return Ok(());
+            }
+            DownloadAction::Failed(e) => return Err(e.into()),
         }
     }
 }

@@ -1,9 +1,9 @@
 //! Share IDs: 16 bytes from the OS random generator, base64url without padding (22
-//! characters). Only their first four characters ever reach the logs.
+//! characters). Only their first four characters ever reach the logs. Their shape is
+//! defined once, by [`ShareId`] in `ferry_common::client`, which clients use too.
 use anyhow::Context;
-
-/// Length of an encoded share ID.
-pub const SHARE_ID_LEN: usize = 22;
+pub use ferry_common::client::share_id::SHARE_ID_LEN;
+use ferry_common::client::{ShareId, share_id::is_id_char};
 
 /// A fresh random ID (128 bits, URL-safe).
 pub fn random_id() -> anyhow::Result<String> {
@@ -14,10 +14,7 @@ pub fn random_id() -> anyhow::Result<String> {
 
 /// Whether `text` has the shape of a share ID (so it is safe as a storage key).
 pub fn is_share_id(text: &str) -> bool {
-    text.len() == SHARE_ID_LEN
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    ShareId::parse(text).is_ok()
 }
 
 /// The part of a share ID that may be logged.
@@ -71,7 +68,7 @@ fn decode_once(text: &str) -> String {
 /// error messages that may name a blob path. Percent-escapes are decoded first.
 pub fn redact(text: &str) -> String {
     let text = percent_decode(text);
-    let is_id_char = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+    let is_id_char = |c: char| c.is_ascii() && is_id_char(c as u8);
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {

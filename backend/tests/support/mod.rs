@@ -9,9 +9,10 @@ use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 use ferry_backend::{Application, Config, gate::SocketGate};
 use ferry_common::{
     FileMetadata, Header, KdfParams, Keys, LinkSecret, StreamDecryptor, StreamEncryptor,
+    client::{ClientError, Download, DownloadAction, ShareId, Upload, UploadAction},
     protocol::{
-        DOWNLOAD_PATH, DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION,
-        ShareInfo, UPLOAD_PATH, UploadEvent, UploadRequest,
+        DOWNLOAD_PATH, DownloadEvent, ErrorBody, ErrorCode, PROTOCOL_VERSION, ShareInfo,
+        UPLOAD_PATH, UploadEvent, UploadRequest,
     },
 };
 use futures_util::{SinkExt, StreamExt};
@@ -318,56 +319,77 @@ pub async fn start_upload(ws: &mut Ws, start: &UploadRequest) -> Result<(String,
     }
 }
 
-/// Uploads prepared chunks honouring the window; returns the committed share.
+/// Uploads prepared chunks as the client core directs; returns the committed share.
 pub async fn upload_prepared(port: u16, prep: Prepared) -> Result<Share, ErrorBody> {
     upload_over(connect(port, UPLOAD_PATH).await, prep).await
 }
 
-/// Uploads prepared chunks over an open upload socket.
+/// Uploads prepared chunks over an open upload socket, driven by the client core (which
+/// checks the server's side: `ready`, acks, `done` only after every chunk was stored).
 pub async fn upload_over(mut ws: Ws, prep: Prepared) -> Result<Share, ErrorBody> {
-    let (id, window) = start_upload(&mut ws, &prep.start).await?;
-    let total = prep.chunks.len() as u64;
-    let mut sent = 0u64;
-    let mut acked = 0u64;
+    let mut session = Upload::new(&prep.start).expect("a consistent `start`");
     let mut chunks = prep.chunks.into_iter();
-    let mut finished = false;
+    // Bounded: each turn sends a frame or reads one; the core ends after `done` or a
+    // failure, and the server after its idle timeout.
     loop {
-        while sent < total && sent - acked < u64::from(window) {
-            let chunk = chunks.next().unwrap();
-            ws.send(Message::binary(chunk)).await.expect("send chunk");
-            sent += 1;
-        }
-        if sent == total && !finished {
-            send_json(&mut ws, &UploadRequest::Finish).await;
-            finished = true;
-        }
-        match next(&mut ws).await {
-            Some(Message::Text(text)) => {
-                match serde_json::from_str::<UploadEvent>(&text).unwrap() {
-                    UploadEvent::Ack { chunks, .. } => acked = chunks,
-                    UploadEvent::Done {
-                        share_id,
-                        owner_token,
-                        expires_at,
-                    } => {
-                        assert_eq!(share_id, id);
-                        assert_eq!(acked, total, "every chunk acked before done");
-                        let (code, _) = expect_close(&mut ws).await;
-                        assert_eq!(code, 1000);
-                        return Ok(Share {
-                            id,
-                            link_secret: prep.link_secret,
-                            token: prep.token,
-                            owner_token: owner_token.0,
-                            expires_at,
-                        });
-                    }
-                    UploadEvent::Error(body) => return Err(body),
-                    other => panic!("unexpected {other:?}"),
-                }
+        match session.poll() {
+            UploadAction::Send(text) => ws.send(Message::text(text)).await.expect("send"),
+            UploadAction::SendChunk { .. } => {
+                let chunk = chunks.next().expect("a prepared chunk for every index");
+                session
+                    .chunk_ready(&chunk)
+                    .expect("a chunk of the right size");
+                ws.send(Message::binary(chunk)).await.expect("send chunk");
             }
-            other => panic!("upload socket ended: {other:?}"),
+            UploadAction::Wait => match next(&mut ws).await {
+                Some(Message::Text(text)) => {
+                    let _ = session.handle_text(&text);
+                }
+                Some(Message::Binary(frame)) => {
+                    let _ = session.handle_binary(&frame);
+                }
+                other => {
+                    let _ = session.handle_closed(close_reason(other).as_deref());
+                }
+            },
+            UploadAction::Done(done) => {
+                let (code, _) = expect_close(&mut ws).await;
+                assert_eq!(code, 1000);
+                return Ok(Share {
+                    id: done.share_id.as_str().to_owned(),
+                    link_secret: prep.link_secret,
+                    token: prep.token,
+                    owner_token: done.owner_token,
+                    expires_at: done.expires_at,
+                });
+            }
+            UploadAction::Failed(e) => return Err(refusal(e)),
         }
+    }
+}
+
+/// The reason of a close frame (`None` for no frame or a broken socket).
+fn close_reason(msg: Option<Message>) -> Option<String> {
+    match msg {
+        Some(Message::Close(Some(frame))) => Some(frame.reason.to_string()),
+        _ => None,
+    }
+}
+
+/// The server's refusal as it sent it; any other failure (the server broke the protocol,
+/// the socket closed early) fails the test.
+fn refusal(e: ClientError) -> ErrorBody {
+    let (Some(code), Some(message)) = (e.server_code(), e.server_message()) else {
+        panic!("the transfer failed without a refusal: {e}");
+    };
+    let attempts_left = match &e {
+        ClientError::WrongToken { attempts_left, .. } => *attempts_left,
+        _ => None,
+    };
+    ErrorBody {
+        code,
+        message: message.to_owned(),
+        attempts_left,
     }
 }
 
@@ -383,8 +405,9 @@ pub struct Downloaded {
     pub downloads_left: u32,
 }
 
-/// Downloads and decrypts a share. `stop_after`: drop the connection after that many
-/// chunks (a cut-off download).
+/// Downloads and decrypts a share, driven by the client core (which checks every chunk's
+/// size, the window and the order of the server's messages). `stop_after`: drop the
+/// connection after that many chunks (a cut-off download).
 pub async fn download_with(
     port: u16,
     share: &Share,
@@ -394,77 +417,62 @@ pub async fn download_with(
     let info = share_info(port, &share.id).await.map_err(|(_, e)| e)?;
     let header = Header::parse(&info.header.0).expect("header");
     let keys = Keys::derive(&header, PASSPHRASE, Some(&share.link_secret)).expect("keys");
+    let id = ShareId::parse(&share.id).expect("a share ID");
     let mut ws = connect(port, DOWNLOAD_PATH).await;
-    send_json(
-        &mut ws,
-        &DownloadRequest::Start {
-            version: PROTOCOL_VERSION,
-            share_id: share.id.clone(),
-            token: token.to_vec().into(),
-        },
-    )
-    .await;
-    let (metadata, chunks, window) = match next(&mut ws).await {
-        Some(Message::Text(text)) => match serde_json::from_str::<DownloadEvent>(&text).unwrap() {
-            DownloadEvent::Ready {
-                metadata,
-                chunks,
-                window,
-                ciphertext_size,
-            } => {
-                assert_eq!(ciphertext_size, info.ciphertext_size);
-                (metadata, chunks, window)
+    let mut session = Download::new(&id, &token, &header);
+    let mut opened: Option<(FileMetadata, StreamDecryptor)> = None;
+    let mut plaintext = Vec::new();
+    // Bounded: each turn sends a frame or reads one; the core ends after `done` or a
+    // failure.
+    loop {
+        match session.poll() {
+            DownloadAction::Send(text) => ws.send(Message::text(text)).await.expect("send"),
+            DownloadAction::Ready(ready) => {
+                assert_eq!(ready.ciphertext_size, info.ciphertext_size);
+                let meta = FileMetadata::open(&ready.metadata, &keys.metadata, &header)
+                    .expect("metadata opens");
+                opened = Some((meta, StreamDecryptor::new(&keys.payload, &header)));
             }
-            DownloadEvent::Error(body) => {
+            DownloadAction::Wait => match next(&mut ws).await {
+                Some(Message::Text(text)) => {
+                    let _ = session.handle_text(&text);
+                }
+                Some(Message::Binary(sealed)) => {
+                    let Ok(chunk) = session.handle_binary(&sealed) else {
+                        continue; // the core says why at the next poll
+                    };
+                    let (_, dec) = opened.as_mut().expect("chunks only after ready");
+                    plaintext.extend(dec.open_chunk(&sealed, chunk.last).expect("chunk opens"));
+                    if Some(chunk.index + 1) == stop_after {
+                        drop(ws);
+                        return Err(ErrorBody {
+                            code: ErrorCode::Unknown,
+                            message: "cut off by the test".into(),
+                            attempts_left: None,
+                        });
+                    }
+                    // Ack every chunk (a real client may batch acks within the window).
+                    session.acknowledge(chunk.index + 1).expect("ack");
+                }
+                other => {
+                    let _ = session.handle_closed(close_reason(other).as_deref());
+                }
+            },
+            DownloadAction::Done { downloads_left } => {
+                let (meta, dec) = opened.expect("done only after ready");
+                dec.finish().expect("stream complete");
+                assert_eq!(plaintext.len() as u64, meta.size);
+                return Ok(Downloaded {
+                    name: meta.name,
+                    plaintext,
+                    downloads_left,
+                });
+            }
+            DownloadAction::Failed(e) => {
+                let body = refusal(e);
                 let _ = expect_close(&mut ws).await;
                 return Err(body);
             }
-            other => panic!("unexpected {other:?}"),
-        },
-        other => panic!("download socket ended: {other:?}"),
-    };
-    let meta = FileMetadata::open(&metadata.0, &keys.metadata, &header).expect("metadata opens");
-    let mut dec = StreamDecryptor::new(&keys.payload, &header);
-    let mut plaintext = Vec::new();
-    let mut received = 0u64;
-    loop {
-        match next(&mut ws).await {
-            Some(Message::Binary(sealed)) => {
-                received += 1;
-                assert!(received <= chunks, "more chunks than announced");
-                plaintext.extend(
-                    dec.open_chunk(&sealed, received == chunks)
-                        .expect("chunk opens"),
-                );
-                if Some(received) == stop_after {
-                    drop(ws);
-                    return Err(ErrorBody {
-                        code: ErrorCode::Unknown,
-                        message: "cut off by the test".into(),
-                        attempts_left: None,
-                    });
-                }
-                // Ack every chunk (a real client may batch acks within the window).
-                let _ = window;
-                send_json(&mut ws, &DownloadRequest::Ack { chunks: received }).await;
-            }
-            Some(Message::Text(text)) => {
-                match serde_json::from_str::<DownloadEvent>(&text).unwrap() {
-                    DownloadEvent::Done { downloads_left } => {
-                        dec.finish().expect("stream complete");
-                        assert_eq!(received, chunks);
-                        assert_eq!(plaintext.len() as u64, meta.size);
-                        return Ok(Downloaded {
-                            name: meta.name,
-                            plaintext,
-                            downloads_left,
-                        });
-                    }
-                    DownloadEvent::Error(body) => return Err(body),
-                    other => panic!("unexpected {other:?}"),
-                }
-            }
-            other => panic!("download socket ended early: {other:?}"),
         }
     }
 }
