@@ -8,6 +8,19 @@
 //!
 //! Nothing here does I/O or needs an async runtime, so the same code runs in the server,
 //! the CLI and the browser (wasm32).
+//!
+//! # The client core
+//!
+//! [`client`] is the client half of the protocol, written once: an upload session
+//! ([`client::Upload`]) and a download session ([`client::Download`]) that a transport
+//! drives the way rustls is driven. The transport feeds in what happened on its socket
+//! (a text message, a binary frame, a sealed chunk, the close) and asks `poll` what to do
+//! next (send this text, send chunk `i` of exactly `n` bytes, wait, done, failed). The core
+//! keeps the order of messages, the window, the exact size of every chunk, and turns the
+//! server's error codes into a typed [`client::ClientError`]; [`client::ShareId`] is the
+//! one definition of a share ID's shape. Sealing and opening chunks stay with the
+//! transport, since the browser does AES-GCM in WebCrypto. The `ferry` CLI, the server's
+//! test harness and its bench client are such transports.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
