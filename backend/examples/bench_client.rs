@@ -74,12 +74,12 @@ async fn upload(port: u16, plaintext_len: u64) -> anyhow::Result<()> {
             UploadAction::Send(text) => ws.send(Message::text(text)).await?,
             UploadAction::SendChunk { len, .. } => {
                 let frame = full.slice(..len);
-                session.chunk_ready(&frame)?;
+                session.chunk_ready(frame.len())?;
                 ws.send(Message::Binary(frame)).await?;
             }
             UploadAction::Wait => match ws.next().await {
                 Some(Ok(Message::Text(t))) => session.handle_text(&t)?,
-                Some(Ok(Message::Binary(b))) => session.handle_binary(&b)?,
+                Some(Ok(Message::Binary(b))) => session.handle_binary(b.len())?,
                 Some(Ok(Message::Close(frame))) => {
                     session.handle_closed(frame.as_ref().map(|f| f.reason.as_str()))?
                 }
@@ -133,7 +133,7 @@ async fn download(port: u16, id: &str, token: &str) -> anyhow::Result<()> {
             DownloadAction::Ready(_) => {}
             DownloadAction::Wait => match ws.next().await {
                 Some(Ok(Message::Binary(b))) => {
-                    let chunk = session.handle_binary(&b)?;
+                    let chunk = session.handle_binary(b.len())?;
                     bytes += b.len() as u64;
                     session.acknowledge(chunk.index + 1)?;
                 }

@@ -127,7 +127,7 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
                 incoming = net::next(&mut stream), if session.received_chunks() < chunks => {
                     match incoming? {
                         Incoming::Binary(data) => {
-                            session.handle_binary(&data).map_err(Error::from_client)?;
+                            session.handle_binary(data.len()).map_err(Error::from_client)?;
                             if chunk_tx.send(data).await.is_err() {
                                 return Ok(()); // the writer stopped; its error explains why
                             }
@@ -302,7 +302,7 @@ where
 fn feed(session: &mut Download, incoming: Incoming) -> Result<(), ClientError> {
     match incoming {
         Incoming::Text(text) => session.handle_text(&text),
-        Incoming::Binary(frame) => session.handle_binary(&frame).map(|_| ()),
+        Incoming::Binary(frame) => session.handle_binary(frame.len()).map(|_| ()),
         Incoming::Closed(reason) => session.handle_closed(reason.as_deref()),
     }
 }

@@ -212,7 +212,9 @@ async fn upload(
                             .map_err(|e| Error::Other(format!("the file reader failed: {e}")))??;
                     }
                 }
-                session.chunk_ready(&chunk).map_err(Error::from_client)?;
+                session
+                    .chunk_ready(chunk.len())
+                    .map_err(Error::from_client)?;
                 if let Err(e) = sink.send(Message::binary(chunk)).await {
                     return Err(
                         reason_after_break(&mut stream, &mut session, net::broken(e)).await,
@@ -237,7 +239,7 @@ async fn upload(
 fn feed(session: &mut Upload, incoming: Incoming) -> std::result::Result<(), ClientError> {
     match incoming {
         Incoming::Text(text) => session.handle_text(&text),
-        Incoming::Binary(frame) => session.handle_binary(&frame),
+        Incoming::Binary(frame) => session.handle_binary(frame.len()),
         Incoming::Closed(reason) => session.handle_closed(reason.as_deref()),
     }
 }

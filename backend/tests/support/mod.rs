@@ -337,7 +337,7 @@ pub async fn upload_over(mut ws: Ws, prep: Prepared) -> Result<Share, ErrorBody>
             UploadAction::SendChunk { .. } => {
                 let chunk = chunks.next().expect("a prepared chunk for every index");
                 session
-                    .chunk_ready(&chunk)
+                    .chunk_ready(chunk.len())
                     .expect("a chunk of the right size");
                 ws.send(Message::binary(chunk)).await.expect("send chunk");
             }
@@ -346,7 +346,7 @@ pub async fn upload_over(mut ws: Ws, prep: Prepared) -> Result<Share, ErrorBody>
                     let _ = session.handle_text(&text);
                 }
                 Some(Message::Binary(frame)) => {
-                    let _ = session.handle_binary(&frame);
+                    let _ = session.handle_binary(frame.len());
                 }
                 other => {
                     let _ = session.handle_closed(close_reason(other).as_deref());
@@ -438,7 +438,7 @@ pub async fn download_with(
                     let _ = session.handle_text(&text);
                 }
                 Some(Message::Binary(sealed)) => {
-                    let Ok(chunk) = session.handle_binary(&sealed) else {
+                    let Ok(chunk) = session.handle_binary(sealed.len()) else {
                         continue; // the core says why at the next poll
                     };
                     let (_, dec) = opened.as_mut().expect("chunks only after ready");

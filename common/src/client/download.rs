@@ -151,10 +151,11 @@ impl Download {
         }
     }
 
-    /// A binary frame from the server: the next chunk, checked for its size and against
-    /// the window and the announced count. The transport opens it (with the final flag
-    /// when [`ChunkInfo::last`]) and later acknowledges it with [`Download::acknowledge`].
-    pub fn handle_binary(&mut self, frame: &[u8]) -> Result<ChunkInfo, ClientError> {
+    /// A binary frame of `len` bytes from the server: the next chunk, checked for its size
+    /// and against the window and the announced count (only its size matters here, so the
+    /// bytes stay with the transport). The transport opens it (with the final flag when
+    /// [`ChunkInfo::last`]) and later acknowledges it with [`Download::acknowledge`].
+    pub fn handle_binary(&mut self, len: usize) -> Result<ChunkInfo, ClientError> {
         if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
@@ -169,7 +170,7 @@ impl Download {
                 "more chunks than the window allows",
             ));
         }
-        if frame.len() as u64 != layout.len_of(self.received) {
+        if len as u64 != layout.len_of(self.received) {
             return self.fail(ClientError::ServerProtocol(
                 "a chunk of the wrong size for its position",
             ));

@@ -16,9 +16,9 @@
 //! ```text
 //! loop match upload.poll() {
 //!     Send(text)              => socket.send_text(text),
-//!     SendChunk { index, .. } => { let c = seal(index); upload.chunk_ready(&c)?; socket.send_binary(c) }
+//!     SendChunk { index, .. } => { let c = seal(index); upload.chunk_ready(c.len())?; socket.send_binary(c) }
 //!     Wait                    => match socket.next() { Text(t) => upload.handle_text(&t)?,
-//!                                                      Binary(b) => upload.handle_binary(&b)?,
+//!                                                      Binary(b) => upload.handle_binary(b.len())?,
 //!                                                      Closed(r) => upload.handle_closed(r)? }
 //!     Done(uploaded)          => break uploaded,
 //!     Failed(e)               => return Err(e),

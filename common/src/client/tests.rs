@@ -71,7 +71,7 @@ fn run_upload(plaintext_len: u64, window: u32) -> (Uploaded, Vec<usize>) {
                 assert_eq!(index as usize, sent.len());
                 assert_eq!(len, sizes[sent.len()]);
                 assert!(!finished, "a chunk after finish");
-                up.chunk_ready(&vec![0; len]).unwrap();
+                up.chunk_ready(len).unwrap();
                 sent.push(len);
                 assert!(
                     sent.len() - stored <= window as usize,
@@ -128,11 +128,11 @@ fn upload_waits_when_the_window_is_full() {
                 len: SEALED
             }
         );
-        up.chunk_ready(&[0; SEALED]).unwrap();
+        up.chunk_ready(SEALED).unwrap();
     }
     assert_eq!(up.poll(), UploadAction::Wait);
     assert_eq!(
-        up.chunk_ready(&[0; SEALED]),
+        up.chunk_ready(SEALED),
         Err(ClientError::Misuse("a chunk outside the window"))
     );
 }
@@ -142,7 +142,7 @@ fn upload_refuses_a_chunk_of_the_wrong_size() {
     let mut up = upload_ready(5000, 4);
     assert!(matches!(up.poll(), UploadAction::SendChunk { .. }));
     assert_eq!(
-        up.chunk_ready(&[0; SEALED - 1]),
+        up.chunk_ready(SEALED - 1),
         Err(ClientError::Misuse("a chunk of the wrong size"))
     );
     assert!(matches!(up.poll(), UploadAction::Failed(_)));
@@ -160,7 +160,7 @@ fn upload_refuses_a_server_out_of_turn() {
     let cases: Vec<(&str, Script)> = vec![
         ("ack before ready", Box::new(|u| u.handle_text(&ack(0, 0)))),
         ("done before ready", Box::new(|u| u.handle_text(&done))),
-        ("binary", Box::new(|u| u.handle_binary(&[1, 2]))),
+        ("binary", Box::new(|u| u.handle_binary(2))),
         (
             "ready twice",
             Box::new(|u| {
@@ -211,7 +211,7 @@ fn upload_refuses_acks_that_go_backwards_or_lie_about_bytes() {
         let UploadAction::SendChunk { len, .. } = up.poll() else {
             panic!()
         };
-        up.chunk_ready(&vec![0; len]).unwrap();
+        up.chunk_ready(len).unwrap();
     }
     let two = 2 * SEALED as u64;
     up.handle_text(&json!({"type": "ack", "chunks": 2, "bytes": two}).to_string())
@@ -235,7 +235,7 @@ fn upload_done_must_follow_every_ack_and_name_the_same_share() {
         let mut acked = 0;
         for _ in 0..10 {
             match up.poll() {
-                UploadAction::SendChunk { len, .. } => up.chunk_ready(&vec![0; len]).unwrap(),
+                UploadAction::SendChunk { len, .. } => up.chunk_ready(len).unwrap(),
                 UploadAction::Send(_) => return acked,
                 UploadAction::Wait => {
                     acked += 1;
@@ -359,7 +359,7 @@ fn download_happy_path_acks_every_chunk_then_done() {
         let (mut sent, mut acked, mut got_done) = (0usize, 0u64, None);
         for _ in 0..1000 {
             while sent < sizes.len() && (sent as u64) - acked < u64::from(window) {
-                let info = down.handle_binary(&vec![0; sizes[sent]]).unwrap();
+                let info = down.handle_binary(sizes[sent]).unwrap();
                 assert_eq!(info.index, sent as u64);
                 assert_eq!(info.last, sent + 1 == sizes.len());
                 sent += 1;
@@ -391,12 +391,12 @@ fn download_happy_path_acks_every_chunk_then_done() {
 #[test]
 fn download_refuses_a_server_that_exceeds_the_window() {
     let mut down = download_ready(10 * 1024, 2);
-    down.handle_binary(&[0; SEALED]).unwrap();
-    down.handle_binary(&[0; SEALED]).unwrap();
+    down.handle_binary(SEALED).unwrap();
+    down.handle_binary(SEALED).unwrap();
     // Acknowledged locally but not yet sent: the server cannot know, so still refused.
     down.acknowledge(2).unwrap();
     assert_eq!(
-        down.handle_binary(&[0; SEALED]),
+        down.handle_binary(SEALED),
         Err(ClientError::ServerProtocol(
             "more chunks than the window allows"
         ))
@@ -406,22 +406,22 @@ fn download_refuses_a_server_that_exceeds_the_window() {
 #[test]
 fn download_refuses_wrong_sizes_extra_chunks_and_early_done() {
     let mut down = download_ready(2000, 4);
-    assert!(down.handle_binary(&[0; SEALED + 1]).is_err());
+    assert!(down.handle_binary(SEALED + 1).is_err());
 
     let mut down = download_ready(2000, 4);
-    down.handle_binary(&[0; SEALED]).unwrap();
+    down.handle_binary(SEALED).unwrap();
     let last = sizes(2000)[1];
-    assert!(down.handle_binary(&vec![0; last - 1]).is_err());
+    assert!(down.handle_binary(last - 1).is_err());
 
     let mut down = download_ready(1000, 4);
-    down.handle_binary(&vec![0; sizes(1000)[0]]).unwrap();
+    down.handle_binary(sizes(1000)[0]).unwrap();
     assert_eq!(
-        down.handle_binary(&[0; 16]),
+        down.handle_binary(16),
         Err(ClientError::ServerProtocol("more chunks than announced"))
     );
 
     let mut down = download_ready(1000, 4);
-    down.handle_binary(&vec![0; sizes(1000)[0]]).unwrap();
+    down.handle_binary(sizes(1000)[0]).unwrap();
     assert!(matches!(
         down.handle_text(r#"{"type":"done","downloads_left":0}"#),
         Err(ClientError::ServerProtocol(_))
@@ -452,7 +452,7 @@ fn download_refuses_an_inconsistent_or_out_of_turn_ready() {
         );
     }
     let mut d = fresh();
-    assert!(d.handle_binary(&[0; 16]).is_err(), "a chunk before ready");
+    assert!(d.handle_binary(16).is_err(), "a chunk before ready");
     let mut d = download_ready(10, 2);
     assert!(d.handle_text(&ready_json(10, 2)).is_err(), "ready twice");
 }
@@ -522,7 +522,7 @@ fn download_maps_every_refusal() {
 fn download_acks_only_what_was_received_and_never_backwards() {
     let mut d = download_ready(5000, 4);
     assert!(d.clone().acknowledge(1).is_err(), "nothing received");
-    d.handle_binary(&[0; SEALED]).unwrap();
+    d.handle_binary(SEALED).unwrap();
     d.acknowledge(1).unwrap();
     assert!(d.clone().acknowledge(1).is_err(), "not forward");
     let closed = d.handle_closed(None);

@@ -10,8 +10,9 @@ use crate::{
 pub enum UploadAction {
     /// Send this text frame (a JSON control message).
     Send(String),
-    /// The window has room for chunk `index`: seal it, pass it to [`Upload::chunk_ready`],
-    /// then send it as one binary frame. It must be exactly `len` bytes.
+    /// The window has room for chunk `index`: seal it, pass its length to
+    /// [`Upload::chunk_ready`], then send it as one binary frame. It must be exactly `len`
+    /// bytes.
     SendChunk {
         /// The chunk's position, from 0.
         index: u64,
@@ -120,17 +121,19 @@ impl Upload {
         }
     }
 
-    /// The transport has sealed the chunk [`UploadAction::SendChunk`] asked for and is
-    /// about to send it. Refuses a chunk of the wrong size or one the window has no room
-    /// for, which would make the server end the upload.
-    pub fn chunk_ready(&mut self, sealed: &[u8]) -> Result<(), ClientError> {
+    /// The transport has sealed the chunk [`UploadAction::SendChunk`] asked for, `len`
+    /// bytes, and is about to send it (only its size matters here, so the bytes stay where
+    /// the transport keeps them: a JavaScript buffer in the browser). Refuses a chunk of
+    /// the wrong size or one the window has no room for, which would make the server end
+    /// the upload.
+    pub fn chunk_ready(&mut self, len: usize) -> Result<(), ClientError> {
         if !matches!(self.state, State::Sending)
             || self.sent >= self.layout.chunks
             || self.sent - self.acked >= self.window
         {
             return self.fail(ClientError::Misuse("a chunk outside the window"));
         }
-        if sealed.len() as u64 != self.layout.len_of(self.sent) {
+        if len as u64 != self.layout.len_of(self.sent) {
             return self.fail(ClientError::Misuse("a chunk of the wrong size"));
         }
         self.sent += 1;
@@ -148,8 +151,8 @@ impl Upload {
         }
     }
 
-    /// A binary frame from the server: never allowed on the upload socket.
-    pub fn handle_binary(&mut self, _frame: &[u8]) -> Result<(), ClientError> {
+    /// A binary frame of `len` bytes from the server: never allowed on the upload socket.
+    pub fn handle_binary(&mut self, _len: usize) -> Result<(), ClientError> {
         if self.is_over() {
             return Ok(());
         }
