@@ -19,13 +19,12 @@ pub mod transfer;
 
 use leptos::prelude::*;
 
-/// A share ID as the server makes them: URL-safe characters only.
+/// A path segment that may name a share: the share-ID alphabet only (the client core's
+/// `is_id_char`). Its length is left to the server, whose "does not exist" answer the
+/// receive page shows; the worker checks the full shape (`ShareId::parse`) before it
+/// opens the download socket.
 fn valid_share_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(ferry_common::client::share_id::is_id_char)
 }
 
 /// The whole app: picks the page from the address.

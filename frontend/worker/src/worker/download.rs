@@ -5,7 +5,8 @@
 //! stream is errored, so the browser marks the download failed.
 use ferry_common::{
     FileMetadata, Header, Keys, LinkSecret, b64,
-    protocol::{DOWNLOAD_PATH, DownloadEvent, DownloadRequest, PROTOCOL_VERSION},
+    client::{ClientError, Download, DownloadAction, ShareId},
+    protocol::DOWNLOAD_PATH,
 };
 use ferry_worker::{AesChoice, BLOB_CAP, Failure, Phase, Report};
 use std::collections::VecDeque;
@@ -19,7 +20,7 @@ use super::{
     now_ms, post,
     save_stream::StreamSink,
     socket::{Event, Socket, lost},
-    upload::refused,
+    upload::client_failure,
 };
 
 /// Where decrypted chunks go.
@@ -115,29 +116,31 @@ pub async fn run(
         None,
     );
 
+    let share_id = ShareId::parse(&share_id)
+        .map_err(|_| Failure::new("internal", "the link's share ID is malformed"))?;
+    let mut session = Download::new(&share_id, keys.download_token.as_bytes(), &header);
     let mut socket = Socket::open(DOWNLOAD_PATH).await?;
-    socket.send_json(&DownloadRequest::Start {
-        version: PROTOCOL_VERSION,
-        share_id,
-        token: keys.download_token.as_bytes().to_vec().into(),
-    })?;
-    let (metadata, ciphertext_size, total) = match socket.next().await {
-        Event::Text(text) => match serde_json::from_str::<DownloadEvent>(&text) {
-            Ok(DownloadEvent::Ready {
-                metadata,
-                ciphertext_size,
-                chunks,
-                ..
-            }) => (metadata, ciphertext_size, chunks),
-            Ok(DownloadEvent::Error(body)) => return Err(refused(body)),
-            _ => return Err(protocol_error()),
-        },
-        Event::Binary(_) => return Err(protocol_error()),
-        Event::Closed => return Err(lost()),
+    let ready = loop {
+        match session.poll() {
+            DownloadAction::Send(text) => socket.send_text(&text)?,
+            DownloadAction::Wait => {
+                let _ = match socket.next().await {
+                    Event::Text(text) => session.handle_text(&text),
+                    Event::Binary(frame) => {
+                        session.handle_binary(frame.length() as usize).map(drop)
+                    }
+                    Event::Closed => session.handle_closed(None),
+                };
+            }
+            DownloadAction::Ready(ready) => break ready,
+            DownloadAction::Done { .. } => return Err(protocol_error()),
+            DownloadAction::Failed(e) => return Err(client_failure(e)),
+        }
     };
+    let (metadata, ciphertext_size, total) = (ready.metadata, ready.ciphertext_size, ready.chunks);
     // The token was right, so the keys are right: a metadata block that does not open
     // was altered in storage.
-    let meta = FileMetadata::open(&metadata.0, &keys.metadata, &header).map_err(|_| {
+    let meta = FileMetadata::open(&metadata, &keys.metadata, &header).map_err(|_| {
         Failure::new(
             "corrupted",
             "the file's sealed description does not verify: it was modified in storage",
@@ -175,7 +178,15 @@ pub async fn run(
         Some(port) => Sink::Stream(StreamSink::new(port, meta.name.clone(), size)),
         None => Sink::Blob(BlobSink::new()),
     };
-    let result = receive(&mut socket, &mut chunks, &mut sink, total, size).await;
+    let result = receive(
+        &mut socket,
+        &mut session,
+        &mut chunks,
+        &mut sink,
+        total,
+        size,
+    )
+    .await;
     let downloads_left = match (result, sink) {
         (Err(failure), Sink::Stream(stream)) => {
             stream.fail(&failure);
@@ -219,18 +230,20 @@ enum Opening {
     Ready(Uint8Array),
 }
 
-/// Receives, verifies and sinks every chunk, in order; `Ok` only once the final chunk
-/// closed the stream, every chunk's verification was awaited and the sizes match.
-/// Returns the downloads the share still allows, if the server said.
+/// Receives, verifies and sinks every chunk, in order, as the client core directs (it
+/// checks every chunk's size, the window and the order of the server's messages); `Ok`
+/// only once the final chunk closed the stream, every chunk's verification was awaited
+/// and the sizes match. Returns the downloads the share still allows, if the server said.
 async fn receive(
     socket: &mut Socket,
+    session: &mut Download,
     chunks: &mut Chunks,
     sink: &mut Sink,
     total: u64,
     size: u64,
 ) -> Result<Option<u32>, Failure> {
     let mut opening: VecDeque<Opening> = VecDeque::new();
-    let (mut issued, mut received, mut done_bytes, mut last_report) = (0u64, 0u64, 0u64, 0.0);
+    let (mut received, mut done_bytes, mut last_report) = (0u64, 0u64, 0.0);
     // `Done` from the server, and whether the socket closed.
     let (mut done, mut closed) = (None, false);
     let downloads_left = loop {
@@ -272,7 +285,8 @@ async fn receive(
                 done_bytes += u64::from(plain.length());
                 sink.push(plain).await?;
                 received += 1;
-                socket.send_json(&DownloadRequest::Ack { chunks: received })?;
+                session.acknowledge(received).map_err(stream_failure)?;
+                done = done.or(step(session, socket)?);
                 let last = received == total;
                 let now = now_ms();
                 if now - last_report > 100.0 || last {
@@ -296,21 +310,20 @@ async fn receive(
                 }
             }
             Some(Event::Binary(sealed)) => {
-                if issued >= total {
-                    return Err(failure(ferry_common::Error::TrailingData));
-                }
-                let last = issued + 1 == total;
-                opening.push_back(match chunks.open_ahead(&sealed, last) {
+                let chunk = session
+                    .handle_binary(sealed.length() as usize)
+                    .map_err(stream_failure)?;
+                opening.push_back(match chunks.open_ahead(&sealed, chunk.last) {
                     Some(promise) => Opening::Pending(JsFuture::from(promise?)),
-                    None => Opening::Ready(chunks.open(&sealed, last)?),
+                    None => Opening::Ready(chunks.open(&sealed, chunk.last)?),
                 });
-                issued += 1;
             }
-            Some(Event::Text(text)) => match serde_json::from_str::<DownloadEvent>(&text) {
-                Ok(DownloadEvent::Done { downloads_left }) => done = Some(downloads_left),
-                Ok(DownloadEvent::Error(body)) => return Err(refused(body)),
-                _ => {}
-            },
+            Some(Event::Text(text)) => {
+                session.handle_text(&text).map_err(stream_failure)?;
+                done = done.or(step(session, socket)?);
+            }
+            // Not handed to the core: a download whose every chunk verified is complete
+            // even if the server hung up before `done` (see the top of the loop).
             Some(Event::Closed) => closed = true,
         }
     };
@@ -319,4 +332,28 @@ async fn receive(
         return Err(failure(ferry_common::Error::Truncated));
     }
     Ok(downloads_left)
+}
+
+/// Sends what the core has due (an ack); `Some` once the server's `done` arrived.
+fn step(session: &mut Download, socket: &Socket) -> Result<Option<u32>, Failure> {
+    // At most one ack is ever due: each `acknowledge` is followed by a step.
+    for _ in 0..2 {
+        match session.poll() {
+            DownloadAction::Send(text) => socket.send_text(&text)?,
+            DownloadAction::Done { downloads_left } => return Ok(Some(downloads_left)),
+            DownloadAction::Failed(e) => return Err(stream_failure(e)),
+            DownloadAction::Wait | DownloadAction::Ready(_) => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// A failure once chunks flow: a server that sends chunks of the wrong size, beyond the
+/// window or beyond the end serves a stream that is not the stored share's, which the
+/// page reports as altered in storage (as decryption would).
+fn stream_failure(e: ClientError) -> Failure {
+    match e {
+        ClientError::ServerProtocol(_) => failure(ferry_common::Error::Corrupted),
+        other => client_failure(other),
+    }
 }

@@ -110,11 +110,9 @@ impl Socket {
         }
     }
 
-    /// Sends a JSON control message.
-    pub fn send_json<T: serde::Serialize>(&self, msg: &T) -> Result<(), Failure> {
-        // unwrap: protocol messages are plain structs that always serialise.
-        let text = serde_json::to_string(msg).expect("protocol message serialises");
-        self.ws.send_with_str(&text).map_err(|_| lost())
+    /// Sends a control message (JSON from the client core) as a text frame.
+    pub fn send_text(&self, text: &str) -> Result<(), Failure> {
+        self.ws.send_with_str(text).map_err(|_| lost())
     }
 
     /// Sends one sealed chunk as a binary frame.

@@ -1,9 +1,10 @@
-//! Send: derive keys, seal the metadata, then read, encrypt and send chunks driven by the
-//! server's acknowledgements (never more than `window` chunks beyond the last ack, so
-//! memory stays bounded whatever the file size).
+//! Send: derive keys, seal the metadata, then read, encrypt and send chunks as the client
+//! core (`ferry_common::client`) directs: never more than `window` chunks beyond the last
+//! ack, so memory stays bounded whatever the file size.
 use ferry_common::{
     DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret, b64,
-    protocol::{ErrorBody, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent, UploadRequest},
+    client::{ClientError, Upload, UploadAction, Uploaded},
+    protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadRequest},
 };
 use ferry_worker::{AesChoice, Failure, Phase, Report, read_plan::ReadPlan};
 use std::collections::VecDeque;
@@ -18,16 +19,29 @@ use super::{
     socket::{Event, Socket, lost},
 };
 
-/// Turns a server refusal into a failure for the page.
-pub fn refused(body: ErrorBody) -> Failure {
-    let code = serde_json::to_value(body.code)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_else(|| "unknown".into());
-    Failure {
-        code,
-        message: body.message,
-        attempts_left: body.attempts_left,
+/// Turns a failure of the client core into one for the page: a server refusal keeps the
+/// server's code and sentence; a closed socket is `network`; a server that broke the
+/// protocol is `internal`.
+pub fn client_failure(e: ClientError) -> Failure {
+    if let (Some(code), Some(message)) = (e.server_code(), e.server_message()) {
+        let code = serde_json::to_value(code)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into());
+        let attempts_left = match &e {
+            ClientError::WrongToken { attempts_left, .. } => *attempts_left,
+            _ => None,
+        };
+        return Failure {
+            code,
+            message: message.to_owned(),
+            attempts_left,
+        };
+    }
+    match e {
+        ClientError::Closed { .. } => lost(),
+        ClientError::Misuse(_) => Failure::new("internal", e.to_string()),
+        _ => Failure::new("internal", "the server answered out of turn"),
     }
 }
 
@@ -161,8 +175,7 @@ pub async fn run(
         None,
     );
 
-    let mut socket = Socket::open(UPLOAD_PATH).await?;
-    socket.send_json(&UploadRequest::Start {
+    let start = UploadRequest::Start {
         version: PROTOCOL_VERSION,
         header: header.to_bytes().to_vec().into(),
         metadata: metadata.into(),
@@ -170,18 +183,21 @@ pub async fn run(
         expires_in_secs,
         max_downloads,
         ciphertext_size: header.ciphertext_len(size),
-    })?;
-    let window = match socket.next().await {
-        Event::Text(text) => match serde_json::from_str::<UploadEvent>(&text) {
-            Ok(UploadEvent::Ready { window, .. }) => u64::from(window.max(1)),
-            Ok(UploadEvent::Error(body)) => return Err(refused(body)),
-            _ => return Err(Failure::new("internal", "the server answered out of turn")),
-        },
-        Event::Binary(_) => {
-            return Err(Failure::new("internal", "the server answered out of turn"));
-        }
-        Event::Closed => return Err(lost()),
     };
+    let mut session = Upload::new(&start).map_err(client_failure)?;
+    let mut socket = Socket::open(UPLOAD_PATH).await?;
+    // `start`, then `ready`: the first chunk asked for means the server accepted.
+    loop {
+        match session.poll() {
+            UploadAction::Send(text) => socket.send_text(&text)?,
+            UploadAction::Wait => feed(&mut session, socket.next().await),
+            UploadAction::SendChunk { .. } => break,
+            UploadAction::Done(_) => {
+                return Err(Failure::new("internal", "the server answered out of turn"));
+            }
+            UploadAction::Failed(e) => return Err(client_failure(e)),
+        }
+    }
     post(
         &Report::Phase {
             phase: Phase::Transferring,
@@ -190,32 +206,25 @@ pub async fn run(
         None,
     );
 
-    let total = header.chunk_count(size);
+    let total = session.total_chunks();
+    let window = session.window();
     let chunk_size = u64::from(header.chunk_size);
     // Chunks read and sealed ahead of the socket, in order. Never more than the window
     // beyond the last ack is issued, so memory stays bounded whatever the file size.
     let mut reader = Reader::new(file, size, chunk_size, total, window);
     let mut ahead: VecDeque<Ahead> = VecDeque::new();
-    let (mut issued, mut sent, mut acked, mut finish_sent) = (0u64, 0u64, 0u64, false);
-    let mut last_report = 0.0;
+    let mut issued = 0u64;
+    let mut progress = Progress::default();
     loop {
         // Take in every ack that already arrived before deciding how far to run ahead.
         while let Some(event) = socket.try_next() {
-            if let Some(done) = on_event(
-                event,
-                &mut acked,
-                sent,
-                size,
-                chunk_size,
-                total,
-                &mut last_report,
-            )? {
-                return finished(done, &secret, size);
-            }
+            feed(&mut session, event);
         }
-        while issued < total && issued < acked + window && ahead.len() < AHEAD {
+        progress.report(&session, chunk_size, size);
+        let limit = session.acked_chunks() + window;
+        while issued < total && issued < limit && ahead.len() < AHEAD {
             let last = issued + 1 == total;
-            let Some((plain, len)) = reader.chunk(issued, acked + window)? else {
+            let Some((plain, len)) = reader.chunk(issued, limit)? else {
                 break;
             };
             match chunks.seal_ahead(&plain, len, last) {
@@ -230,38 +239,72 @@ pub async fn run(
             }
             issued += 1;
         }
-        if let Some(next) = ahead.pop_front() {
-            let sealed = match next {
-                Ahead::Ready(sealed) => sealed,
-                Ahead::Pending(future) => result(future.await.map_err(|_| unreadable())?),
-            };
-            socket.send_chunk(&sealed)?;
-            sent += 1;
-            continue;
+        match session.poll() {
+            UploadAction::SendChunk { .. } => {
+                let Some(next) = ahead.pop_front() else {
+                    // Room in the window, but the next block does not fit in it yet.
+                    feed(&mut session, socket.next().await);
+                    continue;
+                };
+                let sealed = match next {
+                    Ahead::Ready(sealed) => sealed,
+                    Ahead::Pending(future) => result(future.await.map_err(|_| unreadable())?),
+                };
+                session
+                    .chunk_ready(sealed.length() as usize)
+                    .map_err(client_failure)?;
+                socket.send_chunk(&sealed)?;
+            }
+            UploadAction::Send(finish) => {
+                chunks.finish()?;
+                socket.send_text(&finish)?;
+                post(
+                    &Report::Phase {
+                        phase: Phase::Finishing,
+                        engine: Some(chunks.engine()),
+                    },
+                    None,
+                );
+            }
+            UploadAction::Wait => feed(&mut session, socket.next().await),
+            UploadAction::Done(done) => return finished(done, &secret, size),
+            UploadAction::Failed(e) => return Err(client_failure(e)),
         }
-        if sent == total && !finish_sent {
-            chunks.finish()?;
-            socket.send_json(&UploadRequest::Finish)?;
-            finish_sent = true;
+    }
+}
+
+/// Hands a socket event to the core; its verdict comes from the next `poll`.
+fn feed(session: &mut Upload, event: Event) {
+    let _ = match event {
+        Event::Text(text) => session.handle_text(&text),
+        Event::Binary(frame) => session.handle_binary(frame.length() as usize),
+        Event::Closed => session.handle_closed(None),
+    };
+}
+
+/// Progress reports to the page, at most every 100 ms (and at the end).
+#[derive(Default)]
+struct Progress {
+    acked: u64,
+    at: f64,
+}
+
+impl Progress {
+    fn report(&mut self, session: &Upload, chunk_size: u64, size: u64) {
+        let acked = session.acked_chunks();
+        if acked == self.acked {
+            return;
+        }
+        let now = now_ms();
+        if now - self.at > 100.0 || acked == session.total_chunks() {
+            (self.acked, self.at) = (acked, now);
             post(
-                &Report::Phase {
-                    phase: Phase::Finishing,
-                    engine: Some(chunks.engine()),
+                &Report::Progress {
+                    done: (acked * chunk_size).min(size),
+                    total: size,
                 },
                 None,
             );
-        }
-        let event = socket.next().await;
-        if let Some(done) = on_event(
-            event,
-            &mut acked,
-            sent,
-            size,
-            chunk_size,
-            total,
-            &mut last_report,
-        )? {
-            return finished(done, &secret, size);
         }
     }
 }
@@ -279,13 +322,6 @@ enum Ahead {
     Ready(Uint8Array),
 }
 
-/// What `done` carried.
-struct Done {
-    share_id: String,
-    owner_token: Vec<u8>,
-    expires_at: i64,
-}
-
 fn unreadable() -> Failure {
     Failure::new(
         "read",
@@ -293,51 +329,7 @@ fn unreadable() -> Failure {
     )
 }
 
-/// Handles one socket event: acks move `acked` (and progress), `done` ends the upload.
-fn on_event(
-    event: Event,
-    acked: &mut u64,
-    sent: u64,
-    size: u64,
-    chunk_size: u64,
-    total: u64,
-    last_report: &mut f64,
-) -> Result<Option<Done>, Failure> {
-    match event {
-        Event::Text(text) => match serde_json::from_str::<UploadEvent>(&text) {
-            Ok(UploadEvent::Ack { chunks: n, .. }) => {
-                *acked = n.min(sent);
-                let now = now_ms();
-                if now - *last_report > 100.0 || *acked == total {
-                    *last_report = now;
-                    post(
-                        &Report::Progress {
-                            done: (*acked * chunk_size).min(size),
-                            total: size,
-                        },
-                        None,
-                    );
-                }
-                Ok(None)
-            }
-            Ok(UploadEvent::Done {
-                share_id,
-                owner_token,
-                expires_at,
-            }) => Ok(Some(Done {
-                share_id,
-                owner_token: owner_token.0,
-                expires_at,
-            })),
-            Ok(UploadEvent::Error(body)) => Err(refused(body)),
-            _ => Ok(None),
-        },
-        Event::Binary(_) => Ok(None),
-        Event::Closed => Err(lost()),
-    }
-}
-
-fn finished(done: Done, secret: &LinkSecret, size: u64) -> Result<(), Failure> {
+fn finished(done: Uploaded, secret: &LinkSecret, size: u64) -> Result<(), Failure> {
     post(
         &Report::Progress {
             done: size,
@@ -346,12 +338,13 @@ fn finished(done: Done, secret: &LinkSecret, size: u64) -> Result<(), Failure> {
         None,
     );
     let origin = super::scope().location().origin();
-    let link = format!("{origin}/s/{}#{}", done.share_id, secret.to_fragment());
+    let share_id = done.share_id.as_str().to_owned();
+    let link = format!("{origin}/s/{share_id}#{}", secret.to_fragment());
     post(
         &Report::Uploaded {
             qr_svg: qr_svg(&link),
             link,
-            share_id: done.share_id,
+            share_id,
             owner_token: b64::encode(&done.owner_token),
             expires_at: done.expires_at,
         },
