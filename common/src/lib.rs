@@ -19,8 +19,8 @@
 //! keeps the order of messages, the window, the exact size of every chunk, and turns the
 //! server's error codes into a typed [`client::ClientError`]; [`client::ShareId`] is the
 //! one definition of a share ID's shape. Sealing and opening chunks stay with the
-//! transport, since the browser does AES-GCM in WebCrypto. The `ferry` CLI, the server's
-//! test harness and its bench client are such transports.
+//! transport, since the browser does AES-GCM in WebCrypto. The `ferry` CLI, the web
+//! worker, the server's test harness and its bench client are such transports.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(rustdoc::broken_intra_doc_links)]
