@@ -11,20 +11,19 @@
 //! # share.txt: SHARE_ID DOWNLOAD_TOKEN OWNER_TOKEN
 //! cargo run --release -p ferry-backend --example bench_client -- download PORT "$(cat share.txt)"
 //! ```
+#[path = "support/filler.rs"]
+mod filler;
+
 use std::time::Instant;
 
 use ferry_common::{
-    Header, KdfParams,
-    client::{Download, DownloadAction, ShareId, Upload, UploadAction},
-    keys::{random_token, verifier},
-    protocol::{
-        DOWNLOAD_PATH, PROTOCOL_VERSION, SHARES_PATH, ShareInfo, UPLOAD_PATH, UploadRequest,
-    },
+    Header,
+    client::{Download, DownloadAction, ShareId},
+    protocol::{DOWNLOAD_PATH, SHARES_PATH, ShareInfo, UploadRequest},
 };
+use filler::Filler;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
-
-const CHUNK: u32 = 256 * 1024;
 
 fn usage() -> ! {
     eprintln!("usage: bench_client upload PORT BYTES | download PORT 'SHARE_ID TOKEN'");
@@ -52,59 +51,28 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn upload(port: u16, plaintext_len: u64) -> anyhow::Result<()> {
-    let header = Header::generate(KdfParams::FLOOR, CHUNK, true)?;
-    let token = random_token()?;
-    let ciphertext_size = header.ciphertext_len(plaintext_len);
-    let full = bytes::Bytes::from(vec![0xA5u8; CHUNK as usize + 16]);
-    let (mut ws, _) = connect_async(format!("ws://127.0.0.1:{port}{UPLOAD_PATH}")).await?;
-    let start = UploadRequest::Start {
-        version: PROTOCOL_VERSION,
-        header: header.to_bytes().to_vec().into(),
-        metadata: vec![0u8; 256].into(),
-        verifier: verifier(&token).to_vec().into(),
-        expires_in_secs: 3600,
-        max_downloads: 1,
-        ciphertext_size,
+    let filler = Filler::new(plaintext_len, 1)?;
+    let UploadRequest::Start {
+        ciphertext_size, ..
+    } = filler.start
+    else {
+        unreachable!("Filler::new builds a start message")
     };
-    let mut session = Upload::new(&start)?;
     let began = Instant::now();
-    // Bounded: each turn sends a frame or reads one; the core ends after `done`.
-    loop {
-        match session.poll() {
-            UploadAction::Send(text) => ws.send(Message::text(text)).await?,
-            UploadAction::SendChunk { len, .. } => {
-                let frame = full.slice(..len);
-                session.chunk_ready(frame.len())?;
-                ws.send(Message::Binary(frame)).await?;
-            }
-            UploadAction::Wait => match ws.next().await {
-                Some(Ok(Message::Text(t))) => session.handle_text(&t)?,
-                Some(Ok(Message::Binary(b))) => session.handle_binary(b.len())?,
-                Some(Ok(Message::Close(frame))) => {
-                    session.handle_closed(frame.as_ref().map(|f| f.reason.as_str()))?
-                }
-                Some(Ok(_)) => {}
-                None | Some(Err(_)) => session.handle_closed(None)?,
-            },
-            UploadAction::Done(done) => {
-                let secs = began.elapsed().as_secs_f64();
-                eprintln!(
-                    "upload: {} bytes in {secs:.2} s = {:.0} MB/s",
-                    ciphertext_size,
-                    ciphertext_size as f64 / 1e6 / secs
-                );
-                // The share, then the download token and the owner token (for DELETE).
-                println!(
-                    "{} {} {}",
-                    done.share_id.as_str(),
-                    ferry_common::b64::encode(&token),
-                    ferry_common::b64::encode(&done.owner_token)
-                );
-                return Ok(());
-            }
-            UploadAction::Failed(e) => return Err(e.into()),
-        }
-    }
+    let done = filler.upload(port).await?;
+    let secs = began.elapsed().as_secs_f64();
+    eprintln!(
+        "upload: {ciphertext_size} bytes in {secs:.2} s = {:.0} MB/s",
+        ciphertext_size as f64 / 1e6 / secs
+    );
+    // The share, then the download token and the owner token (for DELETE).
+    println!(
+        "{} {} {}",
+        done.share_id.as_str(),
+        ferry_common::b64::encode(&filler.token),
+        ferry_common::b64::encode(&done.owner_token)
+    );
+    Ok(())
 }
 
 async fn download(port: u16, id: &str, token: &str) -> anyhow::Result<()> {

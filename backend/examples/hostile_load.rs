@@ -16,30 +16,26 @@ use std::{
     time::Duration,
 };
 
+#[path = "support/filler.rs"]
+mod filler;
 #[path = "../tests/support/raw_ws.rs"]
 mod raw_ws;
 
 use anyhow::{Context, bail};
-use ferry_common::{
-    Header, KdfParams,
-    keys::{random_token, verifier},
-    protocol::{
-        DOWNLOAD_PATH, DownloadRequest, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent, UploadRequest,
-    },
+use ferry_common::protocol::{
+    DOWNLOAD_PATH, DownloadRequest, PROTOCOL_VERSION, UPLOAD_PATH, UploadEvent, UploadRequest,
 };
-use futures_util::{SinkExt, StreamExt};
+use filler::Filler;
 use tokio::{
     io::AsyncWriteExt,
     net::{TcpSocket, TcpStream, tcp::OwnedReadHalf},
     time::{Instant, sleep, timeout},
 };
-use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 /// Zeros one huge-frame socket sends at most.
 const HUGE_FRAME_BUDGET: u64 = 1 << 30;
 /// Size of the share the stalled downloads ask for: well over one 16 MiB window.
 const STALLED_SHARE: u64 = 64 << 20;
-const CHUNK: u32 = 256 * 1024;
 
 struct Args {
     port: u16,
@@ -211,68 +207,13 @@ async fn handshake(port: u16, source: IpAddr, path: &str) -> anyhow::Result<TcpS
 }
 
 fn upload_start(plaintext_len: u64) -> anyhow::Result<UploadRequest> {
-    let header = Header::generate(KdfParams::FLOOR, CHUNK, true)?;
-    let token = random_token()?;
-    Ok(UploadRequest::Start {
-        version: PROTOCOL_VERSION,
-        header: header.to_bytes().to_vec().into(),
-        metadata: vec![0u8; 256].into(),
-        verifier: verifier(&token).to_vec().into(),
-        expires_in_secs: 3600,
-        max_downloads: 100,
-        ciphertext_size: header.ciphertext_len(plaintext_len),
-    })
+    Ok(Filler::new(plaintext_len, 100)?.start)
 }
 
 /// Uploads a share of filler ciphertext that 100 downloads may fetch; returns its ID and
 /// download token.
 async fn upload_share(port: u16) -> anyhow::Result<(String, [u8; 32])> {
-    let header = Header::generate(KdfParams::FLOOR, CHUNK, true)?;
-    let token = random_token()?;
-    let ciphertext_size = header.ciphertext_len(STALLED_SHARE);
-    let chunks = header.chunk_count(STALLED_SHARE);
-    let sealed = u64::from(CHUNK) + 16;
-    let last = ciphertext_size - (chunks - 1) * sealed;
-    let full = bytes::Bytes::from(vec![0xA5u8; sealed as usize]);
-    let (mut ws, _) = connect_async(format!("ws://127.0.0.1:{port}{UPLOAD_PATH}")).await?;
-    let start = UploadRequest::Start {
-        version: PROTOCOL_VERSION,
-        header: header.to_bytes().to_vec().into(),
-        metadata: vec![0u8; 256].into(),
-        verifier: verifier(&token).to_vec().into(),
-        expires_in_secs: 3600,
-        max_downloads: 100,
-        ciphertext_size,
-    };
-    ws.send(Message::text(serde_json::to_string(&start)?))
-        .await?;
-    let (mut sent, mut acked, mut window) = (0u64, 0u64, 0u64);
-    let mut finished = false;
-    // Bounded: every pass sends chunks or reads one event, and the upload has `chunks`.
-    loop {
-        while window > 0 && sent < chunks && sent - acked < window {
-            let frame = if sent + 1 == chunks {
-                full.slice(..last as usize)
-            } else {
-                full.clone()
-            };
-            ws.send(Message::Binary(frame)).await?;
-            sent += 1;
-        }
-        if sent == chunks && !finished {
-            let finish = serde_json::to_string(&UploadRequest::Finish)?;
-            ws.send(Message::text(finish)).await?;
-            finished = true;
-        }
-        match ws.next().await {
-            Some(Ok(Message::Text(t))) => match serde_json::from_str(&t)? {
-                UploadEvent::Ready { window: w, .. } => window = u64::from(w),
-                UploadEvent::Ack { chunks, .. } => acked = chunks,
-                UploadEvent::Done { share_id, .. } => return Ok((share_id, token)),
-                other => bail!("unexpected {other:?}"),
-            },
-            Some(Ok(_)) => {}
-            other => bail!("upload socket ended: {other:?}"),
-        }
-    }
+    let filler = Filler::new(STALLED_SHARE, 100)?;
+    let done = filler.upload(port).await?;
+    Ok((done.share_id.as_str().to_owned(), filler.token))
 }
