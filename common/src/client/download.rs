@@ -67,7 +67,7 @@ pub struct Download {
     state: State,
     /// The `start` message; it holds the download token, so it is wiped once sent.
     start: Zeroizing<String>,
-    chunk_size: u32,
+    header: Header,
     layout: Option<Layout>,
     ready: Option<Ready>,
     window: u64,
@@ -100,7 +100,7 @@ impl Download {
         Download {
             state: State::Start,
             start: Zeroizing::new(to_text(&start)),
-            chunk_size: header.chunk_size,
+            header: header.clone(),
             layout: None,
             ready: None,
             window: 0,
@@ -231,7 +231,7 @@ impl Download {
                 },
                 State::AwaitReady,
             ) => {
-                let Some(layout) = Layout::new(self.chunk_size, ciphertext_size) else {
+                let Some(layout) = Layout::new(&self.header, ciphertext_size) else {
                     return self.fail(ClientError::ServerProtocol(
                         "`ready` announces a size no share can have",
                     ));

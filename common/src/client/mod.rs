@@ -34,7 +34,7 @@ pub use error::{ClientError, Gone};
 pub use share_id::{ShareId, ShareIdError};
 pub use upload::{Upload, UploadAction, Uploaded};
 
-use crate::TAG_LEN;
+use crate::{Header, TAG_LEN};
 
 /// The exact sealed size of every chunk of one share: all `chunk_size + 16` bytes but the
 /// last, which holds the rest (16 bytes only for an empty file).
@@ -49,23 +49,15 @@ struct Layout {
 }
 
 impl Layout {
-    /// The layout of a stream of `ciphertext_size` bytes in chunks of `chunk_size`
-    /// plaintext bytes, or `None` when no valid stream has that size.
-    fn new(chunk_size: u32, ciphertext_size: u64) -> Option<Layout> {
-        let tag = TAG_LEN as u64;
-        let sealed = u64::from(chunk_size).checked_add(tag)?;
-        if chunk_size == 0 || ciphertext_size < tag {
-            return None;
-        }
-        let chunks = ciphertext_size.div_ceil(sealed);
-        let last = ciphertext_size - (chunks - 1) * sealed;
-        // A last chunk of 1..16 bytes cannot hold a tag; an empty non-first chunk would
-        // have to be the final one of a file whose size is a multiple of the chunk size,
-        // which the format writes as a full chunk instead.
-        (last >= tag && (chunks == 1 || last > tag)).then_some(Layout {
+    /// The layout of a stream of `ciphertext_size` bytes under `header`, or `None` when
+    /// no valid stream has that size (the envelope's own rule, [`Header::plaintext_len`]).
+    fn new(header: &Header, ciphertext_size: u64) -> Option<Layout> {
+        let chunks = header.chunk_count(header.plaintext_len(ciphertext_size)?);
+        let sealed = u64::from(header.chunk_size) + TAG_LEN as u64;
+        Some(Layout {
             sealed,
             chunks,
-            last,
+            last: ciphertext_size - (chunks - 1) * sealed,
         })
     }
 

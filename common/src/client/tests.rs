@@ -544,14 +544,15 @@ fn layout_matches_the_format() {
     let header = Header::generate(KdfParams::FLOOR, 1024, false).unwrap();
     for len in [0u64, 1, 1023, 1024, 1025, 2048, 5000] {
         let ct = header.ciphertext_len(len);
-        let l = Layout::new(1024, ct).unwrap();
+        let l = Layout::new(&header, ct).unwrap();
         assert_eq!(l.chunks, header.chunk_count(len), "{len}");
         assert_eq!(l.bytes_in(l.chunks), ct, "{len}");
         assert_eq!(header.plaintext_len(ct), Some(len));
     }
     for bad in [0u64, 15, 1040 + 5, 1040 + 16] {
-        assert_eq!(Layout::new(1024, bad), None, "{bad}");
+        assert_eq!(Layout::new(&header, bad), None, "{bad}");
         assert_eq!(header.plaintext_len(bad), None, "{bad}");
     }
-    assert_eq!(Layout::new(0, 16), None);
+    // A chunk size of 0 has no layout: no header can carry it.
+    assert!(Header::generate(KdfParams::FLOOR, 0, false).is_err());
 }

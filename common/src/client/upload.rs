@@ -80,9 +80,9 @@ impl Upload {
         };
         let header = Header::parse(&header.0)
             .map_err(|_| ClientError::Misuse("the upload's header is invalid"))?;
-        let layout = Layout::new(header.chunk_size, *ciphertext_size).ok_or(
-            ClientError::Misuse("the upload's ciphertext size is impossible"),
-        )?;
+        let layout = Layout::new(&header, *ciphertext_size).ok_or(ClientError::Misuse(
+            "the upload's ciphertext size is impossible",
+        ))?;
         Ok(Upload {
             state: State::Start,
             start: to_text(start),
