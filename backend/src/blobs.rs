@@ -1,21 +1,40 @@
-//! `BlobStore`: ciphertext blobs through `object_store` (its local file system store
-//! here; the same calls work against S3-compatible stores).
+//! `BlobStore`: ciphertext through `object_store` (its local file system store here; the
+//! same calls work against S3-compatible stores).
 //!
-//! An upload is a multipart upload straight to the share's key: the local store writes
-//! it to a staging file `<key>#<n>` and renames it into place on `complete()` (with
-//! fsync on), so a blob is either absent or whole. Dropping or aborting the upload
-//! removes the staging file; a crash can leave one behind, which
-//! [`BlobStore::sweep_staging`] removes at startup.
-use std::{ops::Range, path::PathBuf, sync::Arc, time::SystemTime};
+//! A share's ciphertext is stored as segments of consecutive sealed chunks, one object
+//! each under `segments/<id>/<index>`, written once with `PutMode::Create`: the local
+//! store writes a staging file and hard-links it into place (with fsync on), S3 sends
+//! `If-None-Match: *`. So a segment is either absent or whole, a second writer of the
+//! same index is told it exists, and nothing needs multipart bookkeeping that only one
+//! process could continue. Shares stored before segments keep one object, `blobs/<id>`,
+//! and stay readable.
+use std::{
+    collections::HashMap,
+    ops::Range,
+    path::{Path as FsPath, PathBuf},
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use anyhow::Context;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use object_store::{
-    MultipartUpload, ObjectStore, ObjectStoreExt, local::LocalFileSystem, path::Path,
+    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, local::LocalFileSystem,
+    path::Path,
 };
 
 const PREFIX: &str = "blobs";
+const SEGMENTS: &str = "segments";
+
+/// What writing a segment found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    /// The object was created and is durable.
+    Created,
+    /// An object already existed under that index (nothing was written).
+    Exists,
+}
 
 /// A completed blob as listed.
 pub struct StoredBlob {
@@ -51,13 +70,53 @@ impl BlobStore {
         Path::from(format!("{PREFIX}/{id}"))
     }
 
-    /// Starts writing a share's blob; nothing is visible under its key until
-    /// `complete()`.
-    pub async fn begin(&self, id: &str) -> anyhow::Result<Box<dyn MultipartUpload>> {
-        Ok(self.store.put_multipart(&Self::key(id)).await?)
+    fn segment_key(id: &str, index: u64) -> Path {
+        Path::from(format!("{SEGMENTS}/{id}/{index}"))
     }
 
-    /// Reads `range` of a share's blob.
+    /// Writes segment `index` of share `id` once: an existing object is never replaced.
+    pub async fn put_segment(
+        &self,
+        id: &str,
+        index: u64,
+        payload: PutPayload,
+    ) -> anyhow::Result<Put> {
+        let opts = PutOptions::from(PutMode::Create);
+        match self
+            .store
+            .put_opts(&Self::segment_key(id, index), payload, opts)
+            .await
+        {
+            Ok(_) => Ok(Put::Created),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(Put::Exists),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The whole of segment `index` of share `id`.
+    pub async fn segment(&self, id: &str, index: u64) -> anyhow::Result<Bytes> {
+        Ok(self
+            .store
+            .get(&Self::segment_key(id, index))
+            .await?
+            .bytes()
+            .await?)
+    }
+
+    /// Reads `range` of segment `index` of share `id`.
+    pub async fn read_segment(
+        &self,
+        id: &str,
+        index: u64,
+        range: Range<u64>,
+    ) -> anyhow::Result<Bytes> {
+        Ok(self
+            .store
+            .get_range(&Self::segment_key(id, index), range)
+            .await?)
+    }
+
+    /// Reads `range` of a share stored as one blob (before segments).
     pub async fn read(&self, id: &str, range: Range<u64>) -> anyhow::Result<Bytes> {
         Ok(self.store.get_range(&Self::key(id), range).await?)
     }
@@ -71,50 +130,90 @@ impl BlobStore {
         }
     }
 
-    /// Deletes a share's blob (absent is fine).
+    /// Deletes everything stored for share `id`: its segments (by prefix) and its blob
+    /// from before segments. Absent is fine.
     pub async fn delete(&self, id: &str) -> anyhow::Result<()> {
+        let prefix = Path::from(format!("{SEGMENTS}/{id}"));
+        let keys = self
+            .store
+            .list(Some(&prefix))
+            .map(|meta| meta.map(|meta| meta.location))
+            .boxed();
+        let mut deleted = self.store.delete_stream(keys);
+        while let Some(result) = deleted.next().await {
+            match result {
+                Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         match self.store.delete(&Self::key(id)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Every stored (completed) blob.
+    /// Every share with stored objects, with the time its newest object was written.
     pub async fn list(&self) -> anyhow::Result<Vec<StoredBlob>> {
-        let prefix = Path::from(PREFIX);
-        let mut stream = self.store.list(Some(&prefix));
-        let mut blobs = Vec::new();
-        while let Some(meta) = stream.next().await {
-            let meta = meta?;
-            if let Some(name) = meta.location.filename() {
-                blobs.push(StoredBlob {
-                    id: name.to_owned(),
-                    modified: SystemTime::from(meta.last_modified),
-                });
+        let mut newest: HashMap<String, SystemTime> = HashMap::new();
+        for (prefix, depth) in [(PREFIX, 1), (SEGMENTS, 2)] {
+            let prefix = Path::from(prefix);
+            let mut stream = self.store.list(Some(&prefix));
+            while let Some(meta) = stream.next().await {
+                let meta = meta?;
+                let parts: Vec<_> = meta.location.parts().collect();
+                let Some(id) = parts.get(1).filter(|_| parts.len() == depth + 1) else {
+                    continue;
+                };
+                let modified = SystemTime::from(meta.last_modified);
+                let entry = newest.entry(id.as_ref().to_owned()).or_insert(modified);
+                *entry = (*entry).max(modified);
             }
         }
-        Ok(blobs)
+        Ok(newest
+            .into_iter()
+            .map(|(id, modified)| StoredBlob { id, modified })
+            .collect())
     }
 
-    /// Removes staging files (`<key>#<digits>`) that a crash left behind. Only safe
-    /// while no upload runs (at startup). Returns how many were removed.
-    pub fn sweep_staging(&self) -> anyhow::Result<usize> {
+    /// Removes staging files (`<key>#<digits>`) that a crash left behind, once older than
+    /// `grace` (a live write's staging file is younger, whichever process writes it).
+    /// Returns how many were removed.
+    pub fn sweep_staging(&self, grace: Duration) -> anyhow::Result<usize> {
         let Some(root) = &self.local_root else {
             return Ok(0);
         };
-        let mut removed = 0;
-        for entry in std::fs::read_dir(root)? {
-            let entry = entry?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some((_, suffix)) = name.rsplit_once('#')
-                && !suffix.is_empty()
-                && suffix.bytes().all(|b| b.is_ascii_digit())
-            {
-                std::fs::remove_file(entry.path())?;
-                removed += 1;
+        let mut removed = sweep_staging_in(root, grace)?;
+        let segments = root.with_file_name(SEGMENTS);
+        if segments.is_dir() {
+            for entry in std::fs::read_dir(&segments)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    removed += sweep_staging_in(&path, grace)?;
+                }
             }
         }
         Ok(removed)
     }
+}
+
+fn sweep_staging_in(dir: &FsPath, grace: Duration) -> anyhow::Result<usize> {
+    let cutoff = SystemTime::now() - grace;
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((_, suffix)) = name.rsplit_once('#') else {
+            continue;
+        };
+        if suffix.is_empty() || !suffix.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let modified = entry.metadata()?.modified()?;
+        if modified <= cutoff {
+            std::fs::remove_file(entry.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }

@@ -43,6 +43,9 @@ pub struct Config {
     pub lease: Duration,
     /// How often expired shares are swept.
     pub sweep_interval: Duration,
+    /// An unfinished upload with no segment stored for this long is abandoned: swept with
+    /// everything it stored, and no longer resumable.
+    pub abandon_uploads_after: Duration,
     /// Wrong download tokens a share survives before it is deleted.
     pub max_attempts: u32,
     /// A WebSocket that sends nothing for this long is closed.
@@ -81,6 +84,7 @@ impl Config {
             tls_key: None,
             lease: Duration::from_secs(60),
             sweep_interval: Duration::from_secs(60),
+            abandon_uploads_after: Duration::from_secs(24 * 3600),
             max_attempts: 10,
             idle_timeout: Duration::from_secs(120),
             workers: Some(2),
@@ -148,6 +152,10 @@ pub struct Cli {
     /// How often expired shares are deleted.
     #[arg(long, env = "FERRY_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub sweep_interval: Duration,
+    /// An unfinished upload that stores nothing for this long is deleted and can no longer
+    /// be resumed (seconds or with a unit).
+    #[arg(long, env = "FERRY_ABANDON_UPLOADS_AFTER", default_value = "24h", value_parser = parse_duration)]
+    pub abandon_uploads_after: Duration,
     /// Wrong passphrase tries a share survives before it is deleted.
     #[arg(long, env = "FERRY_MAX_ATTEMPTS", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -209,6 +217,7 @@ impl Cli {
             tls_key: self.tls_key,
             lease: self.lease,
             sweep_interval: self.sweep_interval,
+            abandon_uploads_after: self.abandon_uploads_after,
             max_attempts: self.max_attempts,
             idle_timeout: self.idle_timeout,
             workers: self.workers,

@@ -259,9 +259,7 @@ async fn stream_chunks(
                 }
                 last_renew = Instant::now();
             }
-            let start = sent * sealed_len;
-            let end = (start + sealed_len).min(total);
-            let bytes = match state.blobs.read(&row.id, start..end).await {
+            let bytes = match read_chunk(state, row, sent, sealed_len).await {
                 Ok(bytes) => bytes,
                 Err(err) => return Err(read_failed(state, &row.id, err).await),
             };
@@ -332,6 +330,25 @@ async fn stream_chunks(
             },
         }
     }
+}
+
+/// Reads chunk `index` from wherever the share keeps it: its segment, or (shares stored
+/// before segments) its single blob.
+async fn read_chunk(
+    state: &AppState,
+    row: &ShareRow,
+    index: u64,
+    sealed_len: u64,
+) -> anyhow::Result<bytes::Bytes> {
+    let start = index * sealed_len;
+    let end = (start + sealed_len).min(row.ciphertext_size);
+    if row.segment_chunks == 0 {
+        return state.blobs.read(&row.id, start..end).await;
+    }
+    let segment = index / row.segment_chunks;
+    let offset = (index % row.segment_chunks) * sealed_len;
+    let range = offset..offset + (end - start);
+    state.blobs.read_segment(&row.id, segment, range).await
 }
 
 /// A chunk could not be read: the share was removed meanwhile (expired and swept, or

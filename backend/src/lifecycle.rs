@@ -8,9 +8,10 @@ use crate::{
     store::{GoneReason, now_ms},
 };
 
-/// How old a blob without a row must be before a sweep deletes it. A blob is completed a
-/// moment before its row is inserted; anything this old without a row was never
-/// downloadable (a crash between the two, or a removal whose blob deletion failed).
+/// How old objects without a share or upload row must be before a sweep deletes them. A
+/// segment is written a moment before its row, by whichever process serves the upload;
+/// anything this old without a row was never downloadable (a crash between the two, a
+/// write racing an abandoned upload's removal, or a removal whose deletion failed).
 const ORPHAN_GRACE: Duration = Duration::from_secs(15 * 60);
 
 /// Removes a share for `reason`: its row first (leaving a tombstone), then its blob, so a
@@ -41,11 +42,11 @@ pub async fn remove_share(state: &AppState, id: &str, reason: GoneReason) -> any
 /// What a reconciliation did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Reconciled {
-    /// Stale staging files of interrupted uploads removed.
+    /// Stale staging files of interrupted writes removed.
     pub staging_removed: usize,
     /// Delivered downloads counted.
     pub delivered_counted: u64,
-    /// Blobs without a row removed.
+    /// Objects without a row (older than the grace period) removed.
     pub orphan_blobs: usize,
     /// Rows whose blob was missing removed.
     pub missing_blobs: usize,
@@ -53,11 +54,12 @@ pub struct Reconciled {
     pub used_up: usize,
 }
 
-/// Brings storage and database back in line after a stop or crash. Run it before the
-/// server accepts uploads: every staging file is then stale.
+/// Brings storage and database back in line after a stop or crash. Safe while other
+/// server processes share the store: only staging files and orphans older than the grace
+/// period go.
 pub async fn reconcile(state: &AppState) -> anyhow::Result<Reconciled> {
     let mut out = Reconciled {
-        staging_removed: state.blobs.sweep_staging()?,
+        staging_removed: state.blobs.sweep_staging(ORPHAN_GRACE)?,
         delivered_counted: state.shares.consume_delivered().await?,
         ..Reconciled::default()
     };
@@ -65,25 +67,24 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<Reconciled> {
         remove_share(state, &id, GoneReason::UsedUp).await?;
         out.used_up += 1;
     }
+    // Rows first, then objects: a share's objects are written before its row, so every
+    // row read here has its objects in the listing unless they are really gone.
     let rows: HashSet<String> = state.shares.all_ids().await?.into_iter().collect();
-    let blobs: HashSet<String> = state
+    let stored: HashSet<String> = state
         .blobs
         .list()
         .await?
         .into_iter()
         .map(|blob| blob.id)
         .collect();
-    for id in blobs.difference(&rows) {
-        // A blob completed just before a crash, before its row was inserted: it was
-        // never downloadable.
-        state.blobs.delete(id).await?;
-        out.orphan_blobs += 1;
-    }
-    for id in rows.difference(&blobs) {
-        tracing::error!(share = %ids::short(id), "share row without a blob; removing it");
+    for id in rows.difference(&stored) {
+        tracing::error!(share = %ids::short(id), "share row without its ciphertext; removing it");
         state.shares.remove(id, GoneReason::Deleted).await?;
         out.missing_blobs += 1;
     }
+    let mut swept = Swept::default();
+    sweep_orphans(state, &mut swept).await?;
+    out.orphan_blobs = swept.orphans;
     tracing::info!(?out, "storage reconciled");
     Ok(out)
 }
@@ -93,6 +94,8 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<Reconciled> {
 pub struct Swept {
     /// Expired shares removed.
     pub expired: usize,
+    /// Abandoned uploads removed with what they stored.
+    pub abandoned: usize,
     /// Blobs without a row (older than the grace period) deleted.
     pub orphans: usize,
     /// Shares or blobs that could not be removed this time (logged; tried again next
@@ -118,13 +121,35 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<Swept> {
             }
         }
     }
+    sweep_abandoned(state, now, &mut out).await?;
     sweep_orphans(state, &mut out).await?;
     state.shares.purge_tombstones(now).await?;
+    state.shares.forget_committed_uploads(now).await?;
     state.space.restore_ballast();
     if out != Swept::default() {
         tracing::info!(?out, "swept");
     }
     Ok(out)
+}
+
+/// Removes uploads that stored nothing for their abandonment period: the row (so no
+/// client can resume or commit it), then its objects.
+async fn sweep_abandoned(state: &AppState, now: i64, out: &mut Swept) -> anyhow::Result<()> {
+    for id in state.shares.abandoned_uploads(now).await? {
+        if !state.shares.remove_abandoned(&id, now).await? {
+            continue;
+        }
+        out.abandoned += 1;
+        if let Err(err) = state.blobs.delete(&id).await {
+            out.failed += 1;
+            tracing::error!(
+                share = %ids::short(&id),
+                error = ids::redact(&format!("{err:#}")),
+                "could not delete an abandoned upload's segments; the orphan sweep will"
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn sweep_orphans(state: &AppState, out: &mut Swept) -> anyhow::Result<()> {

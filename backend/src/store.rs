@@ -13,6 +13,8 @@
 //! ```
 //! A share with `max_downloads = n` has `n` rows in `download_slots`; a slot is free when
 //! it is not delivered and its lease has run out (`lease_until <= now`).
+mod sessions;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
@@ -22,6 +24,8 @@ use sqlx::{
     pool::PoolConnection,
     query::Query,
 };
+
+pub use sessions::{Committed, NewUpload, Recorded, UploadSession};
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
@@ -57,6 +61,8 @@ pub struct ShareRow {
     pub attempts_left: u32,
     /// Expiry, epoch milliseconds.
     pub expires_at: i64,
+    /// Chunks per stored segment; 0 for a share stored as one blob.
+    pub segment_chunks: u64,
 }
 
 /// Why a share is gone.
@@ -137,6 +143,8 @@ pub struct NewShare {
     pub created_at: i64,
     /// Expiry, epoch milliseconds.
     pub expires_at: i64,
+    /// Chunks per stored segment; 0 for one blob.
+    pub segment_chunks: u64,
 }
 
 /// A claimed download: which slot, under which claim ID.
@@ -168,7 +176,7 @@ pub struct ShareStore {
 }
 
 const SHARE_COLUMNS: &str = "s.id, s.header, s.metadata, s.verifier, s.owner_verifier, \
-     s.ciphertext_size, s.max_downloads, s.attempts_left, s.expires_at, \
+     s.ciphertext_size, s.max_downloads, s.attempts_left, s.expires_at, s.segment_chunks, \
      (SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id AND d.delivered = 0) AS downloads_left";
 
 fn share_from_row(row: &AnyRow) -> Result<ShareRow, sqlx::Error> {
@@ -183,6 +191,7 @@ fn share_from_row(row: &AnyRow) -> Result<ShareRow, sqlx::Error> {
         attempts_left: row.try_get::<i64, _>("attempts_left")?.max(0) as u32,
         expires_at: row.try_get("expires_at")?,
         downloads_left: row.try_get::<i64, _>("downloads_left")?.max(0) as u32,
+        segment_chunks: row.try_get::<i64, _>("segment_chunks")?.max(0) as u64,
     })
 }
 
@@ -256,7 +265,7 @@ impl ShareStore {
     /// once the transaction is committed.
     pub async fn insert(&self, share: &NewShare) -> anyhow::Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let result = insert_in(&mut conn, share).await;
+        let result = insert_tx(&mut conn, share).await;
         settle(conn, &result);
         result
     }
@@ -484,13 +493,16 @@ impl ShareStore {
             .collect()
     }
 
-    /// Whether a share's row exists.
+    /// Whether a share's row or an upload session's row exists for `id`: stored objects
+    /// under its ID are then not orphans.
     pub async fn exists(&self, id: &str) -> anyhow::Result<bool> {
-        let row = sqlx::query("SELECT 1 AS one FROM shares WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM shares WHERE id = $1              UNION ALL SELECT 1 AS one FROM uploads WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(!row.is_empty())
     }
 
     /// Every share ID.
@@ -522,12 +534,20 @@ impl ShareStore {
     }
 }
 
-async fn insert_in(conn: &mut AnyConnection, share: &NewShare) -> anyhow::Result<()> {
+async fn insert_tx(conn: &mut AnyConnection, share: &NewShare) -> anyhow::Result<()> {
     let mut tx = conn.begin().await?;
+    insert_in(&mut tx, share).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts a share's row and its download slots on `conn` (inside the caller's
+/// transaction).
+async fn insert_in(conn: &mut AnyConnection, share: &NewShare) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO shares (id, header, metadata, verifier, owner_verifier, ciphertext_size, \
-         max_downloads, attempts_left, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         max_downloads, attempts_left, created_at, expires_at, segment_chunks) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&share.id)
     .bind(&share.header)
@@ -539,7 +559,8 @@ async fn insert_in(conn: &mut AnyConnection, share: &NewShare) -> anyhow::Result
     .bind(i64::from(share.attempts))
     .bind(share.created_at)
     .bind(share.expires_at)
-    .execute(&mut *tx)
+    .bind(share.segment_chunks as i64)
+    .execute(&mut *conn)
     .await?;
     for slot in 0..i64::from(share.max_downloads) {
         sqlx::query(
@@ -548,10 +569,9 @@ async fn insert_in(conn: &mut AnyConnection, share: &NewShare) -> anyhow::Result
         )
         .bind(&share.id)
         .bind(slot)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -572,10 +592,13 @@ async fn remove_in(conn: &mut AnyConnection, id: &str, reason: GoneReason) -> an
         .fetch_one(&mut *tx)
         .await?
         .try_get::<i64, _>("n")?;
-    sqlx::query("DELETE FROM download_slots WHERE share_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
+    for table in [
+        "DELETE FROM download_slots WHERE share_id = $1",
+        "DELETE FROM segments WHERE share_id = $1",
+        "DELETE FROM uploads WHERE id = $1",
+    ] {
+        sqlx::query(table).bind(id).execute(&mut *tx).await?;
+    }
     let forget_at = match reason {
         GoneReason::Expired => expires_at.max(now_ms()) + EXPIRED_TOMBSTONE_MS,
         _ => expires_at.max(now_ms()),

@@ -12,9 +12,11 @@ mod link;
 mod names;
 mod net;
 mod passphrase;
+mod pending;
 mod progress;
 mod receive;
 mod save;
+mod sealer;
 mod send;
 mod time;
 

@@ -1,18 +1,21 @@
-//! `ferry send`: encrypt a file chunk by chunk and stream it to the server.
+//! `ferry send`: encrypt a file chunk by chunk and stream it to the server, surviving
+//! lost connections.
 //!
-//! A blocking thread reads and seals one chunk at a time into a small channel; the
-//! async side sends one chunk per binary frame and never runs more than the server's
-//! `window` ahead of its last `ack`. Memory stays at a few chunks whatever the file size.
-use std::{fs::File, io::Read, path::PathBuf};
+//! The client core says which chunk to send next; [`Sealer`] reads and seals it a few
+//! chunks ahead; one chunk goes per binary frame, never more than the server's window
+//! beyond its acknowledged segments. A connection that breaks is replaced (with backoff)
+//! and the upload resumed where the server's stored segments end; an interrupted command
+//! keeps its state ([`Pending`]) so that running it again resumes it. Every chunk's hash
+//! is logged before it is sent, and a resumed upload re-seals only what matches the log.
+use std::{fs::File, path::PathBuf, time::Duration};
 
 use ferry_common::{
-    DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, LinkSecret, StreamEncryptor,
+    ChunkAead, DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, LinkSecret,
     b64::Bytes,
-    client::{ClientError, Upload, UploadAction},
+    client::{ClientError, SealLog, Upload, UploadAction, Uploaded},
     protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadRequest},
 };
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
@@ -22,13 +25,16 @@ use crate::{
     link::Server,
     net::{self, Incoming},
     passphrase::{self, Prompt},
-    progress, time,
+    pending::{Interrupted, Pending},
+    progress,
+    sealer::{Sealer, Source},
+    time,
 };
 
 /// Lifetime when `--expires` is not given (capped at the server's maximum).
 pub const DEFAULT_EXPIRY_SECS: u64 = 86_400;
-/// Sealed chunks read ahead of the socket.
-const READ_AHEAD: usize = 4;
+/// New connections tried in a row without any segment stored before giving up.
+const MAX_RETRIES: u32 = 6;
 
 /// What `ferry send` was asked to do.
 pub struct SendOptions {
@@ -97,6 +103,77 @@ pub async fn run(opts: SendOptions) -> Result<String> {
         ));
     }
 
+    let mut pending = Pending::locate(&opts.server, &opts.file, &file)?;
+    let interrupted = pending.as_ref().and_then(Pending::interrupted);
+    let prepared = match interrupted {
+        Some(interrupted) => {
+            progress::info(format!(
+                "Resuming the interrupted upload of {shown}; type the same passphrase."
+            ));
+            prepare_resume(&opts, file, size, shown, interrupted, pending.as_ref()).await?
+        }
+        None => prepare_new(&opts, file, size, name.clone(), shown, chunk_size, expires).await?,
+    };
+    let link_secret = prepared.secret.clone();
+    // Ctrl-C is caught only now: during the passphrase prompt it must still kill at once.
+    let mut interrupt = Interrupt::listen()?;
+    let uploaded = tokio::select! {
+        r = transfer(&server, &opts, prepared, pending.as_mut()) => r,
+        () = interrupt.recv() => Err(Error::Interrupted(if pending.is_some() {
+            "the upload was interrupted; run the same command again to resume it"
+        } else {
+            "the upload was abandoned; no share was created"
+        })),
+    };
+    let uploaded = match uploaded {
+        Ok(uploaded) => uploaded,
+        Err(err) => {
+            if let Some(pending) = pending.as_mut().filter(|_| !keeps_state(&err)) {
+                pending.forget();
+            }
+            return Err(err);
+        }
+    };
+    if let Some(pending) = pending.as_mut() {
+        pending.forget();
+    }
+    if progress::interactive() {
+        progress::info(format!(
+            "Sent {name} ({}). The link works until {}.",
+            indicatif::HumanBytes(size),
+            time::format_utc(uploaded.expires_at)
+        ));
+        progress::info("Give the recipient the link and, separately, the passphrase. Link:");
+    }
+    Ok(server.share_link(uploaded.share_id.as_str(), link_secret.as_ref()))
+}
+
+/// Whether a failed upload stays resumable: interrupted, or the server unreachable for
+/// longer than the retries.
+fn keeps_state(err: &Error) -> bool {
+    matches!(err, Error::Interrupted(_) | Error::Network(_))
+}
+
+/// An upload ready to run: its first session, its chunks and what the state file needs.
+struct Prepared {
+    session: Upload,
+    sealer: Sealer,
+    log: SealLog,
+    secret: Option<LinkSecret>,
+    verifier: Vec<u8>,
+    downloads: u32,
+}
+
+/// Derives fresh keys and seals the metadata for a new upload.
+async fn prepare_new(
+    opts: &SendOptions,
+    file: File,
+    size: u64,
+    name: String,
+    shown: String,
+    chunk_size: u32,
+    expires: u64,
+) -> Result<Prepared> {
     let passphrase = passphrase::obtain(opts.passphrase_file.as_deref(), Prompt::Confirm)?;
     let header = Header::generate(KdfParams::DEFAULT, chunk_size, opts.no_link_secret)
         .map_err(Error::from_envelope)?;
@@ -107,7 +184,7 @@ pub async fn run(opts: SendOptions) -> Result<String> {
     };
     let keys = derive_keys(header.clone(), passphrase, secret.clone()).await?;
     let sealed_metadata = FileMetadata {
-        name: name.clone(),
+        name,
         size,
         media_type: crate::names::media_type(&opts.file).to_owned(),
     }
@@ -116,119 +193,199 @@ pub async fn run(opts: SendOptions) -> Result<String> {
         ferry_common::Error::NameTooLong { .. } => Error::Usage(format!("{e}; rename the file")),
         other => Error::from_envelope(other),
     })?;
-    let total_chunks = header.chunk_count(size);
-
+    let verifier = keys.download_token.verifier().to_vec();
     let start = UploadRequest::Start {
         version: PROTOCOL_VERSION,
         header: Bytes(header.to_bytes().to_vec()),
         metadata: Bytes(sealed_metadata),
-        verifier: Bytes(keys.download_token.verifier().to_vec()),
+        verifier: Bytes(verifier.clone()),
         expires_in_secs: expires,
         max_downloads: opts.downloads,
         ciphertext_size: header.ciphertext_len(size),
     };
-    let encryptor = StreamEncryptor::new(&keys.payload, &header);
-    drop(keys);
-    // Ctrl-C is caught only now: during the passphrase prompt it must still kill at once.
-    let mut interrupt = Interrupt::listen()?;
-    let upload = upload(
-        &server,
-        start,
+    let source = Source::new(
         file,
-        encryptor,
-        chunk_size,
+        ChunkAead::new(&keys.payload, &header),
+        &header,
         size,
-        total_chunks,
         shown,
     );
-    let (share_id, expires_at) = tokio::select! {
-        r = upload => r?,
-        () = interrupt.recv() => {
-            return Err(Error::Interrupted("the upload was abandoned; no share was created"));
-        }
-    };
-    if progress::interactive() {
-        let downloads = match opts.downloads {
-            1 => "one download".to_owned(),
-            n => format!("{n} downloads"),
-        };
-        progress::info(format!(
-            "Sent {name} ({}). The link allows {downloads} until {}.",
-            indicatif::HumanBytes(size),
-            time::format_utc(expires_at)
-        ));
-        progress::info("Give the recipient the link and, separately, the passphrase. Link:");
-    }
-    Ok(server.share_link(&share_id, secret.as_ref()))
+    Ok(Prepared {
+        session: Upload::new(&start).map_err(Error::from_client)?,
+        log: SealLog::new(header.chunk_count(size)),
+        sealer: Sealer::new(source),
+        secret,
+        verifier,
+        downloads: opts.downloads,
+    })
 }
 
-/// Streams the sealed chunks as the client core directs; returns the share ID and
-/// expiry from `done`.
-#[expect(clippy::too_many_arguments, reason = "one call site, all plain values")]
-async fn upload(
-    server: &Server,
-    start: UploadRequest,
+/// Re-derives the interrupted upload's keys from the passphrase typed again and checks
+/// that the file still seals to every chunk sent before.
+async fn prepare_resume(
+    opts: &SendOptions,
     file: File,
-    encryptor: StreamEncryptor,
-    chunk_size: u32,
     size: u64,
-    total_chunks: u64,
     shown: String,
-) -> Result<(String, i64)> {
-    let mut session = Upload::new(&start).map_err(Error::from_client)?;
+    interrupted: Interrupted,
+    pending: Option<&Pending>,
+) -> Result<Prepared> {
+    let passphrase = passphrase::obtain(opts.passphrase_file.as_deref(), Prompt::Once)?;
+    let header = Header::parse(&interrupted.resumable.header).map_err(Error::from_envelope)?;
+    let keys = derive_keys(header.clone(), passphrase, interrupted.link_secret.clone()).await?;
+    if keys.download_token.verifier().as_slice() != interrupted.verifier {
+        return Err(Error::Usage(format!(
+            "this is not the passphrase the interrupted upload of {shown} used; type that one \
+             (or remove the state file to start anew)"
+        )));
+    }
+    let chunks = header.chunk_count(size);
+    let mut log = pending.map_or_else(|| SealLog::new(chunks), |p| p.seal_log(chunks));
+    let source = Source::new(
+        file,
+        ChunkAead::new(&keys.payload, &header),
+        &header,
+        size,
+        shown,
+    );
+    let mut sealer = Sealer::new(source);
+    verify_unchanged(&mut sealer, &mut log).await?;
+    Ok(Prepared {
+        session: Upload::resume(&interrupted.resumable).map_err(Error::from_client)?,
+        sealer,
+        log,
+        secret: interrupted.link_secret,
+        verifier: interrupted.verifier,
+        downloads: interrupted.downloads,
+    })
+}
+
+/// Seals every chunk the log holds again and compares: a file changed since would make
+/// a resumed share a mix of two files, and its chunks must never be sent.
+async fn verify_unchanged(sealer: &mut Sealer, log: &mut SealLog) -> Result<()> {
+    let logged: Vec<u64> = (0..sealer.chunks()).filter(|&i| log.contains(i)).collect();
+    for index in logged {
+        let chunk = sealer.chunk(index).await?;
+        log.record(index, &chunk).map_err(|e| {
+            Error::Usage(format!(
+                "{e}: the file is not the one the interrupted upload began with, so it cannot \
+                 be resumed; run the command again to start a new upload"
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs the upload over as many connections as it takes: a transient failure is followed
+/// by a new connection (after a growing pause) that resumes the same session.
+async fn transfer(
+    server: &Server,
+    opts: &SendOptions,
+    mut up: Prepared,
+    mut pending: Option<&mut Pending>,
+) -> Result<Uploaded> {
+    let bar = progress::bar(up.session.total_bytes(), "Uploading");
+    let mut failures = 0;
+    // Bounded: every turn either ends the upload or counts a failure, and the count is
+    // reset only when the server stored more than before.
+    loop {
+        let before = up.session.stored_bytes();
+        let err = match connection(server, &mut up, pending.as_deref_mut(), opts, &bar).await {
+            Ok(uploaded) => {
+                bar.finish_and_clear();
+                return Ok(uploaded);
+            }
+            Err(err) => err,
+        };
+        let Some(saved) = up.session.resumable().cloned() else {
+            return Err(err);
+        };
+        if !matches!(err, Error::Network(_)) {
+            return Err(err);
+        }
+        failures = if up.session.stored_bytes() > before {
+            1
+        } else {
+            failures + 1
+        };
+        if failures > MAX_RETRIES {
+            return Err(Error::Network(format!(
+                "{err}; gave up after {MAX_RETRIES} attempts (run the same command again to resume)"
+            )));
+        }
+        let pause = Duration::from_millis(250 << failures.min(6));
+        bar.suspend(|| {
+            progress::info(format!(
+                "{err}; reconnecting in {:.1} s ({} of {} stored)",
+                pause.as_secs_f64(),
+                indicatif::HumanBytes(up.session.stored_bytes()),
+                indicatif::HumanBytes(up.session.total_bytes()),
+            ))
+        });
+        tokio::time::sleep(pause).await;
+        up.session = Upload::resume(&saved).map_err(Error::from_client)?;
+    }
+}
+
+/// One connection's share of the upload, as the client core directs.
+async fn connection(
+    server: &Server,
+    up: &mut Prepared,
+    mut pending: Option<&mut Pending>,
+    opts: &SendOptions,
+    bar: &indicatif::ProgressBar,
+) -> Result<Uploaded> {
     let (mut sink, mut stream) = net::connect(server, UPLOAD_PATH).await?.split();
-    // The reader starts once the server said `ready` (the first chunk is asked for).
-    let mut reading = Some((file, encryptor, shown));
-    let (tx, mut rx) = mpsc::channel(READ_AHEAD);
-    let mut reader = None;
-    let mut tx = Some(tx);
-    let bar = progress::bar(size, "Uploading");
-    let acked_bytes = |chunks: u64| (chunks * u64::from(chunk_size)).min(size);
+    let session = &mut up.session;
     // Bounded: every turn sends a frame or consumes a server message (each awaited at
     // most the idle timeout), and the core ends after `done` or a failure.
     loop {
         match session.poll() {
             UploadAction::Send(text) => {
+                if let (Some(p), Some(r)) = (pending.as_deref_mut(), session.resumable())
+                    && !p.is_saved()
+                {
+                    p.save(
+                        &opts.server,
+                        &opts.file,
+                        r,
+                        up.secret.as_ref(),
+                        &up.verifier,
+                        up.downloads,
+                    )?;
+                }
                 if let Err(e) = net::send_text(&mut sink, text).await {
-                    return Err(reason_after_break(&mut stream, &mut session, e).await);
+                    return Err(reason_after_break(&mut stream, session, e).await);
                 }
             }
             UploadAction::SendChunk { index, .. } => {
-                if let (Some((file, encryptor, shown)), Some(tx)) = (reading.take(), tx.take()) {
-                    reader = Some(tokio::task::spawn_blocking(move || {
-                        read_and_seal(file, encryptor, chunk_size, size, total_chunks, &shown, tx)
-                    }));
-                }
-                let chunk = match rx.recv().await {
-                    Some(chunk) => chunk?,
-                    None => return Err(Error::Other("the file reader stopped".into())),
-                };
-                if index + 1 == total_chunks {
-                    // The reader has sealed the final chunk; surface any late error (the
-                    // file grew) before the share can be completed.
-                    if let Some(reader) = reader.take() {
-                        reader
-                            .await
-                            .map_err(|e| Error::Other(format!("the file reader failed: {e}")))??;
-                    }
+                let chunk = up.sealer.chunk(index).await?;
+                if let Some(hash) = up.log.record(index, &chunk).map_err(Error::from_client)?
+                    && let Some(p) = pending.as_deref_mut()
+                {
+                    p.append_seal(index, &hash)?;
                 }
                 session
                     .chunk_ready(chunk.len())
                     .map_err(Error::from_client)?;
                 if let Err(e) = sink.send(Message::binary(chunk)).await {
-                    return Err(
-                        reason_after_break(&mut stream, &mut session, net::broken(e)).await,
-                    );
+                    return Err(reason_after_break(&mut stream, session, net::broken(e)).await);
                 }
             }
             UploadAction::Wait => {
-                let _ = feed(&mut session, net::next(&mut stream).await?);
-                bar.set_position(acked_bytes(session.acked_chunks()));
+                let incoming = match net::next(&mut stream).await {
+                    Ok(incoming) => incoming,
+                    Err(e) => {
+                        let _ = session.handle_closed(None);
+                        return Err(e);
+                    }
+                };
+                let _ = feed(session, incoming);
+                bar.set_position(session.stored_bytes());
             }
             UploadAction::Done(uploaded) => {
-                bar.finish_and_clear();
                 let _ = sink.send(Message::Close(None)).await;
-                return Ok((uploaded.share_id.as_str().to_owned(), uploaded.expires_at));
+                return Ok(uploaded);
             }
             UploadAction::Failed(e) => return Err(Error::from_client(e)),
         }
@@ -241,56 +398,6 @@ fn feed(session: &mut Upload, incoming: Incoming) -> std::result::Result<(), Cli
         Incoming::Text(text) => session.handle_text(&text),
         Incoming::Binary(frame) => session.handle_binary(frame.len()),
         Incoming::Closed(reason) => session.handle_closed(reason.as_deref()),
-    }
-}
-
-/// Reads and seals the file in order; runs on a blocking thread.
-fn read_and_seal(
-    mut file: File,
-    mut encryptor: StreamEncryptor,
-    chunk_size: u32,
-    size: u64,
-    total_chunks: u64,
-    shown: &str,
-    tx: mpsc::Sender<Result<Vec<u8>>>,
-) -> Result<()> {
-    let mut buf = vec![0u8; chunk_size as usize];
-    let mut remaining = size;
-    for i in 0..total_chunks {
-        let n = remaining.min(u64::from(chunk_size)) as usize;
-        let sealed = file
-            .read_exact(&mut buf[..n])
-            .map_err(|e| {
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    Error::Other(format!("{shown} shrank while it was being sent"))
-                } else {
-                    Error::Io {
-                        what: format!("cannot read {shown}"),
-                        source: e,
-                    }
-                }
-            })
-            .and_then(|()| {
-                encryptor
-                    .seal_chunk(&buf[..n], i + 1 == total_chunks)
-                    .map_err(Error::from_envelope)
-            });
-        remaining -= n as u64;
-        let failed = sealed.is_err();
-        if tx.blocking_send(sealed).is_err() || failed {
-            return Ok(());
-        }
-    }
-    let mut probe = [0u8; 1];
-    match file.read(&mut probe) {
-        Ok(0) => Ok(()),
-        Ok(_) => Err(Error::Other(format!(
-            "{shown} grew while it was being sent; the share would be incomplete"
-        ))),
-        Err(e) => Err(Error::Io {
-            what: format!("cannot read {shown}"),
-            source: e,
-        }),
     }
 }
 

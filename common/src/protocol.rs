@@ -9,8 +9,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::b64::Bytes;
 
-/// The protocol version clients send in their `start` messages.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The protocol version clients send in their `start` and `resume` messages. Version 2
+/// stores uploads as index-addressed segments that a client can resume; a server of
+/// version 2 refuses version 1 with `unsupported-version`.
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// WebSocket path of the upload socket.
 pub const UPLOAD_PATH: &str = "/api/ws/upload";
@@ -45,38 +47,69 @@ pub enum UploadRequest {
         /// Exact total of ciphertext bytes that will follow.
         ciphertext_size: u64,
     },
-    /// After the last chunk's frame: asks the server to commit the share.
+    /// First message instead of `start`: continues an upload that an earlier connection
+    /// (to any server process) began. The server answers [`UploadEvent::Ready`] listing
+    /// the segments it still lacks, or [`UploadEvent::Done`] if the upload was already
+    /// committed.
+    Resume {
+        /// Must be [`PROTOCOL_VERSION`].
+        version: u32,
+        /// The share ID the first `ready` gave.
+        share_id: String,
+        /// The 32-byte upload token the first `ready` gave.
+        upload_token: Bytes,
+    },
+    /// Announces that the next binary frames on this socket are the chunks of segment
+    /// `index`, all of them, in order.
+    Segment {
+        /// The segment's position, from 0.
+        index: u64,
+    },
+    /// After every segment is acknowledged: asks the server to commit the share. Sent
+    /// again after a reconnect, it answers `done` once more.
     Finish,
     /// A message type this server does not know.
     #[serde(other)]
     Unknown,
 }
 
+/// A half-open range `[start, end)` of segment indices.
+pub type SegmentRange = [u64; 2];
+
 /// Server → client on the upload socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum UploadEvent {
-    /// The share was accepted; chunks may flow.
+    /// The upload session exists; segments may flow.
     Ready {
         /// The share's ID (public, goes into the link's path).
         share_id: String,
-        /// How many chunks may be sent beyond the last acknowledged one.
+        /// How many chunks this socket may have sent beyond those in acknowledged segments.
         window: u32,
+        /// Chunks per segment (every segment but the last has exactly this many).
+        segment_chunks: u64,
+        /// Number of segments of the whole upload.
+        segments: u64,
+        /// The segments the server does not have yet, as ascending disjoint ranges.
+        missing: Vec<SegmentRange>,
+        /// After `start` only: 32 random bytes that let the sender continue this upload
+        /// after a lost connection; the server keeps only their verifier.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload_token: Option<Bytes>,
+        /// After `start` only: 32 random bytes that let the sender query and delete the
+        /// share once committed; the server keeps only their verifier.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        owner_token: Option<Bytes>,
     },
-    /// Chunks stored so far (cumulative). Sending may continue up to `chunks + window`.
+    /// Segment `segment` is stored: its object and its record both exist.
     Ack {
-        /// Count of chunks durably handed to storage.
-        chunks: u64,
-        /// Ciphertext bytes those chunks hold (the offset a resumed upload would use).
-        bytes: u64,
+        /// The segment's index.
+        segment: u64,
     },
     /// The share is committed and downloadable.
     Done {
         /// The share's ID.
         share_id: String,
-        /// 32 random bytes that let the sender query and delete the share; the server
-        /// keeps only their verifier.
-        owner_token: Bytes,
         /// Expiry time, milliseconds since the Unix epoch.
         expires_at: i64,
     },
@@ -184,6 +217,9 @@ pub enum ErrorCode {
     InsufficientStorage,
     /// The server failed; the client may retry later.
     Internal,
+    /// A segment was sent again with bytes that differ from the stored one (which would
+    /// mean a chunk index sealed twice over different plaintext): the upload cannot go on.
+    SegmentMismatch,
     /// A WebSocket handshake came from a web page at an origin this server does not
     /// serve (answered with HTTP 403 before the upgrade).
     ForbiddenOrigin,
@@ -261,12 +297,26 @@ mod tests {
                    "ciphertext_size": 16})
         );
         assert_eq!(
-            serde_json::to_value(UploadEvent::Ack {
-                chunks: 2,
-                bytes: 9
-            })
-            .unwrap(),
-            json!({"type": "ack", "chunks": 2, "bytes": 9})
+            serde_json::to_value(UploadEvent::Ack { segment: 2 }).unwrap(),
+            json!({"type": "ack", "segment": 2})
+        );
+        assert_eq!(
+            serde_json::to_value(UploadRequest::Segment { index: 7 }).unwrap(),
+            json!({"type": "segment", "index": 7})
+        );
+        let ready = UploadEvent::Ready {
+            share_id: "x".into(),
+            window: 64,
+            segment_chunks: 20,
+            segments: 3,
+            missing: vec![[1, 3]],
+            upload_token: None,
+            owner_token: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&ready).unwrap(),
+            json!({"type": "ready", "share_id": "x", "window": 64, "segment_chunks": 20,
+                   "segments": 3, "missing": [[1, 3]]})
         );
         let err = UploadEvent::Error(ErrorBody {
             code: ErrorCode::TooLarge,

@@ -311,7 +311,9 @@ pub async fn start_upload(ws: &mut Ws, start: &UploadRequest) -> Result<(String,
     send_json(ws, start).await;
     match next(ws).await {
         Some(Message::Text(text)) => match serde_json::from_str::<UploadEvent>(&text).unwrap() {
-            UploadEvent::Ready { share_id, window } => Ok((share_id, window)),
+            UploadEvent::Ready {
+                share_id, window, ..
+            } => Ok((share_id, window)),
             UploadEvent::Error(body) => Err(body),
             other => panic!("unexpected {other:?}"),
         },
@@ -328,14 +330,14 @@ pub async fn upload_prepared(port: u16, prep: Prepared) -> Result<Share, ErrorBo
 /// checks the server's side: `ready`, acks, `done` only after every chunk was stored).
 pub async fn upload_over(mut ws: Ws, prep: Prepared) -> Result<Share, ErrorBody> {
     let mut session = Upload::new(&prep.start).expect("a consistent `start`");
-    let mut chunks = prep.chunks.into_iter();
+    let chunks = prep.chunks;
     // Bounded: each turn sends a frame or reads one; the core ends after `done` or a
     // failure, and the server after its idle timeout.
     loop {
         match session.poll() {
             UploadAction::Send(text) => ws.send(Message::text(text)).await.expect("send"),
-            UploadAction::SendChunk { .. } => {
-                let chunk = chunks.next().expect("a prepared chunk for every index");
+            UploadAction::SendChunk { index, .. } => {
+                let chunk = chunks[index as usize].clone();
                 session
                     .chunk_ready(chunk.len())
                     .expect("a chunk of the right size");

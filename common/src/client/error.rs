@@ -85,7 +85,8 @@ pub enum ClientError {
         message: String,
     },
     /// Any other refusal (`bad-request`, `unsupported-version`, `protocol-violation`,
-    /// `frame-too-large`, `expiry-too-long`, `too-many-downloads`, `unauthorized`, or a
+    /// `frame-too-large`, `expiry-too-long`, `too-many-downloads`, `unauthorized`,
+    /// `segment-mismatch`, or a
     /// code this build does not know): the client asked for something the server does
     /// not accept.
     #[error("the server refused: {message}")]
@@ -108,6 +109,14 @@ pub enum ClientError {
     Closed {
         /// The close frame's reason, if it had one.
         reason: Option<String>,
+    },
+    /// Resuming an upload, a chunk sealed from the file differs from the one sealed
+    /// before under the same index: the file changed. Sending it would reuse a nonce, so
+    /// the upload cannot continue; a new upload (new key) can.
+    #[error("the file changed since this upload began (chunk {chunk} differs); start a new upload")]
+    SourceChanged {
+        /// The first chunk found to differ.
+        chunk: u64,
     },
     /// The transport used the core wrongly (a chunk of the wrong size, an event after the
     /// end): a bug in the client, not in the server.
@@ -142,6 +151,7 @@ impl ClientError {
             ClientError::ServerProtocol(_)
             | ClientError::Malformed(_)
             | ClientError::Closed { .. }
+            | ClientError::SourceChanged { .. }
             | ClientError::Misuse(_) => return None,
         })
     }
@@ -161,6 +171,7 @@ impl ClientError {
             ClientError::ServerProtocol(_)
             | ClientError::Malformed(_)
             | ClientError::Closed { .. }
+            | ClientError::SourceChanged { .. }
             | ClientError::Misuse(_) => None,
         }
     }
@@ -213,6 +224,7 @@ impl From<ErrorBody> for ClientError {
             | ErrorCode::ExpiryTooLong
             | ErrorCode::TooManyDownloads
             | ErrorCode::Unauthorized
+            | ErrorCode::SegmentMismatch
             | ErrorCode::Unknown) => ClientError::Refused { code, message },
         }
     }
@@ -275,6 +287,7 @@ mod tests {
             ErrorCode::ExpiryTooLong,
             ErrorCode::TooManyDownloads,
             ErrorCode::Unauthorized,
+            ErrorCode::SegmentMismatch,
             ErrorCode::Unknown,
         ] {
             let got = ClientError::from(body(code));

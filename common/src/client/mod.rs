@@ -16,7 +16,8 @@
 //! ```text
 //! loop match upload.poll() {
 //!     Send(text)              => socket.send_text(text),
-//!     SendChunk { index, .. } => { let c = seal(index); upload.chunk_ready(c.len())?; socket.send_binary(c) }
+//!     SendChunk { index, .. } => { let c = seal(index); log.record(index, &c)?;
+//!                                  upload.chunk_ready(c.len())?; socket.send_binary(c) }
 //!     Wait                    => match socket.next() { Text(t) => upload.handle_text(&t)?,
 //!                                                      Binary(b) => upload.handle_binary(b.len())?,
 //!                                                      Closed(r) => upload.handle_closed(r)? }
@@ -24,15 +25,21 @@
 //!     Failed(e)               => return Err(e),
 //! }
 //! ```
+//!
+//! An upload whose socket failed with a [transient](ClientError::is_transient) error
+//! goes on over a new socket with [`Upload::resume`] and what [`Upload::resumable`] gave;
+//! the [`SealLog`] makes sure no chunk index is ever sealed twice over different bytes.
 mod download;
 mod error;
+mod seal_log;
 pub mod share_id;
 mod upload;
 
 pub use download::{ChunkInfo, Download, DownloadAction, Ready};
 pub use error::{ClientError, Gone};
+pub use seal_log::SealLog;
 pub use share_id::{ShareId, ShareIdError};
-pub use upload::{Upload, UploadAction, Uploaded};
+pub use upload::{Resumable, Upload, UploadAction, Uploaded};
 
 use crate::{Header, TAG_LEN};
 
@@ -88,3 +95,5 @@ fn to_text<T: serde::Serialize>(msg: &T) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upload_tests;

@@ -11,15 +11,15 @@ use crate::{
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
 
-const ID: &str = "q3Xv0m4yLrZ4cF2kHk8VtA";
-const CHUNK: u32 = 1024;
-const SEALED: usize = CHUNK as usize + 16;
+pub(super) const ID: &str = "q3Xv0m4yLrZ4cF2kHk8VtA";
+pub(super) const CHUNK: u32 = 1024;
+pub(super) const SEALED: usize = CHUNK as usize + 16;
 
-fn header() -> Header {
+pub(super) fn header() -> Header {
     Header::generate(KdfParams::FLOOR, CHUNK, false).unwrap()
 }
 
-fn start(plaintext_len: u64) -> UploadRequest {
+pub(super) fn start(plaintext_len: u64) -> UploadRequest {
     let h = header();
     UploadRequest::Start {
         version: PROTOCOL_VERSION,
@@ -32,289 +32,18 @@ fn start(plaintext_len: u64) -> UploadRequest {
     }
 }
 
-fn json_of(text: &str) -> Value {
+pub(super) fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
 /// The sizes of the chunks of a `plaintext_len`-byte file.
-fn sizes(plaintext_len: u64) -> Vec<usize> {
+pub(super) fn sizes(plaintext_len: u64) -> Vec<usize> {
     let h = header();
     let n = h.chunk_count(plaintext_len);
     let last = h.ciphertext_len(plaintext_len) as usize - (n as usize - 1) * SEALED;
     (0..n)
         .map(|i| if i + 1 == n { last } else { SEALED })
         .collect()
-}
-
-/// Drives an upload to `ready` with `window`.
-fn upload_ready(plaintext_len: u64, window: u32) -> Upload {
-    let mut up = Upload::new(&start(plaintext_len)).unwrap();
-    let UploadAction::Send(text) = up.poll() else {
-        panic!("start first")
-    };
-    assert_eq!(json_of(&text)["type"], "start");
-    assert_eq!(up.poll(), UploadAction::Wait);
-    up.handle_text(&json!({"type": "ready", "share_id": ID, "window": window}).to_string())
-        .unwrap();
-    up
-}
-
-/// A server that acknowledges one chunk whenever the client waits; checks the window at
-/// every step. Returns the client's result and the frames it sent.
-fn run_upload(plaintext_len: u64, window: u32) -> (Uploaded, Vec<usize>) {
-    let mut up = upload_ready(plaintext_len, window);
-    let sizes = sizes(plaintext_len);
-    let (mut sent, mut stored, mut finished) = (Vec::new(), 0usize, false);
-    for _ in 0..10_000 {
-        match up.poll() {
-            UploadAction::SendChunk { index, len } => {
-                assert_eq!(index as usize, sent.len());
-                assert_eq!(len, sizes[sent.len()]);
-                assert!(!finished, "a chunk after finish");
-                up.chunk_ready(len).unwrap();
-                sent.push(len);
-                assert!(
-                    sent.len() - stored <= window as usize,
-                    "window exceeded: {} sent, {stored} acked",
-                    sent.len()
-                );
-            }
-            UploadAction::Send(text) => {
-                assert_eq!(json_of(&text), json!({"type": "finish"}));
-                assert_eq!(sent.len(), sizes.len(), "finish after every chunk");
-                finished = true;
-            }
-            UploadAction::Wait if stored < sent.len() => {
-                stored += 1;
-                let bytes: usize = sent[..stored].iter().sum();
-                let ack = json!({"type": "ack", "chunks": stored, "bytes": bytes});
-                up.handle_text(&ack.to_string()).unwrap();
-            }
-            UploadAction::Wait => {
-                assert!(finished);
-                let done = json!({"type": "done", "share_id": ID, "owner_token": "AAAA",
-                                  "expires_at": 5});
-                up.handle_text(&done.to_string()).unwrap();
-            }
-            UploadAction::Done(done) => {
-                up.handle_closed(None).unwrap();
-                return (done, sent);
-            }
-            UploadAction::Failed(e) => panic!("{e}"),
-        }
-    }
-    panic!("the upload never ended")
-}
-
-#[test]
-fn upload_happy_path_sends_exact_sizes_within_the_window() {
-    for (len, window) in [(0u64, 2u32), (1, 1), (1024, 2), (5000, 2), (10 * 1024, 3)] {
-        let (done, sent) = run_upload(len, window);
-        assert_eq!(sent, sizes(len), "{len}");
-        assert_eq!(done.share_id.as_str(), ID);
-        assert_eq!(done.owner_token, vec![0, 0, 0]);
-        assert_eq!(done.expires_at, 5);
-    }
-}
-
-#[test]
-fn upload_waits_when_the_window_is_full() {
-    let mut up = upload_ready(5 * 1024, 2);
-    for i in 0..2 {
-        assert_eq!(
-            up.poll(),
-            UploadAction::SendChunk {
-                index: i,
-                len: SEALED
-            }
-        );
-        up.chunk_ready(SEALED).unwrap();
-    }
-    assert_eq!(up.poll(), UploadAction::Wait);
-    assert_eq!(
-        up.chunk_ready(SEALED),
-        Err(ClientError::Misuse("a chunk outside the window"))
-    );
-}
-
-#[test]
-fn upload_refuses_a_chunk_of_the_wrong_size() {
-    let mut up = upload_ready(5000, 4);
-    assert!(matches!(up.poll(), UploadAction::SendChunk { .. }));
-    assert_eq!(
-        up.chunk_ready(SEALED - 1),
-        Err(ClientError::Misuse("a chunk of the wrong size"))
-    );
-    assert!(matches!(up.poll(), UploadAction::Failed(_)));
-}
-
-#[test]
-fn upload_refuses_a_server_out_of_turn() {
-    let ready = json!({"type": "ready", "share_id": ID, "window": 4}).to_string();
-    let done =
-        json!({"type": "done", "share_id": ID, "owner_token": "", "expires_at": 1}).to_string();
-    let ack = |chunks: u64, bytes: u64| {
-        json!({"type": "ack", "chunks": chunks, "bytes": bytes}).to_string()
-    };
-    type Script<'a> = Box<dyn Fn(&mut Upload) -> Result<(), ClientError> + 'a>;
-    let cases: Vec<(&str, Script)> = vec![
-        ("ack before ready", Box::new(|u| u.handle_text(&ack(0, 0)))),
-        ("done before ready", Box::new(|u| u.handle_text(&done))),
-        ("binary", Box::new(|u| u.handle_binary(2))),
-        (
-            "ready twice",
-            Box::new(|u| {
-                u.handle_text(&ready)?;
-                u.handle_text(&ready)
-            }),
-        ),
-        (
-            "ack beyond sent",
-            Box::new(|u| {
-                u.handle_text(&ready)?;
-                u.handle_text(&ack(1, SEALED as u64))
-            }),
-        ),
-        (
-            "done before finish",
-            Box::new(|u| {
-                u.handle_text(&ready)?;
-                u.handle_text(&done)
-            }),
-        ),
-        (
-            "malformed share id",
-            Box::new(|u| {
-                u.handle_text(&json!({"type": "ready", "share_id": "x/y", "window": 4}).to_string())
-            }),
-        ),
-        (
-            "window 0",
-            Box::new(|u| {
-                u.handle_text(&json!({"type": "ready", "share_id": ID, "window": 0}).to_string())
-            }),
-        ),
-    ];
-    for (what, script) in cases {
-        let mut up = Upload::new(&start(5000)).unwrap();
-        let _ = up.poll();
-        let e = script(&mut up).expect_err(what);
-        assert!(matches!(e, ClientError::ServerProtocol(_)), "{what}: {e:?}");
-        assert_eq!(up.poll(), UploadAction::Failed(e), "{what}");
-    }
-}
-
-#[test]
-fn upload_refuses_acks_that_go_backwards_or_lie_about_bytes() {
-    let mut up = upload_ready(5000, 4);
-    for _ in 0..3 {
-        let UploadAction::SendChunk { len, .. } = up.poll() else {
-            panic!()
-        };
-        up.chunk_ready(len).unwrap();
-    }
-    let two = 2 * SEALED as u64;
-    up.handle_text(&json!({"type": "ack", "chunks": 2, "bytes": two}).to_string())
-        .unwrap();
-    assert_eq!(up.acked_bytes(), two);
-    let back = json!({"type": "ack", "chunks": 1, "bytes": SEALED}).to_string();
-    assert!(matches!(
-        up.clone().handle_text(&back),
-        Err(ClientError::ServerProtocol(_))
-    ));
-    let lie = json!({"type": "ack", "chunks": 3, "bytes": two}).to_string();
-    assert!(matches!(
-        up.handle_text(&lie),
-        Err(ClientError::ServerProtocol(_))
-    ));
-}
-
-#[test]
-fn upload_done_must_follow_every_ack_and_name_the_same_share() {
-    let finish = |up: &mut Upload| {
-        let mut acked = 0;
-        for _ in 0..10 {
-            match up.poll() {
-                UploadAction::SendChunk { len, .. } => up.chunk_ready(len).unwrap(),
-                UploadAction::Send(_) => return acked,
-                UploadAction::Wait => {
-                    acked += 1;
-                    let bytes: u64 = sizes(2000)[..acked].iter().map(|&s| s as u64).sum();
-                    up.handle_text(
-                        &json!({"type": "ack", "chunks": acked, "bytes": bytes}).to_string(),
-                    )
-                    .unwrap();
-                }
-                other => panic!("{other:?}"),
-            }
-        }
-        panic!("no finish")
-    };
-    let mut up = upload_ready(2000, 1);
-    assert_eq!(finish(&mut up), 1, "one chunk still unacknowledged");
-    let done = |id: &str| {
-        json!({"type": "done", "share_id": id, "owner_token": "", "expires_at": 1}).to_string()
-    };
-    assert!(matches!(
-        up.handle_text(&done(ID)),
-        Err(ClientError::ServerProtocol(_))
-    ));
-    let mut up = upload_ready(2000, 2);
-    finish(&mut up);
-    let bytes: u64 = sizes(2000).iter().map(|&s| s as u64).sum();
-    up.handle_text(&json!({"type": "ack", "chunks": 2, "bytes": bytes}).to_string())
-        .unwrap();
-    assert!(matches!(
-        up.handle_text(&done("AAAAAAAAAAAAAAAAAAAAAA")),
-        Err(ClientError::ServerProtocol(_))
-    ));
-}
-
-#[test]
-fn upload_maps_refusals_garbage_and_closes() {
-    let mut up = Upload::new(&start(10)).unwrap();
-    let _ = up.poll();
-    let refusal = json!({"type": "error", "code": "insufficient-storage", "message": "full"});
-    assert_eq!(
-        up.handle_text(&refusal.to_string()),
-        Err(ClientError::InsufficientStorage {
-            message: "full".into()
-        })
-    );
-    // After the failure, the close that follows changes nothing.
-    up.handle_closed(Some("full")).unwrap();
-    assert!(matches!(
-        up.poll(),
-        UploadAction::Failed(ClientError::InsufficientStorage { .. })
-    ));
-
-    let mut up = upload_ready(10, 4);
-    assert!(matches!(
-        up.handle_text("{not json"),
-        Err(ClientError::Malformed(_))
-    ));
-    let mut up = upload_ready(10, 4);
-    // Unknown message types are skipped (later versions may add some).
-    up.handle_text(r#"{"type": "progress", "x": 1}"#).unwrap();
-    assert_eq!(
-        up.handle_closed(Some("bye")),
-        Err(ClientError::Closed {
-            reason: Some("bye".into())
-        })
-    );
-}
-
-#[test]
-fn upload_new_refuses_an_impossible_start() {
-    assert!(Upload::new(&UploadRequest::Finish).is_err());
-    let mut bad = start(10);
-    if let UploadRequest::Start {
-        ciphertext_size, ..
-    } = &mut bad
-    {
-        *ciphertext_size = 5;
-    }
-    assert!(Upload::new(&bad).is_err());
 }
 
 // -- downloads -- //
@@ -336,7 +65,7 @@ fn download_ready(plaintext_len: u64, window: u32) -> Download {
     };
     assert_eq!(
         json_of(&text),
-        json!({"type": "start", "version": 1, "share_id": ID,
+        json!({"type": "start", "version": PROTOCOL_VERSION, "share_id": ID,
                "token": crate::b64::encode(&TOKEN)})
     );
     assert_eq!(down.poll(), DownloadAction::Wait);

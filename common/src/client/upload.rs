@@ -1,8 +1,14 @@
-//! The upload session: `start` → `ready` → chunks within the window → `finish` → `done`.
+//! The upload session: `start` (or `resume`) → `ready` → for each missing segment,
+//! `segment{index}` and its chunks within the window → every segment acknowledged →
+//! `finish` → `done`.
+use std::collections::VecDeque;
+
+use zeroize::Zeroizing;
+
 use super::{ClientError, Layout, ShareId, to_text};
 use crate::{
-    Header,
-    protocol::{UploadEvent, UploadRequest},
+    Header, b64,
+    protocol::{PROTOCOL_VERSION, SegmentRange, UploadEvent, UploadRequest},
 };
 
 /// What the upload's transport should do next.
@@ -23,7 +29,8 @@ pub enum UploadAction {
     Wait,
     /// The share is committed; close the socket.
     Done(Uploaded),
-    /// The upload failed; close the socket.
+    /// The upload failed; close the socket. If [`Upload::resumable`] is known and the
+    /// failure [is transient](ClientError::is_transient), a new socket may continue it.
     Failed(ClientError),
 }
 
@@ -38,32 +45,85 @@ pub struct Uploaded {
     pub expires_at: i64,
 }
 
+/// What a client keeps to continue an upload on a new connection (to any server process):
+/// secret to the sender, like the link.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Resumable {
+    /// The share the upload becomes.
+    pub share_id: ShareId,
+    /// 32 bytes that prove this client began the upload.
+    pub upload_token: Zeroizing<Vec<u8>>,
+    /// 32 bytes that let the sender query and delete the share once committed.
+    pub owner_token: Zeroizing<Vec<u8>>,
+    /// The share's public header (fixes every chunk's size).
+    pub header: Vec<u8>,
+    /// Ciphertext bytes of the whole upload.
+    pub ciphertext_size: u64,
+}
+
+impl std::fmt::Debug for Resumable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resumable")
+            .field("ciphertext_size", &self.ciphertext_size)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone)]
 enum State {
-    /// `start` not yet handed out.
+    /// The first message not yet handed out.
     Start,
-    /// `start` sent; waiting for `ready`.
+    /// First message sent; waiting for `ready` (or, resuming, `done`).
     AwaitReady,
-    /// Chunks flowing.
+    /// Segments flowing.
     Sending,
-    /// `finish` sent; waiting for the last acks and `done`.
+    /// `finish` sent; waiting for `done`.
     AwaitDone,
     Done(Uploaded),
     Failed(ClientError),
 }
 
-/// One upload, from `start` to `done` (see the [module docs](super)).
-#[derive(Debug, Clone)]
+/// A segment being sent: its index, the next chunk to send and the end of its chunks.
+#[derive(Debug, Clone, Copy)]
+struct Current {
+    segment: u64,
+    next: u64,
+    end: u64,
+}
+
+/// One upload over one socket, from its first message to `done` (see the
+/// [module docs](super)).
+#[derive(Clone)]
 pub struct Upload {
     state: State,
-    start: String,
+    /// `start` or `resume`; a `resume` holds the upload token, so it is wiped once sent.
+    first: Zeroizing<String>,
+    header: Vec<u8>,
+    ciphertext_size: u64,
     layout: Layout,
-    share_id: Option<ShareId>,
+    /// Known after a first `ready`, or given to resume.
+    resumable: Option<Resumable>,
     window: u64,
-    /// Chunks handed to the transport to send.
-    sent: u64,
-    /// Chunks the server acknowledged as stored.
-    acked: u64,
+    segment_chunks: u64,
+    /// Segments still to send on this socket, ascending.
+    todo: VecDeque<u64>,
+    current: Option<Current>,
+    /// Segments sent whole on this socket, not yet acknowledged: index and chunk count.
+    unacked_segments: VecDeque<(u64, u64)>,
+    /// Chunks sent on this socket not covered by an `ack`.
+    unacked: u64,
+    /// Ciphertext bytes the server holds (stored before this socket, or acknowledged).
+    stored_bytes: u64,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("state", &self.state)
+            .field("stored_bytes", &self.stored_bytes)
+            .field("unacked", &self.unacked)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Upload {
@@ -78,19 +138,50 @@ impl Upload {
         else {
             return Err(ClientError::Misuse("an upload begins with `start`"));
         };
-        let header = Header::parse(&header.0)
+        Upload::with_first(to_text(start), header.0.clone(), *ciphertext_size, None)
+    }
+
+    /// Continues the upload `saved` describes on a new socket: the server answers which
+    /// segments it lacks, and only those are sent.
+    pub fn resume(saved: &Resumable) -> Result<Upload, ClientError> {
+        let resume = UploadRequest::Resume {
+            version: PROTOCOL_VERSION,
+            share_id: saved.share_id.as_str().to_owned(),
+            upload_token: b64::Bytes(saved.upload_token.to_vec()),
+        };
+        Upload::with_first(
+            to_text(&resume),
+            saved.header.clone(),
+            saved.ciphertext_size,
+            Some(saved.clone()),
+        )
+    }
+
+    fn with_first(
+        first: String,
+        header: Vec<u8>,
+        ciphertext_size: u64,
+        resumable: Option<Resumable>,
+    ) -> Result<Upload, ClientError> {
+        let parsed = Header::parse(&header)
             .map_err(|_| ClientError::Misuse("the upload's header is invalid"))?;
-        let layout = Layout::new(&header, *ciphertext_size).ok_or(ClientError::Misuse(
+        let layout = Layout::new(&parsed, ciphertext_size).ok_or(ClientError::Misuse(
             "the upload's ciphertext size is impossible",
         ))?;
         Ok(Upload {
             state: State::Start,
-            start: to_text(start),
+            first: Zeroizing::new(first),
+            header,
+            ciphertext_size,
             layout,
-            share_id: None,
+            resumable,
             window: 0,
-            sent: 0,
-            acked: 0,
+            segment_chunks: 0,
+            todo: VecDeque::new(),
+            current: None,
+            unacked_segments: VecDeque::new(),
+            unacked: 0,
+            stored_bytes: 0,
         })
     }
 
@@ -99,26 +190,46 @@ impl Upload {
         match &self.state {
             State::Start => {
                 self.state = State::AwaitReady;
-                UploadAction::Send(std::mem::take(&mut self.start))
+                UploadAction::Send(std::mem::take(&mut *self.first))
             }
             State::AwaitReady | State::AwaitDone => UploadAction::Wait,
-            State::Sending if self.sent < self.layout.chunks => {
-                if self.sent - self.acked < self.window {
-                    UploadAction::SendChunk {
-                        index: self.sent,
-                        len: self.layout.len_of(self.sent) as usize,
-                    }
-                } else {
-                    UploadAction::Wait
-                }
-            }
-            State::Sending => {
-                self.state = State::AwaitDone;
-                UploadAction::Send(to_text(&UploadRequest::Finish))
-            }
+            State::Sending => self.next_in_segments(),
             State::Done(up) => UploadAction::Done(up.clone()),
             State::Failed(e) => UploadAction::Failed(e.clone()),
         }
+    }
+
+    fn next_in_segments(&mut self) -> UploadAction {
+        if let Some(cur) = self.current {
+            return if self.unacked < self.window {
+                UploadAction::SendChunk {
+                    index: cur.next,
+                    len: self.layout.len_of(cur.next) as usize,
+                }
+            } else {
+                UploadAction::Wait
+            };
+        }
+        if let Some(segment) = self.todo.pop_front() {
+            let (next, count) = self.chunks_of(segment);
+            self.current = Some(Current {
+                segment,
+                next,
+                end: next + count,
+            });
+            return UploadAction::Send(to_text(&UploadRequest::Segment { index: segment }));
+        }
+        if !self.unacked_segments.is_empty() {
+            return UploadAction::Wait;
+        }
+        self.state = State::AwaitDone;
+        UploadAction::Send(to_text(&UploadRequest::Finish))
+    }
+
+    /// The first chunk of `segment` and its chunk count.
+    fn chunks_of(&self, segment: u64) -> (u64, u64) {
+        let first = segment * self.segment_chunks;
+        (first, self.segment_chunks.min(self.layout.chunks - first))
     }
 
     /// The transport has sealed the chunk [`UploadAction::SendChunk`] asked for, `len`
@@ -127,16 +238,28 @@ impl Upload {
     /// the wrong size or one the window has no room for, which would make the server end
     /// the upload.
     pub fn chunk_ready(&mut self, len: usize) -> Result<(), ClientError> {
-        if !matches!(self.state, State::Sending)
-            || self.sent >= self.layout.chunks
-            || self.sent - self.acked >= self.window
-        {
+        let Some(cur) = self
+            .current
+            .filter(|_| matches!(self.state, State::Sending))
+        else {
+            return self.fail(ClientError::Misuse("a chunk outside a segment"));
+        };
+        if self.unacked >= self.window {
             return self.fail(ClientError::Misuse("a chunk outside the window"));
         }
-        if len as u64 != self.layout.len_of(self.sent) {
+        if len as u64 != self.layout.len_of(cur.next) {
             return self.fail(ClientError::Misuse("a chunk of the wrong size"));
         }
-        self.sent += 1;
+        self.unacked += 1;
+        let next = cur.next + 1;
+        if next == cur.end {
+            let (first, count) = self.chunks_of(cur.segment);
+            debug_assert_eq!(first + count, cur.end);
+            self.unacked_segments.push_back((cur.segment, count));
+            self.current = None;
+        } else {
+            self.current = Some(Current { next, ..cur });
+        }
         Ok(())
     }
 
@@ -162,7 +285,8 @@ impl Upload {
     }
 
     /// The socket ended (close frame with `reason`, or the connection broke). After
-    /// `done` that is the normal end; before it the upload failed and no share exists.
+    /// `done` that is the normal end; before it this socket failed, and what the server
+    /// acknowledged stays for a [`Upload::resume`].
     pub fn handle_closed(&mut self, reason: Option<&str>) -> Result<(), ClientError> {
         if self.is_over() {
             return Ok(());
@@ -172,29 +296,30 @@ impl Upload {
         })
     }
 
-    /// Chunks the server has acknowledged as stored.
-    pub fn acked_chunks(&self) -> u64 {
-        self.acked
+    /// Ciphertext bytes the server holds durably (including what it had before a resume).
+    pub fn stored_bytes(&self) -> u64 {
+        self.stored_bytes
     }
 
-    /// Ciphertext bytes the server has acknowledged as stored.
-    pub fn acked_bytes(&self) -> u64 {
-        self.layout.bytes_in(self.acked)
+    /// Chunks this socket may still send before an `ack` (0 before `ready`).
+    pub fn window_room(&self) -> u64 {
+        self.window.saturating_sub(self.unacked)
     }
 
-    /// The number of chunks this upload sends.
+    /// The number of chunks of the whole upload.
     pub fn total_chunks(&self) -> u64 {
         self.layout.chunks
     }
 
-    /// The share's ID, once the server has said `ready`.
-    pub fn share_id(&self) -> Option<&ShareId> {
-        self.share_id.as_ref()
+    /// Ciphertext bytes of the whole upload.
+    pub fn total_bytes(&self) -> u64 {
+        self.ciphertext_size
     }
 
-    /// The window the server announced (0 before `ready`).
-    pub fn window(&self) -> u64 {
-        self.window
+    /// What a new socket needs to continue this upload: known once the server said
+    /// `ready` to `start` (keep it from then on), or given to [`Upload::resume`].
+    pub fn resumable(&self) -> Option<&Resumable> {
+        self.resumable.as_ref()
     }
 
     fn is_over(&self) -> bool {
@@ -205,33 +330,23 @@ impl Upload {
         match (event, &self.state) {
             (UploadEvent::Error(body), _) => self.fail(body.into()),
             (UploadEvent::Unknown, _) => Ok(()),
-            (UploadEvent::Ready { share_id, window }, State::AwaitReady) => {
-                let Ok(id) = ShareId::parse(&share_id) else {
-                    return self.fail(ClientError::ServerProtocol("a malformed share ID"));
-                };
-                if window == 0 {
-                    return self.fail(ClientError::ServerProtocol("a window of 0 chunks"));
-                }
-                self.share_id = Some(id);
-                self.window = u64::from(window);
-                self.state = State::Sending;
-                Ok(())
-            }
+            (ready @ UploadEvent::Ready { .. }, State::AwaitReady) => match self.ready(ready) {
+                Ok(()) => Ok(()),
+                Err(e) => self.fail(e),
+            },
             (UploadEvent::Ready { .. }, _) => {
                 self.fail(ClientError::ServerProtocol("`ready` out of turn"))
             }
-            (UploadEvent::Ack { chunks, bytes }, State::Sending | State::AwaitDone) => {
-                if chunks < self.acked || chunks > self.sent {
+            (UploadEvent::Ack { segment }, State::Sending | State::AwaitDone) => {
+                let Some(at) = self.unacked_segments.iter().position(|s| s.0 == segment) else {
                     return self.fail(ClientError::ServerProtocol(
-                        "an ack that goes backwards or beyond what was sent",
+                        "an ack for a segment not sent on this socket",
                     ));
-                }
-                if bytes != self.layout.bytes_in(chunks) {
-                    return self.fail(ClientError::ServerProtocol(
-                        "an ack whose bytes do not match its chunks",
-                    ));
-                }
-                self.acked = chunks;
+                };
+                // unwrap: `at` was just found.
+                let (_, count) = self.unacked_segments.remove(at).expect("found");
+                self.unacked -= count;
+                self.stored_bytes += self.segment_bytes(segment);
                 Ok(())
             }
             (UploadEvent::Ack { .. }, _) => {
@@ -240,36 +355,123 @@ impl Upload {
             (
                 UploadEvent::Done {
                     share_id,
-                    owner_token,
                     expires_at,
                 },
-                State::AwaitDone,
-            ) => {
-                if self.acked != self.layout.chunks {
-                    return self.fail(ClientError::ServerProtocol(
-                        "`done` before every chunk was acknowledged",
-                    ));
-                }
-                let Some(id) = self.share_id.clone().filter(|id| id.as_str() == share_id) else {
-                    return self.fail(ClientError::ServerProtocol(
-                        "`done` names another share than `ready`",
-                    ));
-                };
-                self.state = State::Done(Uploaded {
-                    share_id: id,
-                    owner_token: owner_token.0,
-                    expires_at,
-                });
-                Ok(())
-            }
+                State::AwaitDone | State::AwaitReady,
+            ) => self.done(&share_id, expires_at),
             (UploadEvent::Done { .. }, _) => {
                 self.fail(ClientError::ServerProtocol("`done` before `finish`"))
             }
         }
     }
 
+    fn done(&mut self, share_id: &str, expires_at: i64) -> Result<(), ClientError> {
+        // `done` right after the first message only answers a `resume` of an upload that
+        // was committed before.
+        let resuming_committed = matches!(self.state, State::AwaitReady);
+        let Some(saved) = self
+            .resumable
+            .clone()
+            .filter(|r| r.share_id.as_str() == share_id)
+        else {
+            return self.fail(ClientError::ServerProtocol(
+                "`done` names another share, or comes before `ready`",
+            ));
+        };
+        if resuming_committed {
+            self.stored_bytes = self.ciphertext_size;
+        }
+        self.state = State::Done(Uploaded {
+            share_id: saved.share_id,
+            owner_token: saved.owner_token.to_vec(),
+            expires_at,
+        });
+        Ok(())
+    }
+
+    fn segment_bytes(&self, segment: u64) -> u64 {
+        let (first, count) = self.chunks_of(segment);
+        self.layout.bytes_in(first + count) - self.layout.bytes_in(first)
+    }
+
+    fn ready(&mut self, ready: UploadEvent) -> Result<(), ClientError> {
+        let UploadEvent::Ready {
+            share_id,
+            window,
+            segment_chunks,
+            segments,
+            missing,
+            upload_token,
+            owner_token,
+        } = ready
+        else {
+            unreachable!("called with `ready` only");
+        };
+        let id = ShareId::parse(&share_id)
+            .map_err(|_| ClientError::ServerProtocol("a malformed share ID"))?;
+        if segment_chunks == 0
+            || segments != self.layout.chunks.div_ceil(segment_chunks)
+            || u64::from(window) < segment_chunks
+        {
+            return Err(ClientError::ServerProtocol(
+                "`ready` announces segments that do not fit the upload or its window",
+            ));
+        }
+        self.resumable = Some(match self.resumable.take() {
+            Some(saved) if saved.share_id == id => saved,
+            Some(_) => return Err(ClientError::ServerProtocol("`ready` names another share")),
+            None => self.fresh_resumable(id, upload_token, owner_token)?,
+        });
+        self.window = u64::from(window);
+        self.segment_chunks = segment_chunks;
+        self.todo = missing_segments(&missing, segments)?;
+        let missing_bytes: u64 = self.todo.iter().map(|&s| self.segment_bytes(s)).sum();
+        self.stored_bytes = self.ciphertext_size - missing_bytes;
+        self.state = State::Sending;
+        Ok(())
+    }
+
+    fn fresh_resumable(
+        &self,
+        share_id: ShareId,
+        upload_token: Option<b64::Bytes>,
+        owner_token: Option<b64::Bytes>,
+    ) -> Result<Resumable, ClientError> {
+        let token = |t: Option<b64::Bytes>| {
+            t.filter(|t| t.0.len() == 32)
+                .map(|t| Zeroizing::new(t.0))
+                .ok_or(ClientError::ServerProtocol(
+                    "`ready` to `start` without 32-byte upload and owner tokens",
+                ))
+        };
+        Ok(Resumable {
+            share_id,
+            upload_token: token(upload_token)?,
+            owner_token: token(owner_token)?,
+            header: self.header.clone(),
+            ciphertext_size: self.ciphertext_size,
+        })
+    }
+
     fn fail<T>(&mut self, e: ClientError) -> Result<T, ClientError> {
         self.state = State::Failed(e.clone());
         Err(e)
     }
+}
+
+/// The segment indices in `ranges`, which must be ascending, disjoint and within
+/// `0..segments`.
+fn missing_segments(ranges: &[SegmentRange], segments: u64) -> Result<VecDeque<u64>, ClientError> {
+    let mut out = VecDeque::new();
+    let mut floor = 0;
+    for &[start, end] in ranges {
+        if start < floor || end <= start || end > segments {
+            return Err(ClientError::ServerProtocol(
+                "`ready` lists missing segments out of order or out of range",
+            ));
+        }
+        out.extend(start..end);
+        floor = end;
+    }
+    Ok(out)
 }

@@ -207,11 +207,11 @@ pub async fn run(
     );
 
     let total = session.total_chunks();
-    let window = session.window();
     let chunk_size = u64::from(header.chunk_size);
     // Chunks read and sealed ahead of the socket, in order. Never more than the window
-    // beyond the last ack is issued, so memory stays bounded whatever the file size.
-    let mut reader = Reader::new(file, size, chunk_size, total, window);
+    // beyond the acknowledged segments is issued, so memory stays bounded whatever the
+    // file size.
+    let mut reader = Reader::new(file, size, chunk_size, total, session.window_room());
     let mut ahead: VecDeque<Ahead> = VecDeque::new();
     let mut issued = 0u64;
     let mut progress = Progress::default();
@@ -220,8 +220,8 @@ pub async fn run(
         while let Some(event) = socket.try_next() {
             feed(&mut session, event);
         }
-        progress.report(&session, chunk_size, size);
-        let limit = session.acked_chunks() + window;
+        progress.report(&session, size);
+        let limit = issued - ahead.len() as u64 + session.window_room();
         while issued < total && issued < limit && ahead.len() < AHEAD {
             let last = issued + 1 == total;
             let Some((plain, len)) = reader.chunk(issued, limit)? else {
@@ -255,6 +255,10 @@ pub async fn run(
                     .map_err(client_failure)?;
                 socket.send_chunk(&sealed)?;
             }
+            UploadAction::Send(text) if issued < total || !ahead.is_empty() => {
+                // A segment's announcement.
+                socket.send_text(&text)?;
+            }
             UploadAction::Send(finish) => {
                 chunks.finish()?;
                 socket.send_text(&finish)?;
@@ -285,26 +289,23 @@ fn feed(session: &mut Upload, event: Event) {
 /// Progress reports to the page, at most every 100 ms (and at the end).
 #[derive(Default)]
 struct Progress {
-    acked: u64,
+    stored: u64,
     at: f64,
 }
 
 impl Progress {
-    fn report(&mut self, session: &Upload, chunk_size: u64, size: u64) {
-        let acked = session.acked_chunks();
-        if acked == self.acked {
+    /// Reports the plaintext share of what the server stored, of `size` bytes.
+    fn report(&mut self, session: &Upload, size: u64) {
+        let stored = session.stored_bytes();
+        if stored == self.stored {
             return;
         }
         let now = now_ms();
-        if now - self.at > 100.0 || acked == session.total_chunks() {
-            (self.acked, self.at) = (acked, now);
-            post(
-                &Report::Progress {
-                    done: (acked * chunk_size).min(size),
-                    total: size,
-                },
-                None,
-            );
+        let total = session.total_bytes().max(1);
+        if now - self.at > 100.0 || stored == total {
+            (self.stored, self.at) = (stored, now);
+            let done = (u128::from(stored) * u128::from(size) / u128::from(total)) as u64;
+            post(&Report::Progress { done, total: size }, None);
         }
     }
 }

@@ -1,0 +1,82 @@
+//! Storing one segment: its object written once, then its row; a segment sent again is
+//! accepted only if its bytes are the stored ones.
+use bytes::Bytes;
+use ferry_common::protocol::ErrorCode;
+use object_store::PutPayload;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    AppState,
+    blobs::Put,
+    store::{Recorded, now_ms},
+    ws::End,
+};
+
+/// Stores segment `index` of upload `id` (its chunks, in order). Returns once its object
+/// and its row both exist, which is what the client's `ack` promises.
+pub(crate) async fn store(
+    state: &AppState,
+    id: &str,
+    index: u64,
+    chunks: Vec<Bytes>,
+) -> Result<(), End> {
+    let mut hasher = Sha256::new();
+    let mut size = 0u64;
+    for chunk in &chunks {
+        hasher.update(chunk);
+        size += chunk.len() as u64;
+    }
+    let hash = hasher.finalize().to_vec();
+    let payload: PutPayload = chunks.into_iter().collect();
+    let put = state
+        .blobs
+        .put_segment(id, index, payload)
+        .await
+        .map_err(|e| End::internal(e.context("writing a segment")))?;
+    if put == Put::Exists && !same_as_stored(state, id, index, &hash).await? {
+        return Err(mismatch(index));
+    }
+    let abandon_at = now_ms() + state.config.abandon_uploads_after.as_millis() as i64;
+    let recorded = state
+        .shares
+        .record_segment(id, index, size, &hash, abandon_at)
+        .await
+        .map_err(|e| End::internal(e.context("recording a segment")))?;
+    match recorded {
+        Recorded::New | Recorded::Same => Ok(()),
+        Recorded::Differs => Err(mismatch(index)),
+        Recorded::NoSession => Err(End::refuse(
+            ErrorCode::NotFound,
+            "this upload no longer exists (it was abandoned); start it again",
+        )),
+    }
+}
+
+/// Whether the object already stored under `index` holds `hash`: from its row if it has
+/// one, else (a writer that stopped between object and row) by reading it back.
+async fn same_as_stored(state: &AppState, id: &str, index: u64, hash: &[u8]) -> Result<bool, End> {
+    let recorded = state
+        .shares
+        .segment_hash(id, index)
+        .await
+        .map_err(|e| End::internal(e.context("reading a segment's hash")))?;
+    if let Some(recorded) = recorded {
+        return Ok(recorded == hash);
+    }
+    let stored = state
+        .blobs
+        .segment(id, index)
+        .await
+        .map_err(|e| End::internal(e.context("reading a stored segment back")))?;
+    Ok(Sha256::digest(&stored).as_slice() == hash)
+}
+
+fn mismatch(index: u64) -> End {
+    End::refuse(
+        ErrorCode::SegmentMismatch,
+        format!(
+            "segment {index} was stored before with different bytes; the file or its \
+             encryption changed, so this upload cannot continue (start a new one)"
+        ),
+    )
+}

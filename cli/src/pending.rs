@@ -1,0 +1,237 @@
+//! An interrupted `ferry send`, kept so that running the same command again resumes it.
+//!
+//! Two files per upload under the state directory (`$FERRY_STATE_DIR`, else
+//! `$XDG_STATE_HOME/ferry`, else `~/.local/state/ferry`), both readable by the user only:
+//! `send-<key>.json` holds what a new connection needs (share ID, upload and owner tokens,
+//! header, the link secret: as secret as the link itself, never the passphrase or a key),
+//! and `send-<key>.seals` the SHA-256 of every chunk sealed so far, appended before each
+//! chunk is sent, so that a resumed upload can prove the file unchanged and never seal an
+//! index twice over different bytes. The key is a hash of the server and the file's path.
+use std::{
+    fs::{File, OpenOptions},
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    time::UNIX_EPOCH,
+};
+
+use ferry_common::{
+    LinkSecret, b64,
+    client::{Resumable, SealLog, ShareId},
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// The state file's contents.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    server: String,
+    path: PathBuf,
+    size: u64,
+    modified_ms: u128,
+    share_id: String,
+    upload_token: String,
+    owner_token: String,
+    header: String,
+    ciphertext_size: u64,
+    link_secret: Option<String>,
+    /// `verifier(download token)`: tells whether a passphrase typed again is the same.
+    verifier: String,
+    downloads: u32,
+}
+
+/// Where an upload's state lives, and what it says.
+pub struct Pending {
+    json: PathBuf,
+    seals: PathBuf,
+    /// The file's size and modification time, to notice a changed file early.
+    stamp: (u64, u128),
+    saved: Option<Saved>,
+}
+
+/// What a previous run left to resume.
+pub struct Interrupted {
+    /// What the client core needs for a new connection.
+    pub resumable: Resumable,
+    /// The link secret the share uses (`None`: a passphrase-only share).
+    pub link_secret: Option<LinkSecret>,
+    /// The download-token verifier, to check the passphrase.
+    pub verifier: Vec<u8>,
+    /// Downloads the share allows.
+    pub downloads: u32,
+}
+
+fn state_dir() -> Option<PathBuf> {
+    let env = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("FERRY_STATE_DIR")
+        .or_else(|| env("XDG_STATE_HOME").map(|d| d.join("ferry")))
+        .or_else(|| env("HOME").map(|d| d.join(".local/state/ferry")))
+}
+
+impl Pending {
+    /// The state of sending `file` (opened from `path`) to `server`; `None` when
+    /// there is nowhere to keep it (no home directory), in which case nothing is resumable.
+    pub fn locate(server: &str, path: &Path, file: &File) -> Result<Option<Pending>> {
+        let Some(dir) = state_dir() else {
+            return Ok(None);
+        };
+        let path = std::fs::canonicalize(path).map_err(Error::io("cannot resolve the path"))?;
+        let meta = file.metadata().map_err(Error::io("cannot read the file"))?;
+        let modified_ms = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_millis());
+        let mut hash = Sha256::new();
+        hash.update(server.as_bytes());
+        hash.update([0]);
+        hash.update(path.as_os_str().as_encoded_bytes());
+        let key = b64::encode(&hash.finalize()[..12]);
+        let mut pending = Pending {
+            json: dir.join(format!("send-{key}.json")),
+            seals: dir.join(format!("send-{key}.seals")),
+            stamp: (meta.len(), modified_ms),
+            saved: None,
+        };
+        pending.saved = std::fs::read(&pending.json)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Saved>(&bytes).ok())
+            .filter(|s| s.path == path && s.server == server);
+        Ok(Some(pending))
+    }
+
+    /// What the previous run left, if it was this file, unchanged by size and time.
+    pub fn interrupted(&self) -> Option<Interrupted> {
+        let s = self.saved.as_ref()?;
+        if (s.size, s.modified_ms) != self.stamp {
+            return None;
+        }
+        let bytes = |t: &str| b64::decode(t).ok();
+        let secret = match &s.link_secret {
+            Some(t) => Some(LinkSecret::from_fragment(t).ok()?),
+            None => None,
+        };
+        Some(Interrupted {
+            resumable: Resumable {
+                share_id: ShareId::parse(&s.share_id).ok()?,
+                upload_token: Zeroizing::new(bytes(&s.upload_token)?),
+                owner_token: Zeroizing::new(bytes(&s.owner_token)?),
+                header: bytes(&s.header)?,
+                ciphertext_size: s.ciphertext_size,
+            },
+            link_secret: secret,
+            verifier: bytes(&s.verifier)?,
+            downloads: s.downloads,
+        })
+    }
+
+    /// The seal log the previous run left, for `chunks` chunks (empty if none).
+    pub fn seal_log(&self, chunks: u64) -> SealLog {
+        let mut log = SealLog::new(chunks);
+        let Ok(mut file) = File::open(&self.seals) else {
+            return log;
+        };
+        let mut bytes = Vec::new();
+        if file.read_to_end(&mut bytes).is_err() {
+            return log;
+        }
+        for record in bytes.chunks_exact(40) {
+            let index = u64::from_le_bytes(record[..8].try_into().expect("8 bytes"));
+            let mut hash = [0u8; 32];
+            hash.copy_from_slice(&record[8..]);
+            // A record that contradicts an earlier one cannot come from this client.
+            if log.restore(index, hash).is_err() {
+                return SealLog::new(chunks);
+            }
+        }
+        log
+    }
+
+    /// Records a started upload before its first chunk is sent.
+    pub fn save(
+        &mut self,
+        server: &str,
+        path: &Path,
+        resumable: &Resumable,
+        secret: Option<&LinkSecret>,
+        verifier: &[u8],
+        downloads: u32,
+    ) -> Result<()> {
+        let saved = Saved {
+            server: server.to_owned(),
+            path: std::fs::canonicalize(path).map_err(Error::io("cannot resolve the path"))?,
+            size: self.stamp.0,
+            modified_ms: self.stamp.1,
+            share_id: resumable.share_id.as_str().to_owned(),
+            upload_token: b64::encode(&resumable.upload_token),
+            owner_token: b64::encode(&resumable.owner_token),
+            header: b64::encode(&resumable.header),
+            ciphertext_size: resumable.ciphertext_size,
+            link_secret: secret.map(LinkSecret::to_fragment),
+            verifier: b64::encode(verifier),
+            downloads,
+        };
+        let text = Zeroizing::new(serde_json::to_vec(&saved).expect("plain struct"));
+        let dir = self.json.parent().expect("a file in a directory");
+        create_private_dir(dir)?;
+        let _ = std::fs::remove_file(&self.seals);
+        let mut tmp = tempfile::NamedTempFile::new_in(dir)
+            .map_err(Error::io("cannot write the upload's state"))?;
+        tmp.write_all(&text)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(Error::io("cannot write the upload's state"))?;
+        tmp.persist(&self.json)
+            .map_err(|e| Error::io("cannot write the upload's state")(e.error))?;
+        self.saved = Some(saved);
+        Ok(())
+    }
+
+    /// Appends chunk `index`'s hash to the seal log file (before the chunk is sent).
+    pub fn append_seal(&self, index: u64, hash: &[u8; 32]) -> Result<()> {
+        let mut file = private_options()
+            .append(true)
+            .create(true)
+            .open(&self.seals)
+            .map_err(Error::io("cannot write the upload's seal log"))?;
+        let mut record = [0u8; 40];
+        record[..8].copy_from_slice(&index.to_le_bytes());
+        record[8..].copy_from_slice(hash);
+        file.write_all(&record)
+            .map_err(Error::io("cannot write the upload's seal log"))
+    }
+
+    /// Whether the upload's state is on disk.
+    pub fn is_saved(&self) -> bool {
+        self.saved.is_some()
+    }
+
+    /// Forgets the upload (it was committed, or can never be resumed).
+    pub fn forget(&mut self) {
+        let _ = std::fs::remove_file(&self.json);
+        let _ = std::fs::remove_file(&self.seals);
+        self.saved = None;
+    }
+}
+
+fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(Error::io("cannot create the state directory"))
+}
