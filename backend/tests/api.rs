@@ -441,12 +441,15 @@ async fn limits_endpoint_and_refusals_before_storing() {
     assert!(server.blob_files().is_empty());
 }
 
-/// Opens an upload socket that got `ready`, with the prepared share.
+/// Opens an upload socket that got `ready` and announced segment 0, with the prepared
+/// share (the small files here fit in one segment).
 async fn ready_upload(port: u16, data: &[u8]) -> (Ws, Prepared, String) {
     let prep = prepare(data, &UploadOpts::default());
     let mut ws = connect(port, UPLOAD_PATH).await;
-    let (id, _) = start_upload(&mut ws, &prep.start).await.unwrap();
-    (ws, prep, id)
+    let ready = start_upload(&mut ws, &prep.start).await.unwrap();
+    assert!(prep.chunks.len() as u64 <= ready.segment_chunks);
+    send_json(&mut ws, &UploadRequest::Segment { index: 0 }).await;
+    (ws, prep, ready.id)
 }
 
 #[tokio::test]
@@ -468,14 +471,14 @@ async fn bad_messages_close_only_that_socket() {
 
     // Unknown message type first, and after start.
     let mut ws = connect(port, UPLOAD_PATH).await;
-    ws.send(Message::text(r#"{"type":"resume","offset":4}"#))
+    ws.send(Message::text(r#"{"type":"rewind","offset":4}"#))
         .await
         .unwrap();
     let (err, code, _) = expect_upload_error(&mut ws).await;
     assert_eq!(err.code, ErrorCode::ProtocolViolation);
     cases.push(("unknown first", err.code, code));
     let (mut ws, _, _) = ready_upload(port, b"abc").await;
-    ws.send(Message::text(r#"{"type":"resume"}"#))
+    ws.send(Message::text(r#"{"type":"rewind"}"#))
         .await
         .unwrap();
     let (err, _, _) = expect_upload_error(&mut ws).await;
@@ -615,30 +618,6 @@ async fn bad_messages_close_only_that_socket() {
 }
 
 #[tokio::test]
-async fn disconnect_mid_upload_leaves_nothing() {
-    let server = TestServer::start(|_| {}).await;
-    let (mut ws, prep, id) = ready_upload(server.port, &random_bytes(10 * 64 * 1024)).await;
-    for chunk in &prep.chunks[..4] {
-        ws.send(Message::binary(chunk.clone())).await.unwrap();
-    }
-    // Wait until the server stored some, then vanish without a close frame.
-    loop {
-        if let Some(Message::Text(t)) = next(&mut ws).await
-            && let UploadEvent::Ack { chunks: 4, .. } = serde_json::from_str(&t).unwrap()
-        {
-            break;
-        }
-    }
-    drop(ws);
-    eventually("the partial blob is removed", async || {
-        server.blob_files().is_empty()
-    })
-    .await;
-    let (status, body) = server.info(&id).await.unwrap_err();
-    assert_eq!((status, body.code), (404, ErrorCode::NotFound));
-}
-
-#[tokio::test]
 async fn static_files_headers_and_placeholder() {
     let server = TestServer::start(|_| {}).await;
     let res = reqwest::get(server.http("/s/AAAABBBBCCCCDDDDEEEEFF"))
@@ -754,14 +733,18 @@ async fn sigkill_and_restart_keeps_committed_shares() {
     }
     // One download already used before the crash.
     download(port, &shares[0].0).await.unwrap();
-    // An upload in flight when the server dies.
-    let (mut ws, prep, _) = ready_upload(port, &random_bytes(5 * 64 * 1024)).await;
-    ws.send(Message::binary(prep.chunks[0].clone()))
-        .await
-        .unwrap();
+    // An upload in flight when the server dies, with its first segment stored: 5 MiB of
+    // 64 KiB chunks is three segments.
+    let in_flight = random_bytes(5 << 20);
+    let prep = prepare(&in_flight, &UploadOpts::default());
+    let mut ws = connect(port, UPLOAD_PATH).await;
+    let ready = start_upload(&mut ws, &prep.start).await.unwrap();
+    let per = ready.segment_chunks as usize;
+    assert_eq!(ready.missing, vec![[0, 3]]);
+    send_segments(&mut ws, &prep.chunks[..per + 1], 0, ready.segment_chunks).await;
     loop {
         if let Some(Message::Text(t)) = next(&mut ws).await
-            && let UploadEvent::Ack { .. } = serde_json::from_str(&t).unwrap()
+            && let UploadEvent::Ack { segment: 0 } = serde_json::from_str(&t).unwrap()
         {
             break;
         }
@@ -772,9 +755,32 @@ async fn sigkill_and_restart_keeps_committed_shares() {
 
     let (mut child, port) = spawn_binary(dir.path(), &log);
     wait_healthy(port).await;
-    let blobs = list_files(&dir.path().join("blobs"));
-    assert!(blobs.iter().all(|f| !f.contains('#')), "{blobs:?}");
-    assert_eq!(blobs.len(), 3, "{blobs:?}");
+    let stored = stored(dir.path());
+    assert!(stored.iter().all(|f| !f.contains('#')), "{stored:?}");
+    assert_eq!(stored.len(), 4, "three shares and the upload: {stored:?}");
+    // The interrupted upload resumes on the new process: only segments 1 and 2 go.
+    let mut ws = connect(port, UPLOAD_PATH).await;
+    let resume = UploadRequest::Resume {
+        version: PROTOCOL_VERSION,
+        share_id: ready.id.clone(),
+        upload_token: ready.upload_token.clone().unwrap().into(),
+    };
+    let again = start_upload(&mut ws, &resume).await.unwrap();
+    assert_eq!(again.missing, vec![[1, 3]]);
+    assert!(again.upload_token.is_none(), "tokens are given once");
+    let session = ferry_common::client::Upload::resume(&resumable(&prep, &ready)).unwrap();
+    let done = drive_upload(connect(port, UPLOAD_PATH).await, session, &prep.chunks)
+        .await
+        .unwrap();
+    drop(ws);
+    let resumed = Share {
+        id: done.share_id.as_str().to_owned(),
+        link_secret: prep.link_secret,
+        token: prep.token,
+        owner_token: done.owner_token,
+        expires_at: done.expires_at,
+    };
+    assert_eq!(download(port, &resumed).await.unwrap().plaintext, in_flight);
     for (i, (share, data)) in shares.iter().enumerate() {
         let got = download(port, share).await.unwrap();
         assert_eq!(&got.plaintext, data);
@@ -820,15 +826,12 @@ async fn a_silent_socket_is_closed_with_a_reason() {
     assert_eq!(err.code, ErrorCode::ProtocolViolation);
     assert_eq!(code, 1002);
     assert_eq!(reason, err.message);
-    // An upload that got `ready` and then stalls is closed too, leaving nothing.
+    // An upload that got `ready` and then stalls is closed too, with nothing visible.
     let (mut ws, _, id) = ready_upload(server.port, b"abc").await;
     let (err, _, _) = expect_upload_error(&mut ws).await;
     assert_eq!(err.code, ErrorCode::ProtocolViolation);
     assert_eq!(server.info(&id).await.unwrap_err().0, 404);
-    eventually("the staging file is removed", async || {
-        server.blob_files().is_empty()
-    })
-    .await;
+    assert!(server.blob_files().is_empty());
 }
 
 #[tokio::test]
@@ -843,13 +846,29 @@ async fn startup_reconciles_storage_with_the_database() {
         .unwrap();
     let dir = server.stop().await;
     let blobs = dir.path().join("blobs");
-    // A crash mid-upload (staging file), a crash between blob commit and row insert
-    // (blob without a row), and a blob lost from storage (row without a blob).
-    std::fs::write(blobs.join("AAAABBBBCCCCDDDDEEEEFF#1"), b"partial").unwrap();
-    std::fs::write(blobs.join("ZZZZBBBBCCCCDDDDEEEEFF"), b"orphan").unwrap();
-    std::fs::remove_file(blobs.join(&lost.id)).unwrap();
+    let segments = dir.path().join("segments");
+    // A crash mid-write (staging files), a crash between an object and its row (objects
+    // without a row), all older than the grace period; the same but recent (another
+    // process may be writing them: they stay); and objects lost from storage (a row
+    // without its ciphertext).
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let write = |path: std::path::PathBuf, age: Option<std::time::SystemTime>| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = std::fs::File::create(&path).unwrap();
+        if let Some(when) = age {
+            file.set_modified(when).unwrap();
+        }
+    };
+    write(blobs.join("AAAABBBBCCCCDDDDEEEEFF#1"), Some(old));
+    write(blobs.join("ZZZZBBBBCCCCDDDDEEEEFF"), Some(old));
+    write(segments.join("YYYYBBBBCCCCDDDDEEEEFF/0"), Some(old));
+    write(segments.join(&kept.id).join("1#7"), Some(old));
+    write(segments.join("XXXXBBBBCCCCDDDDEEEEFF/0"), None);
+    std::fs::remove_dir_all(segments.join(&lost.id)).unwrap();
     let server = TestServer::start_in(dir, |_| {}).await;
-    assert_eq!(server.blob_files(), vec![kept.id.clone()]);
+    let mut want = vec![kept.id.clone(), "XXXXBBBBCCCCDDDDEEEEFF".to_owned()];
+    want.sort();
+    assert_eq!(server.blob_files(), want);
     assert_eq!(server.info(&lost.id).await.unwrap_err().0, 404);
     assert_eq!(download(server.port, &kept).await.unwrap().plaintext, data);
 }

@@ -171,7 +171,8 @@ async fn a_full_disk_fails_transfers_clearly_and_space_comes_back() {
     let prep = prepare(&random_bytes(2 << 20), &UploadOpts::default());
     let chunks = prep.chunks.clone();
     let mut ws = connect(port, UPLOAD_PATH).await;
-    let (cut_id, _) = start_upload(&mut ws, &prep.start).await.unwrap();
+    let cut_id = start_upload(&mut ws, &prep.start).await.unwrap().id;
+    send_json(&mut ws, &UploadRequest::Segment { index: 0 }).await;
     ws.send(Message::binary(chunks[0].clone())).await.unwrap();
     let filler = fill(&data_dir);
     for chunk in &chunks[1..] {
@@ -347,14 +348,19 @@ async fn a_commit_that_fails_is_never_believed() {
     assert_eq!(server.info(&share.id).await.unwrap().attempts_left, 10);
     assert_eq!(wrong_tries(&server, &share, 1).await, Some(9));
 
-    // An upload whose row cannot commit is not answered `done` and leaves no blob.
+    // An upload whose commit fails is not answered `done` and is no share: its segments
+    // stay with its session (which a retried `finish` can still commit) and nothing else.
     fault.arm("download_slots", "INSERT").await;
     let Err(err) = upload(server.port, &data, &UploadOpts::default()).await else {
         panic!("an upload whose row did not commit was answered done");
     };
     assert_eq!(err.code, ErrorCode::Internal, "{err:?}");
     fault.disarm("download_slots").await;
-    assert_eq!(server.blob_files(), vec![share.id.clone()]);
+    let stored = server.blob_files();
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    for id in stored.iter().filter(|id| **id != share.id) {
+        assert_eq!(server.info(id).await.unwrap_err().0, 404);
+    }
 
     // A one-time download whose count cannot commit is not answered `done`, and the
     // share is still never handed to a second recipient.

@@ -300,15 +300,13 @@ async fn nothing_is_opened_on_disk_before_the_first_chunk() {
     for _ in 0..5 {
         let prep = prepare(&data, &UploadOpts::default());
         let mut ws = connect(port, UPLOAD_PATH).await;
-        start_upload(&mut ws, &prep.start).await.unwrap();
-        waiting.push((ws, prep));
+        let ready = start_upload(&mut ws, &prep.start).await.unwrap();
+        waiting.push((ws, prep, ready.segment_chunks));
     }
     assert_eq!(server.blob_files(), Vec::<String>::new());
     // They still complete normally.
-    let (mut ws, prep) = waiting.pop().unwrap();
-    for chunk in &prep.chunks {
-        ws.send(Message::binary(chunk.clone())).await.unwrap();
-    }
+    let (mut ws, prep, segment_chunks) = waiting.pop().unwrap();
+    send_segments(&mut ws, &prep.chunks, 0, segment_chunks).await;
     send_json(&mut ws, &ferry_common::protocol::UploadRequest::Finish).await;
     let share_id = loop {
         match next(&mut ws).await {

@@ -93,6 +93,12 @@ pub enum Error {
     /// Anything else.
     #[error("{0}")]
     Other(String),
+    /// An interrupted upload cannot be resumed: the file is not the one it began with.
+    #[error(
+        "{0} changed since its interrupted upload began, so that upload cannot be resumed \
+         (it would mix two files); run the command again to start a new upload"
+    )]
+    SourceChanged(String),
     /// Ctrl-C during a transfer; says what was cleaned up.
     #[error("interrupted; {0}")]
     Interrupted(&'static str),
@@ -130,6 +136,7 @@ impl Error {
             | Error::Kept { .. }
             | Error::Io { .. }
             | Error::Unsupported(_)
+            | Error::SourceChanged(_)
             | Error::Other(_) => EXIT_OTHER,
         }
     }

@@ -110,7 +110,13 @@ pub async fn run(opts: SendOptions) -> Result<String> {
             progress::info(format!(
                 "Resuming the interrupted upload of {shown}; type the same passphrase."
             ));
-            prepare_resume(&opts, file, size, shown, interrupted, pending.as_ref()).await?
+            match prepare_resume(&opts, file, size, shown, interrupted, pending.as_ref()).await {
+                Err(err @ Error::SourceChanged(_)) => {
+                    pending.as_mut().map(Pending::forget);
+                    return Err(err);
+                }
+                prepared => prepared?,
+            }
         }
         None => prepare_new(&opts, file, size, name.clone(), shown, chunk_size, expires).await?,
     };
@@ -240,6 +246,7 @@ async fn prepare_resume(
         )));
     }
     let chunks = header.chunk_count(size);
+    let shown_again = shown.clone();
     let mut log = pending.map_or_else(|| SealLog::new(chunks), |p| p.seal_log(chunks));
     let source = Source::new(
         file,
@@ -249,7 +256,9 @@ async fn prepare_resume(
         shown,
     );
     let mut sealer = Sealer::new(source);
-    verify_unchanged(&mut sealer, &mut log).await?;
+    if !verify_unchanged(&mut sealer, &mut log).await? {
+        return Err(Error::SourceChanged(shown_again));
+    }
     Ok(Prepared {
         session: Upload::resume(&interrupted.resumable).map_err(Error::from_client)?,
         sealer,
@@ -260,20 +269,18 @@ async fn prepare_resume(
     })
 }
 
-/// Seals every chunk the log holds again and compares: a file changed since would make
-/// a resumed share a mix of two files, and its chunks must never be sent.
-async fn verify_unchanged(sealer: &mut Sealer, log: &mut SealLog) -> Result<()> {
+/// Seals every chunk the log holds again and compares: false if one differs. A file
+/// changed since would make a resumed share a mix of two files, and its chunks must never
+/// be sent.
+async fn verify_unchanged(sealer: &mut Sealer, log: &mut SealLog) -> Result<bool> {
     let logged: Vec<u64> = (0..sealer.chunks()).filter(|&i| log.contains(i)).collect();
     for index in logged {
         let chunk = sealer.chunk(index).await?;
-        log.record(index, &chunk).map_err(|e| {
-            Error::Usage(format!(
-                "{e}: the file is not the one the interrupted upload began with, so it cannot \
-                 be resumed; run the command again to start a new upload"
-            ))
-        })?;
+        if log.record(index, &chunk).is_err() {
+            return Ok(false);
+        }
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Runs the upload over as many connections as it takes: a transient failure is followed

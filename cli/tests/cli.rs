@@ -1,4 +1,5 @@
 //! End-to-end: the real server in-process, the real `ferry` binary as a child process.
+use std::os::unix::fs::PermissionsExt;
 use std::{
     path::{Path, PathBuf},
     process::{Output, Stdio},
@@ -56,6 +57,7 @@ fn ferry_command(args: &[&str], cwd: &Path, passphrase: Option<&str>) -> Command
         .env_remove("FERRY_SERVER")
         .env_remove("FERRY_PASSPHRASE")
         .env_remove("FERRY_CA_CERT")
+        .env("FERRY_STATE_DIR", state_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -64,6 +66,12 @@ fn ferry_command(args: &[&str], cwd: &Path, passphrase: Option<&str>) -> Command
         cmd.env("FERRY_PASSPHRASE", p);
     }
     cmd
+}
+
+/// Where the tests' `ferry send` keeps interrupted uploads (one per file path, so tests
+/// running at once do not meet).
+fn state_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("ferry-cli-tests-{}", std::process::id()))
 }
 
 async fn ferry(args: &[&str], cwd: &Path, passphrase: Option<&str>) -> Output {
@@ -490,7 +498,7 @@ fn any_file_under(dir: &Path, name_contains: &str) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_during_upload_exits_130_without_a_link() {
+async fn ctrl_c_during_upload_exits_130_and_the_same_command_resumes() {
     let server = spawn_server().await;
     let src = tempfile::tempdir().unwrap();
     let file = random_file(src.path(), "up.bin", 64 << 20);
@@ -523,10 +531,82 @@ async fn ctrl_c_during_upload_exits_130_without_a_link() {
     assert_eq!(code(&out), 130, "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "no link printed");
     assert!(
-        stderr(&out).contains("no share was created"),
+        stderr(&out).contains("run the same command again to resume"),
         "{}",
         stderr(&out)
     );
+    // The same command again resumes the upload (its state is private to the user) and
+    // the link gives back the file.
+    let states: Vec<_> = std::fs::read_dir(state_dir()).unwrap().collect();
+    assert!(!states.is_empty());
+    for state in states {
+        let mode = state.unwrap().metadata().unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "state readable by others: {mode:o}");
+    }
+    let link = send(&server, &file, &[]).await;
+    let dst = tempfile::tempdir().unwrap();
+    let dst_arg = dst.path().to_str().unwrap();
+    let out = ferry(
+        &["receive", &link, "-o", dst_arg],
+        dst.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &dst.path().join("up.bin"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_a_changed_file_is_refused() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "changing.bin", 32 << 20);
+    let child = ferry_command(
+        &["send", file.to_str().unwrap(), "--server", &server.url],
+        src.path(),
+        Some(PASSPHRASE),
+    )
+    .spawn()
+    .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !any_file_under(server.data_dir.path(), "#") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "upload never started"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let pid = child.id().unwrap().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status();
+    assert!(kill.unwrap().success());
+    let out = child.wait_with_output().await.unwrap();
+    assert_eq!(code(&out), 130, "{}", stderr(&out));
+    // The first chunk changes but keeps its size and the file its modification time: only
+    // the seal log can tell.
+    let meta = std::fs::metadata(&file).unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(meta.modified().unwrap())
+        .unwrap();
+    let args = ["send", file.to_str().unwrap(), "--server", &server.url];
+    let out = ferry(&args, src.path(), Some(PASSPHRASE)).await;
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("changed since its interrupted upload"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(out.stdout.is_empty());
+    // Its state is gone: the next run starts a new upload, which works.
+    let link = send(&server, &file, &[]).await;
+    assert!(link.contains("/s/"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

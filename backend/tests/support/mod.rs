@@ -9,7 +9,9 @@ use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 use ferry_backend::{Application, Config, gate::SocketGate};
 use ferry_common::{
     FileMetadata, Header, KdfParams, Keys, LinkSecret, StreamDecryptor, StreamEncryptor,
-    client::{ClientError, Download, DownloadAction, ShareId, Upload, UploadAction},
+    client::{
+        ClientError, Download, DownloadAction, Resumable, ShareId, Upload, UploadAction, Uploaded,
+    },
     protocol::{
         DOWNLOAD_PATH, DownloadEvent, ErrorBody, ErrorCode, PROTOCOL_VERSION, ShareInfo,
         UPLOAD_PATH, UploadEvent, UploadRequest,
@@ -80,9 +82,10 @@ impl TestServer {
         self.dir.path().join("blobs")
     }
 
-    /// Names of the files in the blob directory (blobs and staging files).
+    /// What the store holds: the ID of every share or upload with stored objects (a
+    /// blob or segments), and the name of every staging file left of a write.
     pub fn blob_files(&self) -> Vec<String> {
-        list_files(&self.blob_dir())
+        stored(self.dir.path())
     }
 
     pub async fn info(&self, id: &str) -> Result<ShareInfo, (u16, ErrorBody)> {
@@ -95,6 +98,21 @@ impl TestServer {
         let _ = self.task.await;
         self.dir
     }
+}
+
+/// What the store under `data_dir` holds (see [`TestServer::blob_files`]).
+pub fn stored(data_dir: &std::path::Path) -> Vec<String> {
+    let mut names = list_files(&data_dir.join("blobs"));
+    for id in list_files(&data_dir.join("segments")) {
+        let files = list_files(&data_dir.join("segments").join(&id));
+        names.extend(files.iter().filter(|f| f.contains('#')).cloned());
+        if files.iter().any(|f| !f.contains('#')) {
+            names.push(id);
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 pub fn list_files(dir: &std::path::Path) -> Vec<String> {
@@ -306,18 +324,60 @@ pub async fn expect_download_error(ws: &mut Ws) -> (ErrorBody, u16, String) {
     }
 }
 
-/// Sends `start` and waits for `ready`: the share ID and window.
-pub async fn start_upload(ws: &mut Ws, start: &UploadRequest) -> Result<(String, u32), ErrorBody> {
+/// What `ready` said.
+#[derive(Debug)]
+pub struct Ready {
+    pub id: String,
+    pub window: u32,
+    pub segment_chunks: u64,
+    pub upload_token: Option<Vec<u8>>,
+    pub owner_token: Option<Vec<u8>>,
+    pub missing: Vec<[u64; 2]>,
+}
+
+/// Sends `start` (or `resume`) and waits for `ready`.
+pub async fn start_upload(ws: &mut Ws, start: &UploadRequest) -> Result<Ready, ErrorBody> {
     send_json(ws, start).await;
     match next(ws).await {
         Some(Message::Text(text)) => match serde_json::from_str::<UploadEvent>(&text).unwrap() {
             UploadEvent::Ready {
-                share_id, window, ..
-            } => Ok((share_id, window)),
+                share_id,
+                window,
+                segment_chunks,
+                upload_token,
+                owner_token,
+                missing,
+                ..
+            } => Ok(Ready {
+                id: share_id,
+                window,
+                segment_chunks,
+                upload_token: upload_token.map(|t| t.0),
+                owner_token: owner_token.map(|t| t.0),
+                missing,
+            }),
             UploadEvent::Error(body) => Err(body),
             other => panic!("unexpected {other:?}"),
         },
         other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// Sends `chunks` (the upload's chunks from index `first` on) as raw frames, announcing
+/// each segment of `segment_chunks` chunks that starts among them.
+pub async fn send_segments(ws: &mut Ws, chunks: &[Vec<u8>], first: usize, segment_chunks: u64) {
+    let per = segment_chunks as usize;
+    for (i, chunk) in chunks.iter().enumerate() {
+        let index = first + i;
+        if index.is_multiple_of(per) {
+            let segment = UploadRequest::Segment {
+                index: (index / per) as u64,
+            };
+            send_json(ws, &segment).await;
+        }
+        ws.send(Message::binary(chunk.clone()))
+            .await
+            .expect("send chunk");
     }
 }
 
@@ -327,10 +387,38 @@ pub async fn upload_prepared(port: u16, prep: Prepared) -> Result<Share, ErrorBo
 }
 
 /// Uploads prepared chunks over an open upload socket, driven by the client core (which
-/// checks the server's side: `ready`, acks, `done` only after every chunk was stored).
-pub async fn upload_over(mut ws: Ws, prep: Prepared) -> Result<Share, ErrorBody> {
-    let mut session = Upload::new(&prep.start).expect("a consistent `start`");
-    let chunks = prep.chunks;
+/// checks the server's side: `ready`, acks, `done` only after every segment was stored).
+pub async fn upload_over(ws: Ws, prep: Prepared) -> Result<Share, ErrorBody> {
+    let session = Upload::new(&prep.start).expect("a consistent `start`");
+    let done = drive_upload(ws, session, &prep.chunks)
+        .await
+        .map_err(refusal)?;
+    Ok(Share {
+        id: done.share_id.as_str().to_owned(),
+        link_secret: prep.link_secret,
+        token: prep.token,
+        owner_token: done.owner_token,
+        expires_at: done.expires_at,
+    })
+}
+
+/// What a client keeps to resume the upload `ready` (to `prep.start`) began.
+pub fn resumable(prep: &Prepared, ready: &Ready) -> Resumable {
+    Resumable {
+        share_id: ShareId::parse(&ready.id).expect("a share ID"),
+        upload_token: ready.upload_token.clone().expect("an upload token").into(),
+        owner_token: ready.owner_token.clone().expect("an owner token").into(),
+        header: prep.header.to_bytes().to_vec(),
+        ciphertext_size: prep.chunks.iter().map(|c| c.len() as u64).sum(),
+    }
+}
+
+/// Runs `session` over `ws` with the upload's chunks (indexed from 0) until it ends.
+pub async fn drive_upload(
+    mut ws: Ws,
+    mut session: Upload,
+    chunks: &[Vec<u8>],
+) -> Result<Uploaded, ClientError> {
     // Bounded: each turn sends a frame or reads one; the core ends after `done` or a
     // failure, and the server after its idle timeout.
     loop {
@@ -357,15 +445,9 @@ pub async fn upload_over(mut ws: Ws, prep: Prepared) -> Result<Share, ErrorBody>
             UploadAction::Done(done) => {
                 let (code, _) = expect_close(&mut ws).await;
                 assert_eq!(code, 1000);
-                return Ok(Share {
-                    id: done.share_id.as_str().to_owned(),
-                    link_secret: prep.link_secret,
-                    token: prep.token,
-                    owner_token: done.owner_token,
-                    expires_at: done.expires_at,
-                });
+                return Ok(done);
             }
-            UploadAction::Failed(e) => return Err(refusal(e)),
+            UploadAction::Failed(e) => return Err(e),
         }
     }
 }
@@ -380,7 +462,7 @@ fn close_reason(msg: Option<Message>) -> Option<String> {
 
 /// The server's refusal as it sent it; any other failure (the server broke the protocol,
 /// the socket closed early) fails the test.
-fn refusal(e: ClientError) -> ErrorBody {
+pub fn refusal(e: ClientError) -> ErrorBody {
     let (Some(code), Some(message)) = (e.server_code(), e.server_message()) else {
         panic!("the transfer failed without a refusal: {e}");
     };
