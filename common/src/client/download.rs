@@ -212,13 +212,17 @@ impl Download {
     /// The transport has dealt with the first `chunks` chunks (verified, written; for
     /// the last one: made durable under its final name, since acknowledging it spends
     /// the download). The next [`Download::poll`] hands out the `ack`.
+    ///
+    /// Allowed from the first `ready` on, also while a socket is being replaced (the
+    /// transport may finish verifying chunks meanwhile): the ack goes out once chunks
+    /// flow again, unless the resumed `start` already covered it.
     pub fn acknowledge(&mut self, chunks: u64) -> Result<(), ClientError> {
-        if !matches!(self.state, State::Receiving) {
+        if self.layout.is_none() || matches!(self.state, State::AwaitDone | State::Done(_)) {
             return self.fail(ClientError::Misuse("an ack outside the transfer"));
         }
+        // Checked against what the transport asked for, not what was sent: after a resume
+        // the acks up to the resume point are due locally but never sent.
         if chunks <= self.ack_wanted || chunks > self.received {
-            // (Checked against what the transport asked for, not what was sent: after a
-            // resume the acks up to the resume point are due locally but never sent.)
             return self.fail(ClientError::Misuse(
                 "an ack that goes backwards or beyond what was received",
             ));

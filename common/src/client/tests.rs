@@ -601,6 +601,33 @@ fn a_cut_download_resumes_inside_its_claim_from_the_next_chunk() {
 }
 
 #[test]
+fn chunks_verified_while_the_socket_is_replaced_are_acknowledged_in_turn() {
+    let mut down = claimed(10 * 1024, 4);
+    for _ in 0..3 {
+        down.handle_binary(SEALED).unwrap();
+    }
+    down.acknowledge(1).unwrap();
+    assert!(matches!(down.poll(), DownloadAction::Send(_)));
+    down.handle_closed(None).unwrap_err();
+    // Verified after the cut, before the resume: accepted, never sent (the resumed
+    // `start` covers it).
+    down.acknowledge(2).unwrap();
+    down.resume().unwrap();
+    let _ = down.poll();
+    // Verified while the resumed `ready` is awaited: accepted, not sent yet.
+    down.acknowledge(3).unwrap();
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    down.handle_text(&ready_json(10 * 1024, 4)).unwrap();
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    down.handle_binary(SEALED).unwrap();
+    down.acknowledge(4).unwrap();
+    assert_eq!(
+        down.poll(),
+        DownloadAction::Send(r#"{"type":"ack","chunks":4}"#.into())
+    );
+}
+
+#[test]
 fn a_resumed_ready_for_another_file_is_refused() {
     let mut down = claimed(10 * 1024, 4);
     down.handle_binary(SEALED).unwrap();
