@@ -302,19 +302,32 @@ async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Res
     let started = Instant::now();
     let result = match ws::send_json(session, &ready).await {
         Ok(()) => {
-            let at = Served::from(from, resumed, &plan);
+            let at = Served::starting(from, resumed, &plan);
             stream_chunks(state, session, stream, &row, &plan, &mut claim, at).await
         }
         Err(end) => Err(Stopped::ByClient(end)),
     };
+    settle(state, session, &row, &claim, result, started).await
+}
+
+/// Counts a completed download and answers `done`, or decides what a stopped one leaves:
+/// a held claim stays its claimant's, any other is released, and one the server could not
+/// serve in full is released even if held.
+async fn settle(
+    state: &AppState,
+    session: &mut Outbox,
+    row: &ShareRow,
+    claim: &Claim,
+    result: Result<(), Stopped>,
+    started: Instant,
+) -> Result<(), End> {
+    let short = ids::short(&row.id);
     match result {
         Ok(()) => {
-            let left = match state.shares.consume(&claim).await? {
-                Some(left) => left,
-                None => {
-                    tracing::error!(share = %short, "a completed claim vanished before it counted");
-                    0
-                }
+            let Some(left) = state.shares.consume(claim).await? else {
+                // Taken over by a resume elsewhere, or counted after its lease ran out.
+                tracing::warn!(share = %short, "a completed claim was no longer this connection's");
+                return Err(lost_claim());
             };
             if left == 0 {
                 remove_share(state, &row.id, GoneReason::UsedUp).await?;
@@ -338,7 +351,7 @@ async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Res
         }
         Err(Stopped::ByServer(end)) => {
             // Not served in full: it never counts, even if the claim was held.
-            let released = state.shares.release_unserved(&claim).await.unwrap_or(false);
+            let released = state.shares.release_unserved(claim).await.unwrap_or(false);
             tracing::warn!(share = %short, code = ?end.code(), released, "download could not be served");
             Err(end)
         }
@@ -350,7 +363,7 @@ async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Res
         }
         Err(Stopped::ByClient(end)) => {
             // Cut inside its first window, before its final chunk: free again at once.
-            let released = state.shares.release(&claim).await.unwrap_or(false);
+            let released = state.shares.release(claim).await.unwrap_or(false);
             match end.code() {
                 Some(code) => tracing::warn!(share = %short, ?code, released, "download failed"),
                 None => tracing::info!(share = %short, released, "download cut off"),
@@ -391,7 +404,7 @@ struct Served {
 impl Served {
     /// Serving from chunk `from`. A resumed `start` from the final chunk asks for it; a
     /// fresh one never does (the client has not seen the chunk count yet).
-    fn from(from: u64, resumed: bool, plan: &Plan) -> Served {
+    fn starting(from: u64, resumed: bool, plan: &Plan) -> Served {
         Served {
             sent: from,
             acked: from,
