@@ -250,7 +250,7 @@ async fn claim_for(
         Some(claim) => Ok((claim, None, from)),
         None => Err(End::refuse(
             ErrorCode::ClaimLost,
-            "this download can no longer continue (its claim ended or the claim token is wrong); start it again",
+            "no live claim has this claim token (it was released, counted, or its lease ran out); start the download again",
         )),
     }
 }

@@ -178,8 +178,9 @@ impl Fetch {
         verified: &mut mpsc::UnboundedReceiver<u64>,
         progress: impl Fn(u64),
     ) -> Result<()> {
-        let mut attempt = 0;
-        // Bounded by RETRIES: every failed turn counts one.
+        let (mut attempt, mut fresh_claims) = (0, 0);
+        // Bounded: every failed turn counts a retry, or (at most RETRIES times) a fresh
+        // claim after a lost one.
         loop {
             let fault = match self.pump(total, chunks, verified, &progress).await {
                 Ok(()) => return Ok(()),
@@ -188,6 +189,14 @@ impl Fetch {
             self.conn = None;
             let e = match fault {
                 Fault::Fatal(e) => return Err(e),
+                Fault::ClaimLost(e) if fresh_claims < RETRIES => {
+                    // A definite answer, not a failure: start over at once.
+                    (self.note)(&format!("{e}; starting a fresh download"));
+                    self.fresh_claim();
+                    fresh_claims += 1;
+                    continue;
+                }
+                Fault::ClaimLost(e) => return Err(e),
                 Fault::Retry(e) if self.session.received_chunks() == total => {
                     // Every chunk is here: the file completes without the server (the
                     // claim then counts when its lease runs out).
@@ -200,7 +209,7 @@ impl Fetch {
                     self.session.resume().map_err(Error::from_client)?;
                     e
                 }
-                Fault::Retry(e) | Fault::ClaimLost(e) => {
+                Fault::Retry(e) => {
                     self.fresh_claim();
                     e
                 }
@@ -379,8 +388,7 @@ async fn backoff(attempt: u32, why: &Error, note: fn(&str)) {
         .saturating_mul(1 << attempt.min(16))
         .min(MAX_BACKOFF);
     note(&format!(
-        "{why}; reconnecting in {:.1} s (retry {} of {RETRIES})",
-        wait.as_secs_f64(),
+        "{why}; reconnecting in {wait:?} (retry {} of {RETRIES})",
         attempt + 1
     ));
     tokio::time::sleep(wait).await;

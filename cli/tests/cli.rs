@@ -999,17 +999,21 @@ async fn forward(
     }
 }
 
-/// A download whose connection is cut three times midway resumes by itself each time
-/// inside its claim, arrives byte-exact, and counts once.
+/// A download whose connection is cut four times resumes by itself each time, arrives
+/// byte-exact, and counts once. The first cut comes a few KiB into the socket, inside the
+/// first chunk, before any ack: that claim is released, so its resume may find it gone and
+/// start a fresh claim. The next cut comes after 20 MiB (more than the server's first
+/// window of 16 MiB, so the claim is held) and the next two inside the resumed claim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_download_cut_three_times_resumes_and_counts_once() {
+async fn a_download_cut_four_times_resumes_and_counts_once() {
     let server = spawn_server().await;
     let src = tempfile::tempdir().unwrap();
-    let len = 96 * CHUNK + 1234;
+    let len = 160 * CHUNK + 1234;
     let file = random_file(src.path(), "cut.bin", len);
     let link = send(&server, &file, &["--downloads", "2"]).await;
     let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
-    let (proxy, cuts) = cutting_forwarder(port, vec![5 << 20, 6 << 20, 4 << 20]).await;
+    // (The share-information GET through the forwarder is well under 4 KiB.)
+    let (proxy, cuts) = cutting_forwarder(port, vec![4 << 10, 20 << 20, 8 << 20, 6 << 20]).await;
     let through_proxy = link.replace(&server.url, &format!("http://127.0.0.1:{proxy}"));
 
     let out_dir = tempfile::tempdir().unwrap();
@@ -1023,10 +1027,17 @@ async fn a_download_cut_three_times_resumes_and_counts_once() {
     assert_eq!(code(&got), 0, "{}", stderr(&got));
     assert_eq!(
         cuts.load(std::sync::atomic::Ordering::SeqCst),
-        3,
+        4,
         "every cut happened"
     );
-    assert!(stderr(&got).contains("reconnecting"), "{}", stderr(&got));
+    let log = stderr(&got);
+    eprintln!("{log}");
+    assert!(log.contains("reconnecting"), "{log}");
+    // The cuts of the held claim were resumed inside it, not started over.
+    assert!(
+        log.matches("starting a fresh download").count() <= 1,
+        "{log}"
+    );
     assert_same_file(&file, &out.join("cut.bin"));
     assert!(partial_files(out).is_empty(), "{:?}", partial_files(out));
 

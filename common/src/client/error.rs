@@ -80,7 +80,7 @@ pub enum ClientError {
     },
     /// `claim-lost`: a resumed download's claim ended (released, counted, or its lease
     /// ran out) or its token is wrong; only a new download can follow.
-    #[error("the interrupted download can no longer continue: {message}")]
+    #[error("the interrupted download cannot continue: {message}")]
     ClaimLost {
         /// The server's sentence.
         message: String,
