@@ -213,6 +213,7 @@ impl From<ErrorBody> for ClientError {
             | ErrorCode::ExpiryTooLong
             | ErrorCode::TooManyDownloads
             | ErrorCode::Unauthorized
+            | ErrorCode::MethodNotAllowed
             | ErrorCode::Unknown) => ClientError::Refused { code, message },
         }
     }
@@ -275,6 +276,7 @@ mod tests {
             ErrorCode::ExpiryTooLong,
             ErrorCode::TooManyDownloads,
             ErrorCode::Unauthorized,
+            ErrorCode::MethodNotAllowed,
             ErrorCode::Unknown,
         ] {
             let got = ClientError::from(body(code));
