@@ -133,7 +133,12 @@ impl Application {
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(web::headers_and_log))
         })
-        .on_connect(move |conn, _| ws::bound_unacknowledged(conn, idle));
+        .on_connect(move |conn, _| ws::bound_unacknowledged(conn, idle))
+        // No lingering after a response: a WebSocket ends only once the client's close
+        // frame is read or the close grace passed (`ws::finish`), and actix-http's linger
+        // would then hold every socket open for this timeout (1 s by default) waiting for
+        // a client that waits for the server to close first.
+        .client_disconnect_timeout(std::time::Duration::ZERO);
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
