@@ -49,6 +49,24 @@ async fn read_to_end_or_error(stream: &mut TcpStream) -> Received {
     }
 }
 
+/// What a connection the proxy resets on arrival looks like when the reset beat the
+/// connect call (it then fails with the reset).
+fn refused() -> Received {
+    Received {
+        bytes: Vec::new(),
+        reset: true,
+    }
+}
+
+/// Connects and reads to the end; a connection reset before `connect` returned counts as
+/// a reset with nothing read.
+async fn connect_and_read(addr: SocketAddr) -> Received {
+    match TcpStream::connect(addr).await {
+        Ok(mut stream) => read_to_end_or_error(&mut stream).await,
+        Err(_) => refused(),
+    }
+}
+
 /// An upstream that sends `data` to every connection, then closes; reports each write's
 /// outcome (true: all of `data` was written and the close was orderly).
 async fn source(data: Vec<u8>) -> (SocketAddr, mpsc::UnboundedReceiver<bool>) {
@@ -112,7 +130,9 @@ async fn start(upstream: SocketAddr, plan: FaultPlan) -> Proxy {
 /// Sends `data` through an echo path and reads what comes back (writing and reading at
 /// once, so neither side's buffers fill up).
 async fn round_trip(addr: SocketAddr, data: &[u8]) -> Received {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let Ok(mut stream) = TcpStream::connect(addr).await else {
+        return refused();
+    };
     let (mut r, mut w) = stream.split();
     let write = async {
         let _ = w.write_all(data).await;
@@ -203,8 +223,7 @@ async fn cut_at_zero_resets_before_any_byte() {
         },
     )
     .await;
-    let mut client = TcpStream::connect(proxy.local_addr()).await.unwrap();
-    let got = read_to_end_or_error(&mut client).await;
+    let got = connect_and_read(proxy.local_addr()).await;
     assert!(got.bytes.is_empty() && got.reset);
 }
 
@@ -382,8 +401,7 @@ async fn the_binary_prints_its_address_first_and_obeys_stdin() {
 
     stdin.write_all(b"down\n").await.unwrap();
     assert_eq!(lines.next_line().await.unwrap().unwrap(), "ok");
-    let mut refused = TcpStream::connect(addr).await.unwrap();
-    assert!(read_to_end_or_error(&mut refused).await.reset);
+    assert!(connect_and_read(addr).await.reset);
     stdin.write_all(b"stats\n").await.unwrap();
     let stats: serde_json::Value =
         serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
