@@ -3,8 +3,8 @@
 //!
 //! Memory one socket can hold, whatever its client does: reading, one frame of at most
 //! [`MAX_FRAME_SIZE`] plus one read from the connection ([`frames`]); sending, the
-//! flow-control window ([`window_for`], 16 MiB) in the socket's frame queue ([`Outbox`])
-//! and actix-http's write buffer. A send that makes no progress for the idle timeout ends the socket
+//! flow-control window ([`window_for`], 16 MiB) in the socket's frame queue and actix-http's
+//! write buffer. A send that makes no progress for the idle timeout ends the socket
 //! ([`Outbox`]), and the kernel drops a connection whose sent data stays unacknowledged
 //! that long ([`bound_unacknowledged`]), which frees what actix-http still held for it.
 pub mod frames;
