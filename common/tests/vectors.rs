@@ -11,7 +11,7 @@ use wasm_bindgen_test::wasm_bindgen_test;
 #[path = "support/vector.rs"]
 mod vector;
 
-use vector::{Vector, compute};
+use vector::{RefusedMetadata, Vector, compute};
 
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
@@ -31,6 +31,10 @@ const VECTORS: &[(&str, &str)] = &[
         include_str!("vectors/passphrase-only.json"),
     ),
     (
+        "metadata-fills-one-block",
+        include_str!("vectors/metadata-fills-one-block.json"),
+    ),
+    (
         "default-params",
         include_str!("vectors/default-params.json"),
     ),
@@ -42,25 +46,58 @@ fn vectors_recompute_byte_for_byte() {
     for (name, text) in VECTORS {
         let stored: Vector = serde_json::from_str(text).unwrap_or_else(|e| panic!("{name}: {e}"));
         let fresh = compute(stored.inputs());
+        // Every field: the intermediate values too (docs/FORMAT.md says the files hold
+        // them), so a stale or hand-edited file fails here.
         assert_eq!(
-            fresh.expected_header, stored.expected_header,
-            "{name}: header"
+            serde_json::to_value(&fresh).unwrap(),
+            serde_json::to_value(&stored).unwrap(),
+            "{name}"
         );
+    }
+}
+
+/// docs/FORMAT.md §4: the block is `256·ceil((4 + len(json)) / 256)` bytes, so a block whose
+/// JSON and length fill 256 bytes exactly has no padding at all.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn metadata_padding_follows_the_rule() {
+    for (name, text) in VECTORS {
+        let v: Vector = serde_json::from_str(text).unwrap();
+        let block = hex::decode(&v.expected_metadata_block).unwrap();
+        let json_len = v.expected_metadata_json.len();
+        assert_eq!(block.len(), (4 + json_len).div_ceil(256) * 256, "{name}");
         assert_eq!(
-            fresh.expected_download_token, stored.expected_download_token,
-            "{name}: token"
+            hex::decode(&v.expected_metadata).unwrap().len(),
+            block.len() + 16
         );
+    }
+    let (_, text) = VECTORS
+        .iter()
+        .find(|(name, _)| *name == "metadata-fills-one-block")
+        .unwrap();
+    let exact: Vector = serde_json::from_str(text).unwrap();
+    assert_eq!(exact.expected_metadata_json.len() + 4, 256);
+    assert_eq!(exact.expected_metadata_block.len() / 2, 256);
+}
+
+/// Blocks whose tag verifies but which break the block rules (one not a multiple of 256
+/// among them).
+const REFUSED_METADATA: &str = include_str!("vectors/refused/metadata.json");
+
+/// Every reader refuses them as corrupted, in the browser build too.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn metadata_blocks_breaking_the_rules_are_refused() {
+    let doc: RefusedMetadata = serde_json::from_str(REFUSED_METADATA).unwrap();
+    let (header, keys) = doc.key();
+    assert!(doc.refused.len() >= 5);
+    for case in &doc.refused {
+        let sealed = hex::decode(&case.sealed).unwrap();
         assert_eq!(
-            fresh.expected_verifier, stored.expected_verifier,
-            "{name}: verifier"
-        );
-        assert_eq!(
-            fresh.expected_metadata, stored.expected_metadata,
-            "{name}: metadata"
-        );
-        assert_eq!(
-            fresh.expected_ciphertext, stored.expected_ciphertext,
-            "{name}: ciphertext"
+            ferry_common::FileMetadata::open(&sealed, &keys.metadata, &header),
+            Err(ferry_common::Error::Corrupted),
+            "{}",
+            case.description
         );
     }
 }
@@ -113,6 +150,8 @@ fn write_vectors_when_asked() {
         let text = serde_json::to_string_pretty(&v).unwrap() + "\n";
         std::fs::write(dir.join(format!("{name}.json")), text).unwrap();
     }
+    let refused = serde_json::to_string_pretty(&vector::refused_metadata()).unwrap() + "\n";
+    std::fs::write(dir.join("refused/metadata.json"), refused).unwrap();
     for (name, _) in VECTORS {
         assert!(dir.join(format!("{name}.json")).exists());
     }

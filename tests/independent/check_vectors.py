@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """An independent implementation of docs/FORMAT.md, written from the document alone.
 
-Recomputes the header, download token, verifier, sealed metadata and payload of every
-known-answer vector in common/tests/vectors/ with Python's `cryptography` and `argon2-cffi`,
-compares them byte for byte, and decrypts them again. It also parses headers as a reader
-must (docs/FORMAT.md section 2) and checks that every header in
-common/tests/vectors/refused/ is refused for asking less than the KDF floor. Exit status 0
+Recomputes the header, every intermediate value of the key schedule (normalised
+passphrase, Argon2id output, IKM, PRK, keys), the download token, verifier, metadata JSON,
+block and sealing, the chunk nonces and the payload of every known-answer vector in
+common/tests/vectors/ with Python's `cryptography` and `argon2-cffi`, compares them byte for
+byte, and decrypts them again. It also parses headers and metadata blocks as a reader must
+(docs/FORMAT.md sections 2 and 4) and checks that every header in
+common/tests/vectors/refused/below-floor.json is refused for asking less than the KDF floor
+and every block in common/tests/vectors/refused/metadata.json is refused. Exit status 0
 only if all agree.
 """
 import glob
@@ -61,14 +64,32 @@ def header_bytes(v):
             + bytes.fromhex(v["salt"]) + struct.pack(">I", v["chunk_size"]))
 
 
-def keys(v, h):
+def schedule(v, h):
+    """Section 3 step by step: the intermediate values, then the three outputs."""
     p = unicodedata.normalize("NFC", v["passphrase"]).encode()
     a = hash_secret_raw(p, bytes.fromhex(v["salt"]), time_cost=v["t_cost"], memory_cost=v["m_cost"],
                         parallelism=v["p_cost"], hash_len=32, type=Type.ID, version=19)
     ikm = a + (bytes.fromhex(v["link_secret"]) if v["link_secret"] else b"")
     prk = hmac.new(h, ikm, hashlib.sha256).digest()  # HKDF-Extract(salt=H, IKM)
     expand = lambda label: HKDFExpand(hashes.SHA256(), 32, label).derive(prk)
-    return expand(b"ferry/v1/payload"), expand(b"ferry/v1/metadata"), expand(b"ferry/v1/download-token")
+    keys = expand(b"ferry/v1/payload"), expand(b"ferry/v1/metadata"), expand(b"ferry/v1/download-token")
+    return {"passphrase_bytes": p, "argon2": a, "ikm": ikm, "prk": prk}, keys
+
+
+def keys(v, h):
+    return schedule(v, h)[1]
+
+
+def read_block(block):
+    """The metadata checks of section 4 on an opened block; returns the JSON object."""
+    if len(block) < 4 or len(block) % 256 != 0:
+        raise Refused("block length not a multiple of 256")
+    (jlen,) = struct.unpack(">I", block[:4])
+    if 4 + jlen > len(block):
+        raise Refused("JSON length beyond the block")
+    if any(block[4 + jlen:]):
+        raise Refused("non-zero padding")
+    return json.loads(block[4:4 + jlen])
 
 
 def nonce(i, last):
@@ -80,20 +101,27 @@ def check(path):
     h = header_bytes(v)
     assert h.hex() == v["expected_header"], "header"
     parse_header(h)  # a vector's header is one a reader accepts
-    payload_key, metadata_key, token = keys(v, h)
+    steps, (payload_key, metadata_key, token) = schedule(v, h)
+    for name, value in steps.items():
+        assert value.hex() == v["expected_" + name], name
+    assert payload_key.hex() == v["expected_payload_key"], "payload key"
+    assert metadata_key.hex() == v["expected_metadata_key"], "metadata key"
     assert token.hex() == v["expected_download_token"], "token"
     assert hashlib.sha256(b"ferry/v1/token-verifier" + token).hexdigest() == v["expected_verifier"], "verifier"
 
     plain = bytes.fromhex(v["plaintext"])
     meta = json.dumps({"name": v["file_name"], "size": len(plain), "type": v["media_type"]},
                       ensure_ascii=False, separators=(",", ":")).encode()
+    assert meta == v["expected_metadata_json"].encode(), "metadata JSON"
     block = struct.pack(">I", len(meta)) + meta
     block += bytes(-len(block) % 256)
+    assert block.hex() == v["expected_metadata_block"], "metadata block"
     sealed_meta = AESGCM(metadata_key).encrypt(bytes(12), block, h)
     assert sealed_meta.hex() == v["expected_metadata"], "metadata"
 
     cs = v["chunk_size"]
     n = max(1, -(-len(plain) // cs))
+    assert [nonce(i, i == n - 1).hex() for i in range(n)] == v["expected_nonces"], "nonces"
     payload = b"".join(AESGCM(payload_key).encrypt(nonce(i, i == n - 1), plain[i * cs:(i + 1) * cs], h)
                        for i in range(n))
     assert payload.hex() == v["expected_ciphertext"], "payload"
@@ -103,9 +131,7 @@ def check(path):
     units = [stored[i:i + cs + 16] for i in range(0, len(stored), cs + 16)]
     out = b"".join(AESGCM(payload_key).decrypt(nonce(i, i == len(units) - 1), u, h) for i, u in enumerate(units))
     block = AESGCM(metadata_key).decrypt(bytes(12), bytes.fromhex(v["expected_metadata"]), h)
-    (jlen,) = struct.unpack(">I", block[:4])
-    assert not any(block[4 + jlen:]), "padding"
-    assert json.loads(block[4:4 + jlen])["size"] == len(out) and out == plain, "decrypt"
+    assert read_block(block)["size"] == len(out) and out == plain, "decrypt"
 
 
 def check_refused(case):
@@ -116,6 +142,23 @@ def check_refused(case):
         assert str(e) == case["below"], f"refused for {e}, not {case['below']}"
         return
     raise AssertionError("accepted")
+
+
+def check_refused_metadata(doc):
+    """Blocks whose tag verifies but which a reader must refuse; yields (description, error)."""
+    share = doc["share"]
+    h = header_bytes(share)
+    metadata_key = keys(share, h)[1]
+    for case in doc["refused"]:
+        block = AESGCM(metadata_key).decrypt(bytes(12), bytes.fromhex(case["sealed"]), h)
+        try:
+            assert block.hex() == case["block"], "block differs"
+            read_block(block)
+            yield case["description"], "accepted"
+        except Refused:
+            yield case["description"], None
+        except AssertionError as e:
+            yield case["description"], str(e)
 
 
 def main():
@@ -129,7 +172,13 @@ def main():
         except (AssertionError, Refused) as e:
             failed += 1
             print(f"FAIL {os.path.basename(p)}: {e}")
-    for p in sorted(glob.glob(os.path.join(REFUSED, "*.json"))):
+    doc = json.load(open(os.path.join(REFUSED, "metadata.json"), encoding="utf-8"))
+    for description, error in check_refused_metadata(doc):
+        passed += error is None
+        failed += error is not None
+        print(f"{'ok  ' if error is None else 'FAIL'} refused metadata: {description}"
+              + (f": {error}" if error else ""))
+    for p in [os.path.join(REFUSED, "below-floor.json")]:
         for case in json.load(open(p, encoding="utf-8"))["refused"]:
             try:
                 check_refused(case)
