@@ -55,6 +55,8 @@ async fn transfers_pass_through_cuts_fail_and_outages_refuse() {
         version: PROTOCOL_VERSION,
         share_id: share.id.clone(),
         token: share.token.to_vec().into(),
+        claim_token: None,
+        from_chunk: None,
     };
     ws.send(Message::text(serde_json::to_string(&start).unwrap()))
         .await
