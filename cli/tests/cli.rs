@@ -1132,3 +1132,35 @@ async fn a_download_cut_four_times_resumes_and_counts_once() {
     assert_eq!(info["downloads_left"], 1, "{info}");
     assert_round_trip(&server, out).await;
 }
+
+/// A 64 MiB upload whose connection is cut three times on its way to the server (after
+/// 8 MiB each time) resumes by itself and arrives byte-exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_three_times_resumes_by_itself() {
+    use ferry_faultproxy::{CutPoint, Direction, FaultPlan, Proxy};
+    let server = spawn_server().await;
+    let upstream: std::net::SocketAddr = server.url.trim_start_matches("http://").parse().unwrap();
+    let plan = FaultPlan {
+        cut: Some(CutPoint::After(8 << 20)),
+        direction: Direction::Up,
+        max_cuts: Some(3),
+        ..FaultPlan::default()
+    };
+    let proxy = Proxy::start("127.0.0.1:0".parse().unwrap(), upstream, plan)
+        .await
+        .unwrap();
+    let via_proxy = format!("http://{}", proxy.local_addr());
+    let src = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "cut.bin", 64 << 20);
+    let args = ["send", file.to_str().unwrap(), "--server", &via_proxy];
+    let out = ferry(&args, src.path(), Some(PASSPHRASE)).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(proxy.counters().cuts, 3);
+    assert!(stderr(&out).contains("reconnecting"), "{}", stderr(&out));
+    let link = String::from_utf8(out.stdout).unwrap().trim().replace(&via_proxy, &server.url);
+    let dst = tempfile::tempdir().unwrap();
+    let dst_arg = dst.path().to_str().unwrap();
+    let out = ferry(&["receive", &link, "-o", dst_arg], dst.path(), Some(PASSPHRASE)).await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(&file, &dst.path().join("cut.bin"));
+}
