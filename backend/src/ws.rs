@@ -320,8 +320,15 @@ pub async fn finish<T: Serialize>(
     if out.close(reason).await.is_err() {
         return;
     }
-    let _ = tokio::time::timeout(out.close_grace, frames.drain_to_close()).await;
+    let _ = tokio::time::timeout(out.close_grace, frames.drain_to_close(DRAIN_BUDGET)).await;
 }
+
+/// What the server reads (and drops) after its close frame while waiting for the
+/// client's: one flow-control window of chunks and one more frame, all a well-behaved client
+/// can have in flight when it learns the socket is closing. Derived from the protocol's
+/// bounds, not a setting. A client that sends more is cut off (a reset) without costing the
+/// server more than this.
+const DRAIN_BUDGET: usize = WINDOW_BYTES as usize + MAX_FRAME_SIZE;
 
 /// RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code. A
 /// longer reason (a parser's message can be long) would make the close frame itself invalid,

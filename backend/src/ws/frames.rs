@@ -114,26 +114,36 @@ impl Frames {
         }
     }
 
-    /// Reads what the client still sends, dropping it, until its close frame or the end of
-    /// the connection; after a frame it could not read, drops raw bytes until the end.
+    /// Reads what the client still sends, dropping it, until its close frame, the end of
+    /// the connection, or `budget` bytes; after a frame it could not read, drops raw bytes.
     /// Called once the server's close frame is out, so that the TCP connection closes with
     /// nothing unread (an orderly close, not a reset that could cost the client the
-    /// server's last frames). Bounded by the connection; the caller bounds the time.
-    pub async fn drain_to_close(&mut self) {
-        // Bounded: every pass reads from the connection, or returns.
+    /// server's last frames). The budget bounds what a client that never stops sending
+    /// costs; the caller bounds the time.
+    pub async fn drain_to_close(&mut self, budget: usize) {
+        let mut left = budget;
+        // Bounded: every pass reads from the connection and spends budget, or returns.
         loop {
             if self.close_read {
                 return;
             }
-            if self.failed {
+            let read = if self.failed {
                 match self.payload.next().await {
-                    Some(Ok(_)) => continue,
+                    Some(Ok(bytes)) => bytes.len(),
                     Some(Err(_)) | None => return,
                 }
-            }
-            match self.recv().await {
-                None | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_) | Err(_)) => {}
+            } else {
+                match self.recv().await {
+                    None | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(Message::Binary(bytes) | Message::Ping(bytes))) => bytes.len(),
+                    Some(Ok(Message::Text(text))) => text.len(),
+                    Some(Ok(Message::Pong) | Err(_)) => 0,
+                }
+            };
+            // Every pass costs at least a byte, so even empty frames end the loop.
+            left = left.saturating_sub(read.max(1));
+            if left == 0 {
+                return;
             }
         }
     }
