@@ -1157,10 +1157,18 @@ async fn an_upload_cut_three_times_resumes_by_itself() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(proxy.counters().cuts, 3);
     assert!(stderr(&out).contains("reconnecting"), "{}", stderr(&out));
-    let link = String::from_utf8(out.stdout).unwrap().trim().replace(&via_proxy, &server.url);
+    let link = String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .replace(&via_proxy, &server.url);
     let dst = tempfile::tempdir().unwrap();
     let dst_arg = dst.path().to_str().unwrap();
-    let out = ferry(&["receive", &link, "-o", dst_arg], dst.path(), Some(PASSPHRASE)).await;
+    let out = ferry(
+        &["receive", &link, "-o", dst_arg],
+        dst.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_same_file(&file, &dst.path().join("cut.bin"));
 }

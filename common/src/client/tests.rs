@@ -305,7 +305,7 @@ fn a_cut_download_resumes_inside_its_claim_from_the_next_chunk() {
     };
     assert_eq!(
         json_of(&text),
-        json!({"type": "start", "version": 1, "share_id": ID,
+        json!({"type": "start", "version": PROTOCOL_VERSION, "share_id": ID,
                "token": crate::b64::encode(&TOKEN),
                "claim_token": crate::b64::encode(&[5; 32]), "from_chunk": 3})
     );
