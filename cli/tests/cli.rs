@@ -497,19 +497,12 @@ fn any_file_under(dir: &Path, name_contains: &str) -> bool {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_during_upload_exits_130_and_the_same_command_resumes() {
-    let server = spawn_server().await;
-    let src = tempfile::tempdir().unwrap();
-    let file = random_file(src.path(), "up.bin", 64 << 20);
-    let child = ferry_command(
-        &["send", file.to_str().unwrap(), "--server", &server.url],
-        src.path(),
-        Some(PASSPHRASE),
-    )
-    .spawn()
-    .unwrap();
-    // The server stages an upload as `<id>#<n>` under its data directory.
+/// Starts `ferry send FILE` and interrupts it (SIGINT) once the server is writing its
+/// ciphertext (a staging file `<n>#<k>` exists under the data directory).
+async fn interrupted_send(server: &TestServer, file: &Path) -> Output {
+    let dir = file.parent().unwrap();
+    let args = ["send", file.to_str().unwrap(), "--server", &server.url];
+    let child = ferry_command(&args, dir, Some(PASSPHRASE)).spawn().unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while !any_file_under(server.data_dir.path(), "#") {
         assert!(
@@ -524,10 +517,18 @@ async fn ctrl_c_during_upload_exits_130_and_the_same_command_resumes() {
         .status()
         .unwrap();
     assert!(kill.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
+    tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_upload_exits_130_and_the_same_command_resumes() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "up.bin", 64 << 20);
+    let out = interrupted_send(&server, &file).await;
     assert_eq!(code(&out), 130, "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "no link printed");
     assert!(
@@ -561,27 +562,7 @@ async fn resuming_a_changed_file_is_refused() {
     let server = spawn_server().await;
     let src = tempfile::tempdir().unwrap();
     let file = random_file(src.path(), "changing.bin", 32 << 20);
-    let child = ferry_command(
-        &["send", file.to_str().unwrap(), "--server", &server.url],
-        src.path(),
-        Some(PASSPHRASE),
-    )
-    .spawn()
-    .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while !any_file_under(server.data_dir.path(), "#") {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "upload never started"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status();
-    assert!(kill.unwrap().success());
-    let out = child.wait_with_output().await.unwrap();
+    let out = interrupted_send(&server, &file).await;
     assert_eq!(code(&out), 130, "{}", stderr(&out));
     // The first chunk changes but keeps its size and the file its modification time: only
     // the seal log can tell.
