@@ -320,7 +320,7 @@ async fn transfer(
                 "{err}; gave up after {MAX_RETRIES} attempts (run the same command again to resume)"
             )));
         }
-        let pause = Duration::from_millis(250 << failures.min(6));
+        let pause = Duration::from_millis(250 << (failures - 1).min(6));
         bar.suspend(|| {
             progress::info(format!(
                 "{err}; reconnecting in {:.1} s ({} of {} stored)",
