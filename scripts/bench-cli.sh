@@ -6,7 +6,8 @@
 #   scripts/bench-cli.sh [SIZE_MIB]        # default 1024
 #
 # Environment: CARGO_TARGET_DIR (default ./target), PORT (default 18110), RUNS (default 3),
-# BENCH_DIR (scratch space, default a fresh directory under /tmp), SKIP_ENVELOPE=1.
+# BENCH_DIR (scratch space, default a fresh directory under /tmp), SKIP_ENVELOPE=1,
+# SKIP_CUTS=1 (skip the send through ferry-faultproxy that cuts the connection 3 times).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -16,14 +17,17 @@ TARGET="${CARGO_TARGET_DIR:-target}"
 WORK="${BENCH_DIR:-$(mktemp -d /tmp/ferry-bench-cli.XXXXXX)}"
 mkdir -p "$WORK"
 SERVER_PID=""
+PROXY_PID=""
 cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    for pid in "$PROXY_PID" "$SERVER_PID"; do
+        if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    done
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 echo "== building release binaries" >&2
-cargo build --release -p ferry-backend -p ferry-cli >&2
+cargo build --release -p ferry-backend -p ferry-cli -p ferry-faultproxy >&2
 FERRY="$TARGET/release/ferry"
 SERVER="$TARGET/release/ferry-server"
 
@@ -90,6 +94,27 @@ if (( SHM_OK )); then
     SHM_LINE="receive→tmpfs: ${SHM_S} s  = $(rate "$SHM_S") MiB/s  (same download into /dev/shm: no disk)"
 fi
 
+CUT_LINE="send, 3 cuts:  (skipped)"
+if [[ "${SKIP_CUTS:-0}" != 1 ]]; then
+    # The same send through a proxy that cuts the connection after every quarter of the
+    # file, three times: the CLI reconnects and resumes by itself. The difference to the
+    # clean send, per cut, is what a reconnect costs (pause, handshake, `resume`, and the
+    # segment in flight sent again).
+    echo "== send through ferry-faultproxy, cut 3 times" >&2
+    mkfifo "$WORK/proxy.out"
+    "$TARGET/release/ferry-faultproxy" --upstream "127.0.0.1:$PORT" --direction up \
+        --cut-after "$((SIZE_MIB * 1024 * 1024 / 4))" --max-cuts 3 >"$WORK/proxy.out" </dev/null &
+    PROXY_PID=$!
+    read -r PROXY_ADDR <"$WORK/proxy.out"
+    T6=$(now)
+    FERRY_SERVER="http://$PROXY_ADDR" "$FERRY" send "$WORK/input.bin" > /dev/null 2>"$WORK/cut.err"
+    T7=$(now)
+    CUT_S=$(elapsed "$T6" "$T7")
+    RECONNECTS=$(grep -c "reconnecting" "$WORK/cut.err" || true)
+    PER_CUT=$(awk -v a="$CUT_S" -v b="$SEND_S" 'BEGIN { printf "%.2f", (a - b) / 3 }')
+    CUT_LINE="send, 3 cuts:  ${CUT_S} s  = $(rate "$CUT_S") MiB/s  (${RECONNECTS} reconnects; ${PER_CUT} s per cut over the best clean send)"
+fi
+
 # Peak memory does not grow with the file: compare with a 1 MiB send.
 head -c 1048576 /dev/urandom > "$WORK/small.bin"
 /usr/bin/time -f "%M" -o "$WORK/small.rss" "$FERRY" send "$WORK/small.bin" > /dev/null
@@ -108,6 +133,7 @@ file:          ${SIZE_MIB} MiB random, loopback, release builds, 256 KiB chunks,
 send:          ${SEND_S} s  = $(rate "$SEND_S") MiB/s  (client peak RSS $(( $(cat "$WORK/send.rss") / 1024 )) MiB; includes Argon2id)
 receive:       ${RECV_S} s  = $(rate "$RECV_S") MiB/s  (client peak RSS $(( $(cat "$WORK/recv.rss") / 1024 )) MiB; includes Argon2id, fsync)
 ${SHM_LINE}
+${CUT_LINE}
 1 MiB send:    client peak RSS $(( $(cat "$WORK/small.rss") / 1024 )) MiB (Argon2id's 64 MiB dominates; the transfer adds a few chunks)
 dd (fsync):    ${DD_OUT}
 envelope:

@@ -327,7 +327,7 @@ async fn settle(
             let Some(left) = state.shares.consume(claim).await? else {
                 // Taken over by a resume elsewhere, or counted after its lease ran out.
                 tracing::warn!(share = %short, "a completed claim was no longer this connection's");
-                return Err(lost_claim());
+                return Err(lost_claim(state, &row.id).await);
             };
             if left == 0 {
                 remove_share(state, &row.id, GoneReason::UsedUp).await?;
@@ -433,7 +433,7 @@ async fn stream_chunks(
             let index = at.sent;
             if (index >= plan.window || index + 1 == plan.chunks) && !claim.held {
                 if !state.shares.hold(claim).await? {
-                    return Err(Stopped::ByServer(lost_claim()));
+                    return Err(Stopped::ByServer(lost_claim(state, &row.id).await));
                 }
                 claim.held = true;
             }
@@ -465,7 +465,7 @@ async fn renew_if_due(state: &AppState, claim: &Claim, at: &mut Served) -> Resul
         return Ok(());
     }
     if !state.shares.renew(claim, state.config.lease).await? {
-        return Err(Stopped::ByServer(lost_claim()));
+        return Err(Stopped::ByServer(lost_claim(state, &claim.share_id).await));
     }
     at.last_renew = Instant::now();
     Ok(())
@@ -554,9 +554,17 @@ async fn read_failed(state: &AppState, id: &str, err: anyhow::Error) -> End {
     }
 }
 
-fn lost_claim() -> End {
-    End::refuse(
-        ErrorCode::Busy,
-        "this download stalled longer than its lease and was handed to someone else; try again",
-    )
+/// The refusal for a download whose claim is no longer its own: the share was removed
+/// meanwhile (deleted by its owner, expired and swept: say so), or the claim was taken
+/// over or lapsed (`busy`).
+async fn lost_claim(state: &AppState, id: &str) -> End {
+    match state.shares.lookup(id).await {
+        Ok(Lookup::Gone(t)) => gone_refusal(t.reason),
+        Ok(Lookup::NotFound) => not_found(),
+        Ok(Lookup::Live(row)) if row.expires_at <= now_ms() => gone_refusal(GoneReason::Expired),
+        _ => End::refuse(
+            ErrorCode::Busy,
+            "this download stalled longer than its lease and was handed to someone else; try again",
+        ),
+    }
 }

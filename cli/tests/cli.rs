@@ -1069,7 +1069,7 @@ async fn forward(
 async fn a_download_cut_four_times_resumes_and_counts_once() {
     let server = spawn_server().await;
     let src = tempfile::tempdir().unwrap();
-    let len = 160 * CHUNK + 1234;
+    let len = 256 * CHUNK + 1234;
     let file = random_file(src.path(), "cut.bin", len);
     let link = send(&server, &file, &["--downloads", "2"]).await;
     let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
