@@ -40,5 +40,7 @@ scripts/build-web.sh
 step "browser end-to-end tests (Playwright + Debian's Chromium, real server and CLI)"
 # The debug binaries built by `cargo test` above; never a stale release build.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+# ferry-faultproxy (the fault-injecting proxy, tests/README.md) is built there too.
 FERRY_SERVER_BIN="$CARGO_TARGET_DIR/debug/ferry-server" FERRY_CLI_BIN="$CARGO_TARGET_DIR/debug/ferry" \
+  FERRY_FAULTPROXY_BIN="$CARGO_TARGET_DIR/debug/ferry-faultproxy" \
   npx playwright test -c tests/playwright.config.ts

@@ -50,6 +50,9 @@ pub struct Config {
     pub max_attempts: u32,
     /// A WebSocket that sends nothing for this long is closed.
     pub idle_timeout: Duration,
+    /// After its close frame, how long the server waits for the client's before closing
+    /// the TCP connection anyway (it closes at once when the client's arrives).
+    pub close_grace: Duration,
     /// HTTP worker threads (`None`: actix-web's default, one per core).
     pub workers: Option<usize>,
     /// Disk space held back on the data directory's filesystem: uploads never take the
@@ -87,6 +90,7 @@ impl Config {
             abandon_uploads_after: Duration::from_secs(24 * 3600),
             max_attempts: 10,
             idle_timeout: Duration::from_secs(120),
+            close_grace: Duration::from_secs(1),
             workers: Some(2),
             reserve_space: 1 << 20,
             allowed_origins: Vec::new(),
@@ -163,6 +167,10 @@ pub struct Cli {
     /// Close a WebSocket after this long without a message from the client.
     #[arg(long, env = "FERRY_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
     pub idle_timeout: Duration,
+    /// After sending a WebSocket close frame, wait at most this long for the client's
+    /// before closing the connection (it closes as soon as the client's arrives).
+    #[arg(long, env = "FERRY_CLOSE_GRACE", default_value = "1s", value_parser = parse_duration)]
+    pub close_grace: Duration,
     /// HTTP worker threads (default: one per CPU core).
     #[arg(long, env = "FERRY_WORKERS")]
     pub workers: Option<usize>,
@@ -220,6 +228,7 @@ impl Cli {
             abandon_uploads_after: self.abandon_uploads_after,
             max_attempts: self.max_attempts,
             idle_timeout: self.idle_timeout,
+            close_grace: self.close_grace,
             workers: self.workers,
             reserve_space: self.reserve_space,
             allowed_origins: self.allowed_origins,

@@ -108,6 +108,36 @@ fn not_found() -> ApiError {
     )
 }
 
+/// An API resource at `path` whose other methods answer `405` with an [`ErrorBody`] and
+/// `Allow: allow` (actix-web's own 405 has an empty body, and the API promises an
+/// `ErrorBody` with every refusal).
+pub fn api(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let mut res = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::MethodNotAllowed,
+            format!("this path answers only {allow}"),
+        )
+        .error_response();
+        res.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        res
+    }))
+}
+
+/// `/api` and everything under it that no API route took: `404` with an [`ErrorBody`]
+/// (any method), never the web app's files or an empty body.
+pub fn api_not_found() -> actix_web::Resource {
+    web::resource(["/api", "/api/{tail:.*}"]).to(|| async {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no such API endpoint",
+        )
+        .error_response()
+    })
+}
+
 /// `GET /healthz`.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok()

@@ -60,22 +60,21 @@ pub struct AppState {
 
 /// Every route; tests and the binary mount the same app.
 pub fn configure(cfg: &mut aweb::ServiceConfig, static_dir: Option<std::path::PathBuf>) {
+    let share = format!("{SHARES_PATH}/{{id}}");
     cfg.route("/healthz", aweb::get().to(http::healthz))
-        .route(LIMITS_PATH, aweb::get().to(http::get_limits))
-        .route(
-            &format!("{SHARES_PATH}/{{id}}"),
-            aweb::get().to(http::share_info),
+        .service(http::api(LIMITS_PATH, "GET").route(aweb::get().to(http::get_limits)))
+        .service(
+            http::api(&share, "GET, DELETE")
+                .route(aweb::get().to(http::share_info))
+                .route(aweb::delete().to(http::delete_share)),
         )
-        .route(
-            &format!("{SHARES_PATH}/{{id}}"),
-            aweb::delete().to(http::delete_share),
+        .service(
+            http::api(&format!("{share}/status"), "GET").route(aweb::get().to(http::share_status)),
         )
-        .route(
-            &format!("{SHARES_PATH}/{{id}}/status"),
-            aweb::get().to(http::share_status),
-        )
-        .route(UPLOAD_PATH, aweb::get().to(upload::upload_ws))
-        .route(DOWNLOAD_PATH, aweb::get().to(download::download_ws));
+        .service(http::api(UPLOAD_PATH, "GET").route(aweb::get().to(upload::upload_ws)))
+        .service(http::api(DOWNLOAD_PATH, "GET").route(aweb::get().to(download::download_ws)));
+    // After every API route, before the web app: the rest of `/api` is an API 404.
+    cfg.service(http::api_not_found());
     web::configure_static(cfg, static_dir);
 }
 
@@ -134,7 +133,12 @@ impl Application {
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(web::headers_and_log))
         })
-        .on_connect(move |conn, _| ws::bound_unacknowledged(conn, idle));
+        .on_connect(move |conn, _| ws::bound_unacknowledged(conn, idle))
+        // No lingering after a response: a WebSocket ends only once the client's close
+        // frame is read or the close grace passed (`ws::finish`), and actix-http's linger
+        // would then hold every socket open for this timeout (1 s by default) waiting for
+        // a client that waits for the server to close first.
+        .client_disconnect_timeout(std::time::Duration::ZERO);
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }

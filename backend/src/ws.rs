@@ -3,17 +3,22 @@
 //!
 //! Memory one socket can hold, whatever its client does: reading, one frame of at most
 //! [`MAX_FRAME_SIZE`] plus one read from the connection ([`frames`]); sending, the
-//! flow-control window ([`window_for`], 16 MiB) in actix-ws's queue and actix-http's write
-//! buffer. A send that makes no progress for the idle timeout ends the socket
+//! flow-control window ([`window_for`], 16 MiB) in the socket's frame queue ([`Outbox`])
+//! and actix-http's write buffer. A send that makes no progress for the idle timeout ends the socket
 //! ([`Outbox`]), and the kernel drops a connection whose sent data stays unacknowledged
 //! that long ([`bound_unacknowledged`]), which frees what actix-http still held for it.
 pub mod frames;
 
 use std::{any::Any, time::Duration};
 
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use actix_ws::{CloseCode, CloseReason, Session};
-use bytes::Bytes;
+use actix_http::ws::{OpCode, Parser};
+use actix_web::{
+    HttpRequest, HttpResponse,
+    body::{BodyStream, MessageBody},
+    web,
+};
+use actix_ws::{CloseCode, CloseReason};
+use bytes::{Bytes, BytesMut};
 use ferry_common::protocol::{ErrorBody, ErrorCode};
 use serde::Serialize;
 
@@ -120,19 +125,33 @@ impl From<anyhow::Error> for End {
 /// The sending half of a socket: every send gives up (ending the socket with
 /// [`End::Stalled`]) when it makes no progress for the idle timeout, so a client that
 /// never reads cannot hold a socket task, its claim and its buffers forever.
+///
+/// Frames go, encoded, through a queue of [`QUEUED_FRAMES`] into the response body; the
+/// body ends when the `Outbox` is dropped. (actix-ws's `Session` ends the body with its
+/// close frame, so actix-http stops reading the client's frames there and holds the
+/// connection open for its disconnect timeout, about a second, because every client waits
+/// for the server to close the TCP connection first; [`finish`] instead reads the
+/// client's close frame and then ends the body.)
 pub struct Outbox {
-    session: Session,
+    queue: tokio::sync::mpsc::Sender<Bytes>,
     timeout: Duration,
+    close_grace: Duration,
 }
+
+/// Frames queued for the response body at most (as actix-ws): a send beyond waits.
+const QUEUED_FRAMES: usize = 32;
+
+/// The response body is gone: the connection closed.
+struct Closed;
 
 /// Awaits one send for at most `timeout`.
 async fn within(
     timeout: Duration,
-    send: impl Future<Output = Result<(), actix_ws::Closed>>,
+    send: impl Future<Output = Result<(), Closed>>,
 ) -> Result<(), End> {
     match tokio::time::timeout(timeout, send).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(_closed)) => Err(End::Gone),
+        Ok(Err(Closed)) => Err(End::Gone),
         Err(_elapsed) => {
             tracing::info!(
                 secs = timeout.as_secs(),
@@ -144,19 +163,42 @@ async fn within(
 }
 
 impl Outbox {
+    /// Queues one encoded frame.
+    async fn frame(&mut self, frame: BytesMut) -> Result<(), End> {
+        let queue = &self.queue;
+        within(self.timeout, async move {
+            queue.send(frame.freeze()).await.map_err(|_| Closed)
+        })
+        .await
+    }
+
+    /// Encodes and queues one data or control frame (never masked: server to client).
+    async fn message(&mut self, opcode: OpCode, payload: &[u8]) -> Result<(), End> {
+        let mut frame = BytesMut::with_capacity(payload.len() + 10);
+        Parser::write_message(&mut frame, payload, opcode, true, false);
+        self.frame(frame).await
+    }
+
     /// Sends a text message.
     pub async fn text(&mut self, text: String) -> Result<(), End> {
-        within(self.timeout, self.session.text(text)).await
+        self.message(OpCode::Text, text.as_bytes()).await
     }
 
     /// Sends a binary message.
     pub async fn binary(&mut self, bytes: Bytes) -> Result<(), End> {
-        within(self.timeout, self.session.binary(bytes)).await
+        self.message(OpCode::Binary, &bytes).await
     }
 
     /// Answers a ping.
     pub async fn pong(&mut self, payload: &[u8]) -> Result<(), End> {
-        within(self.timeout, self.session.pong(payload)).await
+        self.message(OpCode::Pong, payload).await
+    }
+
+    /// Sends the close frame; the body stays open until the `Outbox` is dropped.
+    async fn close(&mut self, reason: Option<CloseReason>) -> Result<(), End> {
+        let mut frame = BytesMut::new();
+        Parser::write_close(&mut frame, reason, false);
+        self.frame(frame).await
     }
 
     /// Sends one JSON control message.
@@ -192,10 +234,16 @@ pub async fn upgrade(
     state: &AppState,
 ) -> actix_web::Result<(HttpResponse, Socket)> {
     crate::origin::check(req, &state.config.allowed_origins)?;
-    // actix-ws would read the payload itself, without bound (see `frames`): it gets an
-    // empty one, and `Frames` reads the real one.
-    let empty = web::Payload::from_request(req, &mut actix_web::dev::Payload::None).await?;
-    let (response, session, _unread) = actix_ws::handle(req, empty)?;
+    // The handshake answer (101) with a body of our frames ([`Outbox`]); the request's
+    // payload, the client's frames, is read by `Frames`.
+    let mut response = actix_http::ws::handshake(req.head())?;
+    let (queue, mut queued) = tokio::sync::mpsc::channel::<Bytes>(QUEUED_FRAMES);
+    let sent = futures_util::stream::poll_fn(move |cx| {
+        queued
+            .poll_recv(cx)
+            .map(|frame| frame.map(Ok::<_, std::convert::Infallible>))
+    });
+    let response: HttpResponse = response.message_body(BodyStream::new(sent).boxed())?.into();
     let admitted = match gate::client_address(req, &state.config.trusted_proxies) {
         Some(client) => state.gate.enter(client).map_err(|refused| {
             tracing::warn!(%refused, "socket refused");
@@ -211,8 +259,9 @@ pub async fn upgrade(
     };
     let socket = Socket {
         out: Outbox {
-            session,
+            queue,
             timeout: state.config.idle_timeout,
+            close_grace: state.config.close_grace,
         },
         frames: Frames::new(body, MAX_FRAME_SIZE),
         admitted,
@@ -236,15 +285,20 @@ pub async fn serve<T: Serialize>(
         Ok(pass) => (Some(pass), run(&mut out, &mut frames).await.err()),
         Err(refusal) => (None, Some(refusal)),
     };
-    finish(out, end, wrap).await;
+    finish(out, &mut frames, end, wrap).await;
     drop(pass);
 }
 
 /// Ends a socket: on a refusal sends the error (built by `wrap`, the socket's own event
 /// type) and closes with the code and the message as close reason. Gives up after the
-/// idle timeout if the client does not read.
+/// idle timeout if the client does not read. Then waits for the client's close frame (at
+/// most the close grace) and ends the response, upon which actix-http closes the TCP
+/// connection at once: every client waits for the server to close it first (RFC 6455
+/// §7.1.1), and the client's close frame is read, so no unread data turns the close into
+/// a reset.
 pub async fn finish<T: Serialize>(
     mut out: Outbox,
+    frames: &mut Frames,
     end: Option<End>,
     wrap: impl FnOnce(ErrorBody) -> T,
 ) {
@@ -263,7 +317,10 @@ pub async fn finish<T: Serialize>(
             Some(reason)
         }
     };
-    let _ = tokio::time::timeout(out.timeout, out.session.close(reason)).await;
+    if out.close(reason).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(out.close_grace, frames.drain_to_close()).await;
 }
 
 /// RFC 6455 §5.5: a close frame's payload is at most 125 bytes, 2 of them the code. A

@@ -234,6 +234,100 @@ async fn security_headers_and_hsts_over_tls() {
     round_trip(plain.port).await;
 }
 
+// -- API refusals -- //
+
+/// Issue 13 item 2: `GET /api/nope` answered 404 with an empty body (the web app's file
+/// service took it), and a wrong method on an API path 405 with an empty body, although
+/// every non-2xx API answer carries an `ErrorBody`. Now any unknown path under `/api`
+/// answers 404 `not-found` and a known path asked with another method 405
+/// `method-not-allowed` with `Allow`, whether or not the web app is served.
+#[tokio::test]
+async fn unknown_api_paths_and_wrong_methods_answer_an_error_body() {
+    let app = tempfile::tempdir().unwrap();
+    std::fs::write(
+        app.path().join("index.html"),
+        "<!doctype html><title>app</title>",
+    )
+    .unwrap();
+    let with_app = TestServer::start(|c| c.static_dir = Some(app.path().to_path_buf())).await;
+    let without_app = TestServer::start(|_| {}).await;
+    let client = reqwest::Client::new();
+    let refusal = async |server: &TestServer, method: &str, path: &str| {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let res = client
+            .request(method.clone(), server.http(path))
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let allow = res
+            .headers()
+            .get("allow")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body: ErrorBody = res
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: no ErrorBody ({e})"));
+        (status, body.code, allow)
+    };
+    let id = "AAAABBBBCCCCDDDDEEEEFF";
+    for server in [&with_app, &without_app] {
+        for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+            for path in [
+                "/api/nope",
+                "/api",
+                "/api/",
+                "/api/shares",
+                "/api/ws/nope/deeper",
+            ] {
+                let (status, code, _) = refusal(server, method, path).await;
+                assert_eq!(
+                    (status, code),
+                    (404, ErrorCode::NotFound),
+                    "{method} {path}"
+                );
+            }
+        }
+        let share = format!("/api/shares/{id}");
+        let status_path = format!("{share}/status");
+        for (method, path, allow) in [
+            ("POST", "/api/limits", "GET"),
+            ("DELETE", "/api/limits", "GET"),
+            ("PUT", share.as_str(), "GET, DELETE"),
+            ("POST", share.as_str(), "GET, DELETE"),
+            ("DELETE", status_path.as_str(), "GET"),
+            ("POST", UPLOAD_PATH, "GET"),
+            ("PUT", DOWNLOAD_PATH, "GET"),
+        ] {
+            let got = refusal(server, method, path).await;
+            assert_eq!(
+                got,
+                (405, ErrorCode::MethodNotAllowed, Some(allow.to_owned())),
+                "{method} {path}"
+            );
+        }
+        // The routes themselves still answer.
+        let limits = client.get(server.http("/api/limits")).send().await.unwrap();
+        assert_eq!(limits.status(), 200);
+        let (status, code, _) = refusal(server, "GET", &share).await;
+        assert_eq!((status, code), (404, ErrorCode::NotFound));
+        assert_eq!(
+            client.get(server.http("/")).send().await.unwrap().status(),
+            200
+        );
+    }
+    let page = client
+        .get(with_app.http("/s/whatever"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        page.text().await.unwrap(),
+        "<!doctype html><title>app</title>"
+    );
+    round_trip(with_app.port).await;
+}
+
 // -- Logs -- //
 
 /// The real binary on a free port, its standard output and error appended to `log` (a

@@ -212,6 +212,8 @@ pub enum ErrorCode {
     Busy,
     /// The owner token is missing or wrong.
     Unauthorized,
+    /// An HTTP API path asked with a method it does not answer (HTTP 405, with `Allow`).
+    MethodNotAllowed,
     /// The server is out of storage space (its disk or quota is full): nothing was kept;
     /// the client may retry later.
     InsufficientStorage,

@@ -94,6 +94,10 @@ pub struct Frames {
     limit: usize,
     partial: Option<Partial>,
     ended: bool,
+    /// The client's frames could not be read further (`ended` is set too).
+    failed: bool,
+    /// The client's close frame was read: it sends nothing more.
+    close_read: bool,
 }
 
 impl Frames {
@@ -105,6 +109,32 @@ impl Frames {
             limit,
             partial: None,
             ended: false,
+            failed: false,
+            close_read: false,
+        }
+    }
+
+    /// Reads what the client still sends, dropping it, until its close frame or the end of
+    /// the connection; after a frame it could not read, drops raw bytes until the end.
+    /// Called once the server's close frame is out, so that the TCP connection closes with
+    /// nothing unread (an orderly close, not a reset that could cost the client the
+    /// server's last frames). Bounded by the connection; the caller bounds the time.
+    pub async fn drain_to_close(&mut self) {
+        // Bounded: every pass reads from the connection, or returns.
+        loop {
+            if self.close_read {
+                return;
+            }
+            if self.failed {
+                match self.payload.next().await {
+                    Some(Ok(_)) => continue,
+                    Some(Err(_)) | None => return,
+                }
+            }
+            match self.recv().await {
+                None | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_) | Err(_)) => {}
+            }
         }
     }
 
@@ -121,6 +151,7 @@ impl Frames {
                 Ok(None) => {}
                 Err(err) => {
                     self.ended = true;
+                    self.failed = true;
                     self.buf = BytesMut::new();
                     self.partial = None;
                     return Some(Err(err));
@@ -219,9 +250,12 @@ impl Frames {
             _ if !fin => malformed("a fragmented control frame"),
             OpCode::Ping => Ok(Some(Message::Ping(payload.freeze()))),
             OpCode::Pong => Ok(Some(Message::Pong)),
-            OpCode::Close => Parser::try_parse_close_payload(&payload)
-                .map(|reason| Some(Message::Close(reason)))
-                .map_err(|e| FrameError::Malformed(e.to_string())),
+            OpCode::Close => {
+                self.close_read = true;
+                Parser::try_parse_close_payload(&payload)
+                    .map(|reason| Some(Message::Close(reason)))
+                    .map_err(|e| FrameError::Malformed(e.to_string()))
+            }
             OpCode::Bad => malformed("an unknown opcode"),
         }
     }

@@ -225,6 +225,7 @@ impl From<ErrorBody> for ClientError {
             | ErrorCode::TooManyDownloads
             | ErrorCode::Unauthorized
             | ErrorCode::SegmentMismatch
+            | ErrorCode::MethodNotAllowed
             | ErrorCode::Unknown) => ClientError::Refused { code, message },
         }
     }
@@ -288,6 +289,7 @@ mod tests {
             ErrorCode::TooManyDownloads,
             ErrorCode::Unauthorized,
             ErrorCode::SegmentMismatch,
+            ErrorCode::MethodNotAllowed,
             ErrorCode::Unknown,
         ] {
             let got = ClientError::from(body(code));
