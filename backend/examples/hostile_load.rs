@@ -69,6 +69,8 @@ async fn main() -> anyhow::Result<()> {
                 version: PROTOCOL_VERSION,
                 share_id: id,
                 token: token.to_vec().into(),
+                claim_token: None,
+                from_chunk: None,
             })?)
         }
         "upload-starts" => Some(serde_json::to_vec(&upload_start(1 << 20)?)?),

@@ -1,18 +1,24 @@
-//! The download socket: `start{share_id, token}` → claim → `ready` → chunks (flow
-//! control from the client's acks) → the download counts → `done`.
+//! The download socket: `start{share_id, token}` → claim → `ready{claim_token}` → chunks
+//! (flow control from the client's acks) → the final chunk once every other one is
+//! acknowledged → the client acknowledges it → the download counts → `done`.
 //!
-//! A claim is a database lease on one of the share's remaining downloads; it is renewed
-//! while chunks flow and marked delivered just before the last chunk goes out, after
-//! which it can never be handed to anyone else. The download is counted when the
-//! client acknowledges the last chunk, or when the socket closes after it was sent. A
-//! download that ends before its last chunk went out (cancelled, cut off, refused as
-//! tampered by the client) gives its slot back at once; the lease only covers a server
-//! that died mid-download.
+//! A claim is a database lease on one of the share's remaining downloads, named by a
+//! random claim token of which the server keeps only the verifier. It is renewed while
+//! the download is served. Once the server sends a chunk past the first window, or the
+//! final chunk, the claim is *held*: it belongs to whoever has its token until the client
+//! acknowledges the final chunk (the download counts) or its lease runs out (the download
+//! counts too: the client may have read the file). A cut-off download resumes inside its
+//! claim on any server process (`start` with the claim token and the first chunk still
+//! wanted). A claim cut before it was held is released at once, and a download the
+//! server could not serve in full (storage failed, the blob is shorter than recorded)
+//! never counts. Nothing here depends on memory: every step is a conditional statement
+//! in [`crate::store`].
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use ferry_common::{
-    keys::verify_token,
+    b64::Bytes,
+    keys::{random_token, verifier, verify_token},
     protocol::{DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION},
 };
 
@@ -79,9 +85,21 @@ async fn downloadable(state: &AppState, id: &str) -> Result<ShareRow, End> {
     }
 }
 
-async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Result<(), End> {
-    let idle = state.config.idle_timeout;
-    let (share_id, token) = match ws::next_message(session, stream, idle).await? {
+/// A `start`: which share, the download token, and for a resume its claim token and the
+/// first chunk still wanted.
+struct Start {
+    share_id: String,
+    token: Vec<u8>,
+    resume: Option<(Vec<u8>, u64)>,
+}
+
+/// Reads and checks the first message.
+async fn read_start(
+    state: &AppState,
+    session: &mut Outbox,
+    stream: &mut Frames,
+) -> Result<Start, End> {
+    let text = match ws::next_message(session, stream, state.config.idle_timeout).await? {
         Incoming::Closed => return Err(End::Gone),
         Incoming::Binary(_) => {
             return Err(End::refuse(
@@ -89,89 +107,230 @@ async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Res
                 "binary data before \"start\"",
             ));
         }
-        Incoming::Text(text) => match serde_json::from_str::<DownloadRequest>(&text) {
-            Err(e) => {
-                return Err(End::refuse(
-                    ErrorCode::BadRequest,
-                    format!("malformed message: {e}"),
-                ));
-            }
-            Ok(DownloadRequest::Start {
-                version,
-                share_id,
-                token,
-            }) => {
-                if version != PROTOCOL_VERSION {
+        Incoming::Text(text) => text,
+    };
+    match serde_json::from_str::<DownloadRequest>(&text) {
+        Err(e) => Err(End::refuse(
+            ErrorCode::BadRequest,
+            format!("malformed message: {e}"),
+        )),
+        Ok(DownloadRequest::Start { version, .. }) if version != PROTOCOL_VERSION => {
+            Err(End::refuse(
+                ErrorCode::UnsupportedVersion,
+                format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
+            ))
+        }
+        Ok(DownloadRequest::Start {
+            share_id,
+            token,
+            claim_token,
+            from_chunk,
+            ..
+        }) => {
+            let resume = match (claim_token, from_chunk) {
+                (None, None) => None,
+                (Some(claim), Some(from)) => Some((claim.0, from)),
+                _ => {
                     return Err(End::refuse(
-                        ErrorCode::UnsupportedVersion,
-                        format!(
-                            "this server speaks protocol version {PROTOCOL_VERSION}, not {version}"
-                        ),
+                        ErrorCode::BadRequest,
+                        "a resumed \"start\" needs both claim_token and from_chunk",
                     ));
                 }
-                (share_id, token.0)
-            }
-            Ok(_) => {
-                return Err(End::refuse(
-                    ErrorCode::ProtocolViolation,
-                    "the first message must be \"start\"",
-                ));
-            }
-        },
-    };
-    let short = ids::short(&share_id).to_owned();
-    let row = downloadable(state, &share_id).await.inspect_err(|end| {
-        tracing::info!(share = %short, code = ?end.code(), "download refused");
-    })?;
-    if !verify_token(&token, &row.verifier) {
-        let left = state.shares.record_wrong_attempt(&share_id).await?;
-        tracing::warn!(share = %short, attempts_left = ?left, "wrong download token");
-        let Some(left) = left else {
-            return Err(not_found());
-        };
-        if left == 0 {
-            remove_share(state, &share_id, GoneReason::Locked).await?;
+            };
+            Ok(Start {
+                share_id,
+                token: token.0,
+                resume,
+            })
         }
-        return Err(End::Refuse {
-            body: ErrorBody {
-                code: ErrorCode::WrongToken,
-                message: WRONG_TOKEN_MESSAGE.into(),
-                attempts_left: Some(left),
-            },
-            close: actix_ws::CloseCode::Policy,
-        });
+        Ok(_) => Err(End::refuse(
+            ErrorCode::ProtocolViolation,
+            "the first message must be \"start\"",
+        )),
     }
-    let claim = match state.shares.claim(&share_id, state.config.lease).await? {
-        Ok(claim) => claim,
-        Err(refused) => {
-            tracing::info!(share = %short, ?refused, "download not claimed");
-            return Err(match refused {
-                ClaimRefused::Busy => End::refuse(
-                    ErrorCode::Busy,
-                    "every remaining download of this share is in progress right now; try again in a minute",
-                ),
-                ClaimRefused::UsedUp => gone_refusal(GoneReason::UsedUp),
-                ClaimRefused::Gone if row.expires_at <= now_ms() => {
-                    gone_refusal(GoneReason::Expired)
-                }
-                ClaimRefused::Gone => not_found(),
-            });
-        }
+}
+
+/// Checks the download token; a wrong one counts against the share's tries.
+async fn check_token(
+    state: &AppState,
+    row: &ShareRow,
+    token: &[u8],
+    short: &str,
+) -> Result<(), End> {
+    if verify_token(token, &row.verifier) {
+        return Ok(());
+    }
+    let left = state.shares.record_wrong_attempt(&row.id).await?;
+    tracing::warn!(share = %short, attempts_left = ?left, "wrong download token");
+    let Some(left) = left else {
+        return Err(not_found());
     };
-    tracing::info!(share = %short, slot = claim.slot, bytes = row.ciphertext_size, "download claimed");
+    if left == 0 {
+        remove_share(state, &row.id, GoneReason::Locked).await?;
+    }
+    Err(End::Refuse {
+        body: ErrorBody {
+            code: ErrorCode::WrongToken,
+            message: WRONG_TOKEN_MESSAGE.into(),
+            attempts_left: Some(left),
+        },
+        close: actix_ws::CloseCode::Policy,
+    })
+}
+
+/// How a share's ciphertext is cut into chunk frames.
+struct Plan {
+    sealed_len: u64,
+    total: u64,
+    chunks: u64,
+    window: u64,
+}
+
+impl Plan {
+    fn of(row: &ShareRow) -> Result<Plan, End> {
+        // The header was validated at upload time; re-parse to be safe.
+        let header = ferry_common::Header::parse(&row.header)
+            .map_err(|e| End::internal(anyhow::anyhow!("stored header invalid: {e}")))?;
+        let sealed_len = u64::from(header.chunk_size) + ferry_common::TAG_LEN as u64;
+        let total = row.ciphertext_size;
+        let chunks = header.chunk_count(
+            header
+                .plaintext_len(total)
+                .ok_or_else(|| End::internal(anyhow::anyhow!("stored size invalid")))?,
+        );
+        Ok(Plan {
+            sealed_len,
+            total,
+            chunks,
+            window: u64::from(ws::window_for(sealed_len)),
+        })
+    }
+
+    /// The ciphertext bytes of chunk `index`.
+    fn range(&self, index: u64) -> std::ops::Range<u64> {
+        let start = index * self.sealed_len;
+        start..(start + self.sealed_len).min(self.total)
+    }
+}
+
+/// Claims a free download for a fresh `start` (and makes its claim token), or takes over
+/// the live claim a resumed `start` names.
+async fn claim_for(
+    state: &AppState,
+    row: &ShareRow,
+    plan: &Plan,
+    resume: Option<(Vec<u8>, u64)>,
+) -> Result<(Claim, Option<[u8; 32]>, u64), End> {
+    let lease = state.config.lease;
+    let Some((claim_token, from)) = resume else {
+        let token = random_token().map_err(|e| End::internal(anyhow::anyhow!("{e}")))?;
+        return match state
+            .shares
+            .claim(&row.id, lease, &verifier(&token))
+            .await?
+        {
+            Ok(claim) => Ok((claim, Some(token), 0)),
+            Err(refused) => Err(claim_refusal(state, row, refused).await?),
+        };
+    };
+    if from >= plan.chunks {
+        return Err(End::refuse(
+            ErrorCode::BadRequest,
+            format!(
+                "from_chunk {from} is not below the share's {} chunks",
+                plan.chunks
+            ),
+        ));
+    }
+    match state
+        .shares
+        .resume(&row.id, &verifier(&claim_token), lease)
+        .await?
+    {
+        Some(claim) => Ok((claim, None, from)),
+        None => Err(End::refuse(
+            ErrorCode::ClaimLost,
+            "no live claim has this claim token (it was released, counted, or its lease ran out); start the download again",
+        )),
+    }
+}
+
+/// The refusal for a claim that failed; a share whose every download is counted is
+/// removed (its lapsed held claims were just counted).
+async fn claim_refusal(
+    state: &AppState,
+    row: &ShareRow,
+    refused: ClaimRefused,
+) -> anyhow::Result<End> {
+    tracing::info!(share = %ids::short(&row.id), ?refused, "download not claimed");
+    Ok(match refused {
+        ClaimRefused::Busy => End::refuse(
+            ErrorCode::Busy,
+            "every remaining download of this share is in progress right now; try again in a minute",
+        ),
+        ClaimRefused::UsedUp => {
+            remove_share(state, &row.id, GoneReason::UsedUp).await?;
+            gone_refusal(GoneReason::UsedUp)
+        }
+        ClaimRefused::Gone if row.expires_at <= now_ms() => gone_refusal(GoneReason::Expired),
+        ClaimRefused::Gone => not_found(),
+    })
+}
+
+async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Result<(), End> {
+    let start = read_start(state, session, stream).await?;
+    let short = ids::short(&start.share_id).to_owned();
+    let row = downloadable(state, &start.share_id)
+        .await
+        .inspect_err(|end| {
+            tracing::info!(share = %short, code = ?end.code(), "download refused");
+        })?;
+    check_token(state, &row, &start.token, &short).await?;
+    let plan = Plan::of(&row)?;
+    let resumed = start.resume.is_some();
+    let (mut claim, claim_token, from) = claim_for(state, &row, &plan, start.resume)
+        .await
+        .inspect_err(|end| tracing::info!(share = %short, code = ?end.code(), resumed, "download not started"))?;
+    tracing::info!(share = %short, slot = claim.slot, bytes = row.ciphertext_size, resumed, from, "download claimed");
+    let ready = DownloadEvent::Ready {
+        metadata: row.metadata.clone().into(),
+        ciphertext_size: plan.total,
+        chunks: plan.chunks,
+        window: plan.window as u32,
+        claim_token: claim_token.map(|t| Bytes(t.to_vec())),
+    };
     let started = Instant::now();
-    let result = stream_chunks(state, session, stream, &row, &claim).await;
+    let result = match ws::send_json(session, &ready).await {
+        Ok(()) => {
+            let at = Served::starting(from, resumed, &plan);
+            stream_chunks(state, session, stream, &row, &plan, &mut claim, at).await
+        }
+        Err(end) => Err(Stopped::ByClient(end)),
+    };
+    settle(state, session, &row, &claim, result, started).await
+}
+
+/// Counts a completed download and answers `done`, or decides what a stopped one leaves:
+/// a held claim stays its claimant's, any other is released, and one the server could not
+/// serve in full is released even if held.
+async fn settle(
+    state: &AppState,
+    session: &mut Outbox,
+    row: &ShareRow,
+    claim: &Claim,
+    result: Result<(), Stopped>,
+    started: Instant,
+) -> Result<(), End> {
+    let short = ids::short(&row.id);
     match result {
-        Ok(Delivery::Complete) | Ok(Delivery::ClosedAfterLast) => {
-            let left = match state.shares.consume(&claim).await? {
-                Some(left) => left,
-                None => {
-                    tracing::error!(share = %short, "delivered claim vanished before it counted");
-                    0
-                }
+        Ok(()) => {
+            let Some(left) = state.shares.consume(claim).await? else {
+                // Taken over by a resume elsewhere, or counted after its lease ran out.
+                tracing::warn!(share = %short, "a completed claim was no longer this connection's");
+                return Err(lost_claim());
             };
             if left == 0 {
-                remove_share(state, &share_id, GoneReason::UsedUp).await?;
+                remove_share(state, &row.id, GoneReason::UsedUp).await?;
             }
             let secs = started.elapsed().as_secs_f64();
             tracing::info!(
@@ -182,22 +341,29 @@ async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Res
                 downloads_left = left,
                 "download counted"
             );
-            if matches!(result, Ok(Delivery::Complete)) {
-                ws::send_json(
-                    session,
-                    &DownloadEvent::Done {
-                        downloads_left: left,
-                    },
-                )
-                .await?;
-                Ok(())
-            } else {
-                Err(End::Gone)
-            }
+            ws::send_json(
+                session,
+                &DownloadEvent::Done {
+                    downloads_left: left,
+                },
+            )
+            .await
         }
-        Err(end) => {
-            // Not delivered: nobody has the last chunk, so the slot is free again.
-            let released = state.shares.release(&claim).await.unwrap_or(false);
+        Err(Stopped::ByServer(end)) => {
+            // Not served in full: it never counts, even if the claim was held.
+            let released = state.shares.release_unserved(claim).await.unwrap_or(false);
+            tracing::warn!(share = %short, code = ?end.code(), released, "download could not be served");
+            Err(end)
+        }
+        Err(Stopped::ByClient(end)) if claim.held => {
+            // The client may have what was sent: the claim stays its claimant's until it
+            // resumes and completes, or its lease runs out and it counts.
+            tracing::info!(share = %short, code = ?end.code(), "held download cut off; resumable within its lease");
+            Err(end)
+        }
+        Err(Stopped::ByClient(end)) => {
+            // Cut inside its first window, before its final chunk: free again at once.
+            let released = state.shares.release(claim).await.unwrap_or(false);
             match end.code() {
                 Some(code) => tracing::warn!(share = %short, ?code, released, "download failed"),
                 None => tracing::info!(share = %short, released, "download cut off"),
@@ -207,148 +373,174 @@ async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Res
     }
 }
 
-enum Delivery {
-    /// The client acknowledged the last chunk.
-    Complete,
-    /// The socket closed after the last chunk was sent.
-    ClosedAfterLast,
+/// Why serving stopped before the client acknowledged the final chunk.
+enum Stopped {
+    /// The client went away, stalled or broke the protocol: a held claim stays its
+    /// claimant's.
+    ByClient(End),
+    /// The server could not serve the file in full (storage or database failed, the blob
+    /// is shorter than recorded, the claim was lost): the download never counts.
+    ByServer(End),
 }
 
+impl From<anyhow::Error> for Stopped {
+    fn from(err: anyhow::Error) -> Stopped {
+        Stopped::ByServer(End::internal(err))
+    }
+}
+
+/// Where one connection's serving stands.
+struct Served {
+    /// Chunks sent (the next index to send).
+    sent: u64,
+    /// Chunks the client acknowledged.
+    acked: u64,
+    /// The client asked for the final chunk: it acknowledged every chunk before it (an
+    /// ack of 0 for a one-chunk share), or resumed from the final chunk.
+    final_asked: bool,
+    last_renew: Instant,
+}
+
+impl Served {
+    /// Serving from chunk `from`. A resumed `start` from the final chunk asks for it; a
+    /// fresh one never does (the client has not seen the chunk count yet).
+    fn starting(from: u64, resumed: bool, plan: &Plan) -> Served {
+        Served {
+            sent: from,
+            acked: from,
+            final_asked: resumed && from + 1 == plan.chunks,
+            last_renew: Instant::now(),
+        }
+    }
+}
+
+/// Serves chunks from where `at` stands until the client acknowledges the final one. Every chunk but
+/// the final goes out as the window allows; the final only once asked for. The claim is
+/// held before the first chunk past the first window or the final chunk is sent.
 async fn stream_chunks(
     state: &AppState,
     session: &mut Outbox,
     stream: &mut Frames,
     row: &ShareRow,
-    claim: &Claim,
-) -> Result<Delivery, End> {
-    let cfg = &state.config;
-    // unwrap-free: the header was validated at upload time; re-parse to be safe.
-    let header = ferry_common::Header::parse(&row.header)
-        .map_err(|e| End::internal(anyhow::anyhow!("stored header invalid: {e}")))?;
-    let sealed_len = u64::from(header.chunk_size) + ferry_common::TAG_LEN as u64;
-    let total = row.ciphertext_size;
-    let chunks = header.chunk_count(
-        header
-            .plaintext_len(total)
-            .ok_or_else(|| End::internal(anyhow::anyhow!("stored size invalid")))?,
-    );
-    let window = ws::window_for(sealed_len);
-    ws::send_json(
-        session,
-        &DownloadEvent::Ready {
-            metadata: row.metadata.clone().into(),
-            ciphertext_size: total,
-            chunks,
-            window,
-        },
-    )
-    .await?;
-    let renew_every = cfg.lease / 3;
-    let mut last_renew = Instant::now();
-    let mut sent: u64 = 0;
-    let mut acked: u64 = 0;
+    plan: &Plan,
+    claim: &mut Claim,
+    mut at: Served,
+) -> Result<(), Stopped> {
+    // Bounded: every turn sends a chunk (at most `chunks`) or consumes a client message,
+    // and the client can only send acks that move forward or end the socket.
     loop {
-        while sent < chunks && sent - acked < u64::from(window) {
-            if sent + 1 == chunks {
-                if !state.shares.mark_delivered(claim).await? {
-                    return Err(lost_claim());
+        while may_send(plan, &at) {
+            let index = at.sent;
+            if (index >= plan.window || index + 1 == plan.chunks) && !claim.held {
+                if !state.shares.hold(claim).await? {
+                    return Err(Stopped::ByServer(lost_claim()));
                 }
-            } else if last_renew.elapsed() >= renew_every {
-                if !state.shares.renew(claim, cfg.lease).await? {
-                    return Err(lost_claim());
-                }
-                last_renew = Instant::now();
+                claim.held = true;
             }
-            let bytes = match read_chunk(state, row, sent, sealed_len).await {
-                Ok(bytes) => bytes,
-                Err(err) => return Err(read_failed(state, &row.id, err).await),
-            };
-            if let Err(end) = session.binary(bytes).await {
-                return if sent + 1 == chunks {
-                    Ok(Delivery::ClosedAfterLast)
-                } else {
-                    Err(end)
-                };
-            }
-            sent += 1;
+            renew_if_due(state, claim, &mut at).await?;
+            let bytes = read_chunk(state, row, plan, index).await?;
+            session.binary(bytes).await.map_err(Stopped::ByClient)?;
+            at.sent += 1;
         }
-        let msg = match ws::next_message(session, stream, cfg.idle_timeout).await {
-            Ok(msg) => msg,
-            Err(end) if sent == chunks => {
-                tracing::debug!(code = ?end.code(), "socket ended after the last chunk");
-                return Ok(Delivery::ClosedAfterLast);
-            }
-            Err(end) => return Err(end),
-        };
-        match msg {
-            Incoming::Closed if sent == chunks => return Ok(Delivery::ClosedAfterLast),
-            Incoming::Closed => return Err(End::Gone),
-            Incoming::Binary(_) if sent == chunks => return Ok(Delivery::ClosedAfterLast),
-            Incoming::Binary(_) => {
-                return Err(End::refuse(
-                    ErrorCode::ProtocolViolation,
-                    "binary data on the download socket",
-                ));
-            }
-            Incoming::Text(text) => match serde_json::from_str::<DownloadRequest>(&text) {
-                Ok(DownloadRequest::Ack { chunks: n }) => {
-                    if n < acked || n > sent {
-                        let end = End::refuse(
-                            ErrorCode::ProtocolViolation,
-                            format!("ack of {n} chunks, but {sent} were sent and {acked} acked"),
-                        );
-                        return if sent == chunks {
-                            Ok(Delivery::ClosedAfterLast)
-                        } else {
-                            Err(end)
-                        };
-                    }
-                    acked = n;
-                    if acked == chunks {
-                        return Ok(Delivery::Complete);
-                    }
-                }
-                Ok(_) | Err(_) if sent == chunks => return Ok(Delivery::ClosedAfterLast),
-                Ok(DownloadRequest::Start { .. }) => {
-                    return Err(End::refuse(
-                        ErrorCode::ProtocolViolation,
-                        "\"start\" was already sent",
-                    ));
-                }
-                Ok(DownloadRequest::Unknown) => {
-                    return Err(End::refuse(
-                        ErrorCode::ProtocolViolation,
-                        "unknown message type on the download socket",
-                    ));
-                }
-                Err(e) => {
-                    return Err(End::refuse(
-                        ErrorCode::BadRequest,
-                        format!("malformed message: {e}"),
-                    ));
-                }
-            },
+        renew_if_due(state, claim, &mut at).await?;
+        let msg = ws::next_message(session, stream, state.config.idle_timeout)
+            .await
+            .map_err(Stopped::ByClient)?;
+        if take_ack(msg, plan, &mut at).map_err(Stopped::ByClient)? {
+            return Ok(());
         }
     }
 }
 
-/// Reads chunk `index` from wherever the share keeps it: its segment, or (shares stored
-/// before segments) its single blob.
+/// Whether the next chunk may go out now.
+fn may_send(plan: &Plan, at: &Served) -> bool {
+    let in_window = at.sent < plan.chunks && at.sent - at.acked < plan.window;
+    in_window && (at.sent + 1 < plan.chunks || at.final_asked)
+}
+
+/// Extends the lease every third of it, whether chunks flow or the client is slow to
+/// acknowledge.
+async fn renew_if_due(state: &AppState, claim: &Claim, at: &mut Served) -> Result<(), Stopped> {
+    if at.last_renew.elapsed() < state.config.lease / 3 {
+        return Ok(());
+    }
+    if !state.shares.renew(claim, state.config.lease).await? {
+        return Err(Stopped::ByServer(lost_claim()));
+    }
+    at.last_renew = Instant::now();
+    Ok(())
+}
+
+/// Applies a client message: only acks that move within what was sent are allowed. True
+/// once the final chunk is acknowledged.
+fn take_ack(msg: Incoming, plan: &Plan, at: &mut Served) -> Result<bool, End> {
+    let text = match msg {
+        Incoming::Closed => return Err(End::Gone),
+        Incoming::Binary(_) => {
+            return Err(End::refuse(
+                ErrorCode::ProtocolViolation,
+                "binary data on the download socket",
+            ));
+        }
+        Incoming::Text(text) => text,
+    };
+    match serde_json::from_str::<DownloadRequest>(&text) {
+        Ok(DownloadRequest::Ack { chunks: n }) if n < at.acked || n > at.sent => Err(End::refuse(
+            ErrorCode::ProtocolViolation,
+            format!(
+                "ack of {n} chunks, but {} were sent and {} acked",
+                at.sent, at.acked
+            ),
+        )),
+        Ok(DownloadRequest::Ack { chunks: n }) => {
+            at.acked = n;
+            at.final_asked |= n + 1 == plan.chunks;
+            Ok(n == plan.chunks)
+        }
+        Ok(DownloadRequest::Start { .. }) => Err(End::refuse(
+            ErrorCode::ProtocolViolation,
+            "\"start\" was already sent",
+        )),
+        Ok(DownloadRequest::Unknown) => Err(End::refuse(
+            ErrorCode::ProtocolViolation,
+            "unknown message type on the download socket",
+        )),
+        Err(e) => Err(End::refuse(
+            ErrorCode::BadRequest,
+            format!("malformed message: {e}"),
+        )),
+    }
+}
+
+/// Reads chunk `index`'s bytes from storage: the only place that knows where they are
+/// (its segment, or for shares stored before segments their single blob). A read that
+/// fails or comes back shorter than the chunk means the server cannot serve the file in
+/// full.
 async fn read_chunk(
     state: &AppState,
     row: &ShareRow,
+    plan: &Plan,
     index: u64,
-    sealed_len: u64,
-) -> anyhow::Result<bytes::Bytes> {
-    let start = index * sealed_len;
-    let end = (start + sealed_len).min(row.ciphertext_size);
-    if row.segment_chunks == 0 {
-        return state.blobs.read(&row.id, start..end).await;
+) -> Result<actix_web::web::Bytes, Stopped> {
+    let range = plan.range(index);
+    let want = range.end - range.start;
+    // No segments (0 chunks per segment): a share stored as one blob.
+    let read = match index.checked_div(row.segment_chunks) {
+        None => state.blobs.read(&row.id, range).await,
+        Some(segment) => {
+            let offset = (index % row.segment_chunks) * plan.sealed_len;
+            let in_segment = offset..offset + want;
+            state.blobs.read_segment(&row.id, segment, in_segment).await
+        }
+    };
+    match read {
+        Ok(bytes) if bytes.len() as u64 == want => Ok(bytes),
+        Ok(bytes) => Err(Stopped::ByServer(End::internal(anyhow::anyhow!(
+            "the stored blob is shorter than recorded: a chunk read gave {} of {want} bytes",
+            bytes.len()
+        )))),
+        Err(err) => Err(Stopped::ByServer(read_failed(state, &row.id, err).await)),
     }
-    let segment = index / row.segment_chunks;
-    let offset = (index % row.segment_chunks) * sealed_len;
-    let range = offset..offset + (end - start);
-    state.blobs.read_segment(&row.id, segment, range).await
 }
 
 /// A chunk could not be read: the share was removed meanwhile (expired and swept, or

@@ -44,8 +44,8 @@ pub async fn remove_share(state: &AppState, id: &str, reason: GoneReason) -> any
 pub struct Reconciled {
     /// Stale staging files of interrupted writes removed.
     pub staging_removed: usize,
-    /// Delivered downloads counted.
-    pub delivered_counted: u64,
+    /// Held claims whose lease ran out, counted as downloads.
+    pub lapsed_counted: u64,
     /// Objects without a row (older than the grace period) removed.
     pub orphan_blobs: usize,
     /// Rows whose blob was missing removed.
@@ -60,7 +60,7 @@ pub struct Reconciled {
 pub async fn reconcile(state: &AppState) -> anyhow::Result<Reconciled> {
     let mut out = Reconciled {
         staging_removed: state.blobs.sweep_staging(ORPHAN_GRACE)?,
-        delivered_counted: state.shares.consume_delivered().await?,
+        lapsed_counted: state.shares.count_lapsed(None, now_ms()).await?,
         ..Reconciled::default()
     };
     for id in state.shares.used_up_ids().await? {
@@ -96,6 +96,10 @@ pub struct Swept {
     pub expired: usize,
     /// Abandoned uploads removed with what they stored.
     pub abandoned: usize,
+    /// Held claims whose lease ran out, counted as downloads.
+    pub lapsed: u64,
+    /// Shares removed because those counts used them up.
+    pub used_up: usize,
     /// Blobs without a row (older than the grace period) deleted.
     pub orphans: usize,
     /// Shares or blobs that could not be removed this time (logged; tried again next
@@ -103,11 +107,30 @@ pub struct Swept {
     pub failed: usize,
 }
 
-/// Deletes expired shares (row, then blob) and old orphan blobs, forgets old tombstones
-/// and restores the space reserve. A share that fails to go does not stop the others.
+/// Counts held claims whose lease ran out (a download cut past its first window and never
+/// resumed is used), deletes expired and used-up shares (row, then blob) and old orphan
+/// blobs, forgets old tombstones and restores the space reserve. A share that fails to go
+/// does not stop the others.
 pub async fn sweep(state: &AppState) -> anyhow::Result<Swept> {
     let now = now_ms();
-    let mut out = Swept::default();
+    let mut out = Swept {
+        lapsed: state.shares.count_lapsed(None, now).await?,
+        ..Swept::default()
+    };
+    // Also catches a share whose last slot was counted just before a crash.
+    for id in state.shares.used_up_ids().await? {
+        match remove_share(state, &id, GoneReason::UsedUp).await {
+            Ok(()) => out.used_up += 1,
+            Err(err) => {
+                out.failed += 1;
+                tracing::error!(
+                    share = %ids::short(&id),
+                    error = ids::redact(&format!("{err:#}")),
+                    "could not remove a used-up share"
+                );
+            }
+        }
+    }
     for id in state.shares.expired_ids(now).await? {
         match remove_share(state, &id, GoneReason::Expired).await {
             Ok(()) => out.expired += 1,

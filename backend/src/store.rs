@@ -6,13 +6,16 @@
 //! read followed by a write in Rust:
 //!
 //! ```text
-//! uploading ──commit──► available ──claim──► claimed ──deliver──► delivered ──consume──► (slot gone)
-//!  (no row)            (free slots)  ▲ lease runs out │                       last slot: consumed
-//!                                    └────────────────┘
-//! available/claimed ──expiry──► expired     ──owner/attempt limit──► deleted
+//! uploading ──commit──► available ──claim──► claimed ──hold──► held ──commit──► (slot gone)
+//! (sessions)            (free slots)  ▲ cut/lease │              │ lease runs out:
+//!                                    └───────────┘              └──► counted (slot gone)
+//! available/claimed/held ──expiry──► expired     ──owner/attempt limit──► deleted
 //! ```
-//! A share with `max_downloads = n` has `n` rows in `download_slots`; a slot is free when
-//! it is not delivered and its lease has run out (`lease_until <= now`).
+//! A share with `max_downloads = n` has `n` rows in `download_slots`. A slot is free when
+//! it is not held and its lease has run out (`lease_until <= now`). A held slot whose lease
+//! ran out counts as a download: claimers, the sweeper and startup delete it, and every
+//! count of downloads left leaves it out. No decision depends on memory, so any server
+//! process sharing the database continues any claim.
 mod sessions;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -55,7 +58,7 @@ pub struct ShareRow {
     pub ciphertext_size: u64,
     /// The download limit the sender chose.
     pub max_downloads: u32,
-    /// Downloads not yet delivered (free or claimed slots).
+    /// Downloads left: free, claimed or held slots (not held claims whose lease ran out).
     pub downloads_left: u32,
     /// Wrong-token tries left.
     pub attempts_left: u32,
@@ -147,15 +150,19 @@ pub struct NewShare {
     pub segment_chunks: u64,
 }
 
-/// A claimed download: which slot, under which claim ID.
+/// A claimed download as one connection serves it: which slot, under which connection ID.
 #[derive(Clone, Debug)]
 pub struct Claim {
     /// The share.
     pub share_id: String,
     /// The slot number.
     pub slot: i64,
-    /// A random ID that only this download knows.
+    /// A random ID naming the connection serving the claim: a resume on another
+    /// connection replaces it, so the stale connection's writes no longer match.
     pub claim_id: String,
+    /// Whether the claim was already held (it got past its first window or its final
+    /// chunk) when this connection took it.
+    pub held: bool,
 }
 
 /// Why a claim failed.
@@ -175,9 +182,13 @@ pub struct ShareStore {
     pool: AnyPool,
 }
 
+/// Slots of share `s` that still count as downloads left at time `$2`: all but held claims
+/// whose lease ran out (those count as used even before they are deleted).
+const LEFT_AT_2: &str = "(SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id \
+     AND NOT (d.held = 1 AND d.lease_until <= $2))";
+
 const SHARE_COLUMNS: &str = "s.id, s.header, s.metadata, s.verifier, s.owner_verifier, \
-     s.ciphertext_size, s.max_downloads, s.attempts_left, s.expires_at, s.segment_chunks, \
-     (SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id AND d.delivered = 0) AS downloads_left";
+     s.ciphertext_size, s.max_downloads, s.attempts_left, s.expires_at, s.segment_chunks";
 
 fn share_from_row(row: &AnyRow) -> Result<ShareRow, sqlx::Error> {
     Ok(ShareRow {
@@ -273,9 +284,10 @@ impl ShareStore {
     /// Looks a share up (consumes nothing).
     pub async fn lookup(&self, id: &str) -> anyhow::Result<Lookup> {
         let row = sqlx::query(&format!(
-            "SELECT {SHARE_COLUMNS} FROM shares s WHERE s.id = $1"
+            "SELECT {SHARE_COLUMNS}, {LEFT_AT_2} AS downloads_left FROM shares s WHERE s.id = $1"
         ))
         .bind(id)
+        .bind(now_ms())
         .fetch_optional(&self.pool)
         .await?;
         if let Some(row) = row {
@@ -313,7 +325,8 @@ impl ShareStore {
         })
     }
 
-    /// Claims one free download slot for `lease`: one conditional UPDATE. Two claimers
+    /// Claims one free download slot for `lease` under `verifier(claim token)`: one
+    /// conditional UPDATE, after counting this share's lapsed held claims. Two claimers
     /// racing for the same slot cannot both win: the loser's WHERE no longer matches
     /// (SQLite serialises writers; PostgreSQL re-checks the row after the lock), and it
     /// tries the next free slot.
@@ -321,34 +334,38 @@ impl ShareStore {
         &self,
         id: &str,
         lease: Duration,
+        claim_verifier: &[u8],
     ) -> anyhow::Result<Result<Claim, ClaimRefused>> {
         let claim_id = crate::ids::random_id()?;
         for _ in 0..8 {
             let now = now_ms();
+            self.count_lapsed(Some(id), now).await?;
             let query = sqlx::query(
-                "UPDATE download_slots SET claim_id = $1, lease_until = $2 \
-                 WHERE share_id = $3 AND delivered = 0 AND lease_until <= $4 \
+                "UPDATE download_slots SET claim_id = $1, lease_until = $2, claim_verifier = $5 \
+                 WHERE share_id = $3 AND held = 0 AND lease_until <= $4 \
                    AND slot = (SELECT MIN(slot) FROM download_slots \
-                               WHERE share_id = $3 AND delivered = 0 AND lease_until <= $4) \
+                               WHERE share_id = $3 AND held = 0 AND lease_until <= $4) \
                    AND EXISTS (SELECT 1 FROM shares WHERE id = $3 AND expires_at > $4) \
                  RETURNING slot",
             )
             .bind(&claim_id)
             .bind(now + lease.as_millis() as i64)
             .bind(id)
-            .bind(now);
+            .bind(now)
+            .bind(claim_verifier);
             if let Some(row) = returning(query, &self.pool).await? {
                 return Ok(Ok(Claim {
                     share_id: id.to_owned(),
                     slot: row.try_get("slot")?,
                     claim_id,
+                    held: false,
                 }));
             }
             // Nothing claimed: say why (this read only chooses the message).
             let row = sqlx::query(
                 "SELECT s.expires_at, \
-                 (SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id AND d.delivered = 0) AS open, \
-                 (SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id AND d.delivered = 0 \
+                 (SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id) AS open, \
+                 (SELECT COUNT(*) FROM download_slots d WHERE d.share_id = s.id AND d.held = 0 \
                     AND d.lease_until <= $2) AS free \
                  FROM shares s WHERE s.id = $1",
             )
@@ -373,21 +390,57 @@ impl ShareStore {
         Ok(Err(ClaimRefused::Busy))
     }
 
+    /// Takes over the live claim whose token has `claim_verifier`, for a new connection,
+    /// and extends its lease: `None` if there is none (wrong token, or the claim was
+    /// released, counted or lapsed). The previous connection's ID stops matching, so
+    /// whatever it still does to the claim has no effect.
+    pub async fn resume(
+        &self,
+        id: &str,
+        claim_verifier: &[u8],
+        lease: Duration,
+    ) -> anyhow::Result<Option<Claim>> {
+        let claim_id = crate::ids::random_id()?;
+        let now = now_ms();
+        let query = sqlx::query(
+            "UPDATE download_slots SET claim_id = $1, lease_until = $2 \
+             WHERE share_id = $3 AND claim_verifier = $4 AND lease_until > $5 \
+               AND EXISTS (SELECT 1 FROM shares WHERE id = $3 AND expires_at > $5) \
+             RETURNING slot, held",
+        )
+        .bind(&claim_id)
+        .bind(now + lease.as_millis() as i64)
+        .bind(id)
+        .bind(claim_verifier)
+        .bind(now);
+        let Some(row) = returning(query, &self.pool).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Claim {
+            share_id: id.to_owned(),
+            slot: row.try_get("slot")?,
+            claim_id,
+            held: row.try_get::<i64, _>("held")? != 0,
+        }))
+    }
+
     /// Runs `change` (an UPDATE or DELETE on `download_slots`, whose own parameters start
-    /// at `$4`) on this claim's row if it is still this claim's and `delivered` matches;
-    /// true if it was. Every step of a claim is one such conditional statement, so two
-    /// servers racing for a slot cannot both win it.
+    /// at `$4`) on this claim's row if this connection still serves it (and, with `held`,
+    /// if `held` matches); true if it did. Every step of a claim is one such conditional
+    /// statement, so two servers racing for a slot cannot both win it.
     async fn on_claim(
         &self,
         change: &str,
-        delivered: bool,
+        held: Option<bool>,
         claim: &Claim,
         param: Option<i64>,
     ) -> anyhow::Result<bool> {
+        let held = match held {
+            Some(held) => format!(" AND held = {}", i32::from(held)),
+            None => String::new(),
+        };
         let sql = format!(
-            "{change} WHERE share_id = $1 AND slot = $2 AND claim_id = $3 AND delivered = {} \
-             RETURNING slot",
-            i32::from(delivered)
+            "{change} WHERE share_id = $1 AND slot = $2 AND claim_id = $3{held} RETURNING slot"
         );
         let mut query = sqlx::query(&sql)
             .bind(&claim.share_id)
@@ -399,50 +452,59 @@ impl ShareStore {
         Ok(returning(query, &self.pool).await?.is_some())
     }
 
-    /// Extends a claim's lease; false if the claim was lost (its lease ran out and
-    /// someone else took the slot, or the share is gone).
+    /// Extends a claim's lease; false if this connection lost it (a resume took it over,
+    /// or its lease ran out and it was counted or handed to someone else, or the share is
+    /// gone).
     pub async fn renew(&self, claim: &Claim, lease: Duration) -> anyhow::Result<bool> {
         let until = now_ms() + lease.as_millis() as i64;
         self.on_claim(
             "UPDATE download_slots SET lease_until = $4",
-            false,
+            None,
             claim,
             Some(until),
         )
         .await
     }
 
-    /// Gives an undelivered claim's slot back at once (the download ended before its last
-    /// chunk was sent, so the recipient cannot have the whole file): a retry need not wait
-    /// for the lease. A delivered claim is never released. False if there was nothing to
-    /// release (already delivered, or lost to someone else after its lease ran out).
+    /// Gives a claim that is not held back at once (the download was cut inside its first
+    /// window, before its final chunk): a retry need not wait for the lease. A held claim
+    /// is never released here. False if there was nothing to release.
     pub async fn release(&self, claim: &Claim) -> anyhow::Result<bool> {
         self.on_claim(
-            "UPDATE download_slots SET claim_id = NULL, lease_until = 0",
-            false,
+            "UPDATE download_slots SET claim_id = NULL, claim_verifier = NULL, lease_until = 0",
+            Some(false),
             claim,
             None,
         )
         .await
     }
 
-    /// Marks the claim delivered before its last chunk goes out: from then on the slot
-    /// can never be claimed again. False if the claim was lost.
-    pub async fn mark_delivered(&self, claim: &Claim) -> anyhow::Result<bool> {
+    /// Gives a claim back even if held: the server could not serve the file in full (a
+    /// storage failure, a blob shorter than recorded), and such a download never counts.
+    pub async fn release_unserved(&self, claim: &Claim) -> anyhow::Result<bool> {
         self.on_claim(
-            "UPDATE download_slots SET delivered = 1",
-            false,
+            "UPDATE download_slots SET claim_id = NULL, claim_verifier = NULL, lease_until = 0, \
+             held = 0",
+            None,
             claim,
             None,
         )
         .await
     }
 
-    /// Counts a delivered download: deletes its slot. Returns the downloads left, or
-    /// `None` if the slot was already gone.
+    /// Marks the claim held, before a chunk past its first window or its final chunk goes
+    /// out: from then on the slot is never handed to anyone else, and counts as used once
+    /// its lease runs out. False if this connection lost the claim.
+    pub async fn hold(&self, claim: &Claim) -> anyhow::Result<bool> {
+        self.on_claim("UPDATE download_slots SET held = 1", None, claim, None)
+            .await
+    }
+
+    /// Counts a completed download (the client acknowledged the final chunk): deletes its
+    /// slot. Returns the downloads left, or `None` if this connection no longer had it.
     pub async fn consume(&self, claim: &Claim) -> anyhow::Result<Option<u32>> {
         if !self
-            .on_claim("DELETE FROM download_slots", true, claim, None)
+            .on_claim("DELETE FROM download_slots", Some(true), claim, None)
             .await?
         {
             return Ok(None);
@@ -450,12 +512,42 @@ impl ShareStore {
         Ok(Some(self.slots_left(&claim.share_id).await?))
     }
 
-    /// Slots (downloads) not yet consumed, delivered or not.
+    /// Counts held claims whose lease ran out by `now` (of one share, or of all): deletes
+    /// their slots. Returns how many.
+    pub async fn count_lapsed(&self, id: Option<&str>, now: i64) -> anyhow::Result<u64> {
+        let done = match id {
+            Some(id) => {
+                sqlx::query(
+                    "DELETE FROM download_slots WHERE share_id = $1 AND held = 1 \
+                     AND lease_until <= $2",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("DELETE FROM download_slots WHERE held = 1 AND lease_until <= $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?
+            }
+        };
+        Ok(done.rows_affected())
+    }
+
+    /// Slots (downloads) still left: not consumed, and not held past their lease.
     async fn slots_left(&self, id: &str) -> anyhow::Result<u32> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM download_slots WHERE share_id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {LEFT_AT_2} AS n FROM shares s WHERE s.id = $1"
+        ))
+        .bind(id)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(0);
+        };
         Ok(row.try_get::<i64, _>("n")?.max(0) as u32)
     }
 
@@ -515,15 +607,6 @@ impl ShareStore {
             .collect()
     }
 
-    /// At startup: downloads that were delivered (last chunk sent) but not yet counted
-    /// when the server stopped count now. Returns how many.
-    pub async fn consume_delivered(&self) -> anyhow::Result<u64> {
-        let done = sqlx::query("DELETE FROM download_slots WHERE delivered = 1")
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
-    }
-
     /// Forgets tombstones past their time.
     pub async fn purge_tombstones(&self, now: i64) -> anyhow::Result<u64> {
         let done = sqlx::query("DELETE FROM tombstones WHERE forget_at <= $1")
@@ -564,7 +647,7 @@ async fn insert_in(conn: &mut AnyConnection, share: &NewShare) -> anyhow::Result
     .await?;
     for slot in 0..i64::from(share.max_downloads) {
         sqlx::query(
-            "INSERT INTO download_slots (share_id, slot, claim_id, lease_until, delivered) \
+            "INSERT INTO download_slots (share_id, slot, claim_id, lease_until, held) \
              VALUES ($1, $2, NULL, 0, 0)",
         )
         .bind(&share.id)
@@ -587,11 +670,16 @@ async fn remove_in(conn: &mut AnyConnection, id: &str, reason: GoneReason) -> an
     let owner_verifier: Vec<u8> = row.try_get("owner_verifier")?;
     let max_downloads: i64 = row.try_get("max_downloads")?;
     let expires_at: i64 = row.try_get("expires_at")?;
-    let left = sqlx::query("SELECT COUNT(*) AS n FROM download_slots WHERE share_id = $1")
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get::<i64, _>("n")?;
+    // Held claims whose lease ran out count as downloads done.
+    let left = sqlx::query(
+        "SELECT COUNT(*) AS n FROM download_slots WHERE share_id = $1 \
+         AND NOT (held = 1 AND lease_until <= $2)",
+    )
+    .bind(id)
+    .bind(now_ms())
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get::<i64, _>("n")?;
     for table in [
         "DELETE FROM download_slots WHERE share_id = $1",
         "DELETE FROM segments WHERE share_id = $1",

@@ -178,6 +178,8 @@ async fn a_download_that_never_reads_is_dropped() {
         version: PROTOCOL_VERSION,
         share_id: share.id.clone(),
         token: share.token.to_vec().into(),
+        claim_token: None,
+        from_chunk: None,
     })
     .unwrap();
     tcp.write_all(&frame_header(true, 0x1, start.len() as u64))

@@ -104,6 +104,8 @@ async fn download_starts(ws: &mut Ws, share: &Share) {
             version: PROTOCOL_VERSION,
             share_id: share.id.clone(),
             token: share.token.to_vec().into(),
+            claim_token: None,
+            from_chunk: None,
         },
     )
     .await;

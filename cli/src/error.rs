@@ -166,6 +166,7 @@ impl Error {
             | ClientError::TooManyConnections { .. }
             | ClientError::ServerProtocol(_)
             | ClientError::Malformed(_)
+            | ClientError::ClaimLost { .. }
             | ClientError::Closed { .. } => Error::Network(e.to_string()),
             ClientError::TooLarge { message }
             | ClientError::InsufficientStorage { message }

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod fetch;
 mod interrupt;
 mod keys;
 mod link;

@@ -1,7 +1,9 @@
 //! `ferry receive`: download, verify and decrypt a share.
 //!
-//! The async side reads chunk frames and acknowledges only what a blocking writer thread
-//! has verified and written, so the server's window bounds memory. The plaintext goes to
+//! The async side ([`crate::fetch`]) reads chunk frames and acknowledges only what a
+//! blocking writer thread has verified and written, so the server's window bounds memory;
+//! a broken connection is replaced and the download resumes inside its claim, so the
+//! writer simply sees the next chunk. The plaintext goes to
 //! a short-named temporary file beside the target ([`crate::save`]); after the final chunk
 //! verified and the size matched it is fsynced and claims its final name, and only then
 //! is the final chunk acknowledged. On any failure before that, or Ctrl-C, it is removed;
@@ -9,26 +11,20 @@
 use std::{
     io::Write,
     path::{Path, PathBuf},
-    time::Duration,
 };
 
-use ferry_common::{
-    FileMetadata, Header, StreamDecryptor,
-    client::{ClientError, Download, DownloadAction, ShareId},
-    protocol::DOWNLOAD_PATH,
-};
-use futures_util::{SinkExt, StreamExt};
+use ferry_common::{FileMetadata, Header, StreamDecryptor, client::ShareId};
 use tempfile::NamedTempFile;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite;
 
 use crate::{
     error::{Error, Result},
+    fetch::Fetch,
     interrupt::Interrupt,
     keys::derive_keys,
     link::ShareLink,
-    names,
-    net::{self, Incoming},
+    names, net,
     passphrase::{self, Prompt},
     progress,
     save::{Destination, Saved},
@@ -76,20 +72,14 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     let passphrase = passphrase::obtain(opts.passphrase_file.as_deref(), Prompt::Once)?;
     let keys = derive_keys(header.clone(), passphrase, secret).await?;
 
-    let (mut sink, mut stream) = net::connect(&link.server, DOWNLOAD_PATH).await?.split();
-    let mut session = Download::new(&share_id, keys.download_token.as_bytes(), &header);
-    // Bounded: each turn sends `start` or consumes one server message.
-    let ready = loop {
-        match session.poll() {
-            DownloadAction::Send(text) => net::send_text(&mut sink, text).await?,
-            DownloadAction::Wait => {
-                let _ = feed(&mut session, net::next(&mut stream).await?);
-            }
-            DownloadAction::Ready(ready) => break ready,
-            DownloadAction::Failed(e) => return Err(Error::from_client(e)),
-            DownloadAction::Done { .. } => return Err(protocol("`done` before `ready`")),
-        }
-    };
+    let mut fetch = Fetch::new(
+        link.server.clone(),
+        share_id,
+        keys.download_token.as_bytes(),
+        header.clone(),
+        |line| progress::info(line),
+    );
+    let ready = fetch.ready().await?;
     let (sealed_metadata, ciphertext_size, chunks) =
         (ready.metadata, ready.ciphertext_size, ready.chunks);
     // The server accepted the token, so metadata that fails to open was altered.
@@ -121,33 +111,11 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     let chunk_size = u64::from(header.chunk_size);
     let transfer = async {
         let chunk_tx = chunk_tx; // dropped when this future ends or is cancelled
-        // Bounded: every turn consumes a chunk (at most `chunks`) or a verified count.
-        loop {
-            tokio::select! {
-                incoming = net::next(&mut stream), if session.received_chunks() < chunks => {
-                    match incoming? {
-                        Incoming::Binary(data) => {
-                            session.handle_binary(data.len()).map_err(Error::from_client)?;
-                            if chunk_tx.send(data).await.is_err() {
-                                return Ok(()); // the writer stopped; its error explains why
-                            }
-                        }
-                        other => feed(&mut session, other).map_err(Error::from_client)?,
-                    }
-                }
-                verified = verified_rx.recv() => match verified {
-                    Some(n) => {
-                        session.acknowledge(n).map_err(Error::from_client)?;
-                        flush(&mut session, &mut sink).await?;
-                        bar.set_position((n * chunk_size).min(size));
-                        if n == chunks {
-                            return Ok(());
-                        }
-                    }
-                    None => return Ok(()),
-                },
-            }
-        }
+        fetch
+            .receive(chunks, &chunk_tx, &mut verified_rx, |n| {
+                bar.set_position((n * chunk_size).min(size))
+            })
+            .await
     };
     let transferred = tokio::select! {
         r = transfer => r,
@@ -173,7 +141,7 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
         }
     };
     let confirmed = if acked {
-        confirmation(&mut stream, &mut session).await
+        fetch.confirmation().await
     } else {
         None
     };
@@ -270,57 +238,6 @@ fn write_chunks(
     let saved = dest.claim(temp);
     let _ = verified.send(chunks);
     Ok(Some(saved))
-}
-
-/// The server's `done` after the final ack: the downloads left, or `None` if it does not
-/// come within 10 seconds (the file is saved either way).
-async fn confirmation<S>(stream: &mut S, session: &mut Download) -> Option<u32>
-where
-    S: StreamExt<Item = Result<tungstenite::Message, tungstenite::Error>> + Unpin,
-{
-    let done = async {
-        // Bounded by the timeout below.
-        loop {
-            let Ok(incoming) = net::next(stream).await else {
-                return None;
-            };
-            let _ = feed(session, incoming);
-            match session.poll() {
-                DownloadAction::Done { downloads_left } => return Some(downloads_left),
-                DownloadAction::Wait => {}
-                _ => return None,
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), done)
-        .await
-        .ok()
-        .flatten()
-}
-
-/// Hands what the server sent to the core; its verdict comes from the next `poll`.
-fn feed(session: &mut Download, incoming: Incoming) -> Result<(), ClientError> {
-    match incoming {
-        Incoming::Text(text) => session.handle_text(&text),
-        Incoming::Binary(frame) => session.handle_binary(frame.len()).map(|_| ()),
-        Incoming::Closed(reason) => session.handle_closed(reason.as_deref()),
-    }
-}
-
-/// Sends the acks the core has due.
-async fn flush<S>(session: &mut Download, sink: &mut S) -> Result<()>
-where
-    S: SinkExt<tungstenite::Message, Error = tungstenite::Error> + Unpin,
-{
-    // At most one ack is ever due: each `acknowledge` is followed by a flush.
-    for _ in 0..2 {
-        match session.poll() {
-            DownloadAction::Send(text) => net::send_text(sink, text).await?,
-            DownloadAction::Failed(e) => return Err(Error::from_client(e)),
-            _ => return Ok(()),
-        }
-    }
-    Ok(())
 }
 
 fn protocol(what: &str) -> Error {

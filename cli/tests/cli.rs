@@ -1007,3 +1007,128 @@ async fn with_no_free_name_the_verified_file_is_kept_and_located() {
     std::fs::remove_file(out.join(&kept[0])).unwrap();
     assert_round_trip(&server, out).await;
 }
+
+/// A TCP forwarder on 127.0.0.1 in front of `target` that cuts connections: the first
+/// connection whose server-to-client bytes pass `cuts[0]` is dropped mid-stream, then the
+/// next one that passes `cuts[1]`, and so on. Returns its port and the count of cuts made.
+async fn cutting_forwarder(
+    target: u16,
+    cuts: Vec<usize>,
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::{Arc, Mutex, atomic::AtomicUsize};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cuts = Arc::new(Mutex::new(std::collections::VecDeque::from(cuts)));
+    let made = Arc::new(AtomicUsize::new(0));
+    let counter = made.clone();
+    tokio::spawn(async move {
+        // Bounded: a test makes a handful of connections.
+        for _ in 0..64 {
+            let Ok((client, _)) = listener.accept().await else {
+                return;
+            };
+            let server = tokio::net::TcpStream::connect(("127.0.0.1", target))
+                .await
+                .unwrap();
+            tokio::spawn(forward(client, server, cuts.clone(), counter.clone()));
+        }
+    });
+    (port, made)
+}
+
+/// Copies both ways until either side ends, or until the server-to-client bytes pass the
+/// next cut (then both sides are dropped without a close: a broken connection).
+async fn forward(
+    client: tokio::net::TcpStream,
+    server: tokio::net::TcpStream,
+    cuts: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<usize>>>,
+    made: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut client_read, mut client_write) = client.into_split();
+    let (mut server_read, mut server_write) = server.into_split();
+    let up = tokio::io::copy(&mut client_read, &mut server_write);
+    let down = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut passed = 0usize;
+        // Bounded by the server's bytes: every turn reads some or ends.
+        loop {
+            let n = server_read.read(&mut buf).await?;
+            if n == 0 {
+                return Ok::<(), std::io::Error>(());
+            }
+            passed += n;
+            let cut = {
+                let mut cuts = cuts.lock().unwrap();
+                let due = cuts.front().is_some_and(|&limit| passed > limit);
+                if due {
+                    cuts.pop_front();
+                }
+                due
+            };
+            if cut {
+                made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return Ok(());
+            }
+            client_write.write_all(&buf[..n]).await?;
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+}
+
+/// A download whose connection is cut four times resumes by itself each time, arrives
+/// byte-exact, and counts once. The first cut comes a few KiB into the socket, inside the
+/// first chunk, before any ack: that claim is released, so its resume may find it gone and
+/// start a fresh claim. The next cut comes after 20 MiB (more than the server's first
+/// window of 16 MiB, so the claim is held) and the next two inside the resumed claim.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_download_cut_four_times_resumes_and_counts_once() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    let len = 160 * CHUNK + 1234;
+    let file = random_file(src.path(), "cut.bin", len);
+    let link = send(&server, &file, &["--downloads", "2"]).await;
+    let port: u16 = server.url.rsplit(':').next().unwrap().parse().unwrap();
+    // (The share-information GET through the forwarder is well under 4 KiB.)
+    let (proxy, cuts) = cutting_forwarder(port, vec![4 << 10, 20 << 20, 8 << 20, 6 << 20]).await;
+    let through_proxy = link.replace(&server.url, &format!("http://127.0.0.1:{proxy}"));
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = out_dir.path();
+    let got = ferry(
+        &["receive", &through_proxy, "-o", out.to_str().unwrap()],
+        out,
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&got), 0, "{}", stderr(&got));
+    assert_eq!(
+        cuts.load(std::sync::atomic::Ordering::SeqCst),
+        4,
+        "every cut happened"
+    );
+    let log = stderr(&got);
+    eprintln!("{log}");
+    assert!(log.contains("reconnecting"), "{log}");
+    // The cuts of the held claim were resumed inside it, not started over.
+    assert!(
+        log.matches("starting a fresh download").count() <= 1,
+        "{log}"
+    );
+    assert_same_file(&file, &out.join("cut.bin"));
+    assert!(partial_files(out).is_empty(), "{:?}", partial_files(out));
+
+    // Counted exactly once: one download of the two is left.
+    let id = link.rsplit('/').next().unwrap().split('#').next().unwrap();
+    let info: serde_json::Value = reqwest::get(format!("{}/api/shares/{id}", server.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["downloads_left"], 1, "{info}");
+    assert_round_trip(&server, out).await;
+}

@@ -132,8 +132,18 @@ pub enum DownloadRequest {
         share_id: String,
         /// The 32-byte download token from the key schedule.
         token: Bytes,
+        /// Resuming a cut-off download: the claim token its first `ready` carried. Absent
+        /// on a fresh download.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        claim_token: Option<Bytes>,
+        /// Resuming: the index of the first chunk still wanted (every chunk before it was
+        /// received). Only with `claim_token`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_chunk: Option<u64>,
     },
-    /// Chunks received so far (cumulative); grants the server room for more.
+    /// Chunks received so far (cumulative); grants the server room for more. The final
+    /// chunk is sent only after an ack of every chunk before it (an ack of 0 for a
+    /// one-chunk share).
     Ack {
         /// Count of chunks received.
         chunks: u64,
@@ -157,6 +167,11 @@ pub enum DownloadEvent {
         chunks: u64,
         /// How many chunks the server sends beyond the client's last ack.
         window: u32,
+        /// 32 random bytes naming this download's claim, so a cut-off download can
+        /// resume inside it; the server keeps only their verifier. Absent in the `ready`
+        /// that answers a resumed `start`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        claim_token: Option<Bytes>,
     },
     /// Every chunk was delivered and the download counted.
     Done {
@@ -228,6 +243,9 @@ pub enum ErrorCode {
     /// The server (or this client address) has the most connections it allows open; the
     /// client may retry once one of its others ended. Sent before close code 1013.
     TooManyConnections,
+    /// A resumed download's claim token is unknown, or its claim has ended (released,
+    /// counted, or its lease ran out): the client must start a new download.
+    ClaimLost,
     /// A code this client does not know.
     #[serde(other)]
     Unknown,
@@ -336,6 +354,38 @@ mod tests {
     }
 
     #[test]
+    fn resume_fields_are_pinned_and_optional() {
+        let resume = DownloadRequest::Start {
+            version: 1,
+            share_id: "x".into(),
+            token: Bytes(vec![1, 2]),
+            claim_token: Some(Bytes(vec![255])),
+            from_chunk: Some(7),
+        };
+        assert_eq!(
+            serde_json::to_value(&resume).unwrap(),
+            json!({"type": "start", "version": 1, "share_id": "x", "token": "AQI",
+                   "claim_token": "_w", "from_chunk": 7})
+        );
+        let ready = DownloadEvent::Ready {
+            metadata: Bytes(vec![]),
+            ciphertext_size: 16,
+            chunks: 1,
+            window: 2,
+            claim_token: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&ready).unwrap(),
+            json!({"type": "ready", "metadata": "", "ciphertext_size": 16, "chunks": 1,
+                   "window": 2})
+        );
+        assert_eq!(
+            serde_json::to_value(ErrorCode::ClaimLost).unwrap(),
+            json!("claim-lost")
+        );
+    }
+
+    #[test]
     fn unknown_types_and_fields_are_tolerated() {
         let m: DownloadRequest =
             serde_json::from_value(json!({"type": "resume", "offset": 5})).unwrap();
@@ -343,6 +393,18 @@ mod tests {
         let m: DownloadRequest =
             serde_json::from_value(json!({"type": "ack", "chunks": 3, "future": true})).unwrap();
         assert_eq!(m, DownloadRequest::Ack { chunks: 3 });
+        let m: DownloadRequest = serde_json::from_value(
+            json!({"type": "start", "version": 1, "share_id": "x", "token": "AQI"}),
+        )
+        .unwrap();
+        assert!(matches!(
+            m,
+            DownloadRequest::Start {
+                claim_token: None,
+                from_chunk: None,
+                ..
+            }
+        ));
         let e: ErrorBody =
             serde_json::from_value(json!({"code": "brand-new", "message": "x"})).unwrap();
         assert_eq!(e.code, ErrorCode::Unknown);

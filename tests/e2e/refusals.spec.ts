@@ -104,8 +104,9 @@ test('a file over the server limit is refused before any upload', async ({ harne
     await expect(page.getByRole('alert')).toContainText('this server accepts files up to 1 MiB');
     await page.waitForTimeout(1000);
     expect(harness.sockets).toEqual([]);
-    // No blob, finished or staged (the data directory also holds the database and the
-    // server's space-reserve ballast).
+    // No segment or blob, finished or staged (the data directory also holds the database
+    // and the server's space-reserve ballast).
+    expect(listFiles(join(server.dataDir, 'segments'))).toEqual([]);
     expect(listFiles(join(server.dataDir, 'blobs'))).toEqual([]);
   } finally {
     await server.stop();

@@ -2,9 +2,9 @@
 // WebSocket frame captured, a long-task monitor, and helpers to send and receive.
 import { test as base, expect, type Browser, type BrowserContextOptions, type Download, type Page } from '@playwright/test';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 export interface Frame {
   url: string;
@@ -129,6 +129,7 @@ export function findInDir(dir: string, needle: Buffer): string | undefined {
 /** Every regular file under `dir` with its size. */
 export function listFiles(dir: string): { path: string; size: number }[] {
   const out: { path: string; size: number }[] = [];
+  if (!existsSync(dir)) return out;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) out.push(...listFiles(path));
@@ -226,8 +227,9 @@ export async function downloadedBytes(d: Download): Promise<Buffer> {
 }
 
 /** Sends a random file of `size` bytes through the main server (from `sender`, else a new
- * page), then flips one bit of its stored blob at the offset `at(blobLength)` returns;
- * resolves with the link and passphrase. */
+ * page), then flips one bit of its stored ciphertext at the offset `at(ciphertextLength)`
+ * returns (in whichever segment object holds that offset); resolves with the link and
+ * passphrase. */
 export async function sendThenAlter(
   harness: Harness,
   name: string,
@@ -241,11 +243,17 @@ export async function sendThenAlter(
   const dataDir = process.env.FERRY_E2E_DATA_DIR!;
   const before = new Set(listFiles(dataDir).map((f) => f.path));
   const link = await send(sender ?? (await harness.openPage()), file.path, pass);
-  const blobs = listFiles(dataDir).filter((f) => f.size === ciphertextSize(size) && !before.has(f.path));
-  expect(blobs.length, `exactly one new blob of ${ciphertextSize(size)} bytes`).toBe(1);
-  const blob = readFileSync(blobs[0].path);
-  blob[at(blob.length)] ^= 0x01;
-  writeFileSync(blobs[0].path, blob);
+  // The share's segments: `segments/<share id>/<index>`, in index order.
+  const segments = listFiles(join(dataDir, 'segments', shareId(link)))
+    .filter((f) => !before.has(f.path) && /^\d+$/.test(basename(f.path)))
+    .sort((a, b) => Number(basename(a.path)) - Number(basename(b.path)));
+  const total = segments.reduce((sum, f) => sum + f.size, 0);
+  expect(total, `the share's segments hold ${ciphertextSize(size)} bytes`).toBe(ciphertextSize(size));
+  let offset = at(total);
+  const target = segments.find((f) => (offset < f.size ? true : ((offset -= f.size), false)))!;
+  const bytes = readFileSync(target.path);
+  bytes[offset] ^= 0x01;
+  writeFileSync(target.path, bytes);
   return { link, pass };
 }
 

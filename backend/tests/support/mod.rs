@@ -576,3 +576,108 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
     panic!("never happened: {what}");
 }
+
+/// How one socket of a [`Downloader`] ended.
+#[derive(Debug)]
+pub enum Leg {
+    /// The test cut the socket after the chunk it asked for.
+    Cut,
+    /// The download completed and counted.
+    Done(Downloaded),
+    /// The server refused or failed.
+    Refused(ErrorBody),
+}
+
+/// A download driven by the client core that can be cut off and resumed inside its claim,
+/// on the same or another server.
+pub struct Downloader {
+    session: Download,
+    header: Header,
+    keys: Keys,
+    opened: Option<(FileMetadata, StreamDecryptor)>,
+    plaintext: Vec<u8>,
+}
+
+impl Downloader {
+    pub async fn new(port: u16, share: &Share) -> Downloader {
+        let info = share_info(port, &share.id).await.expect("share info");
+        let header = Header::parse(&info.header.0).expect("header");
+        let keys = Keys::derive(&header, PASSPHRASE, Some(&share.link_secret)).expect("keys");
+        let id = ShareId::parse(&share.id).expect("a share ID");
+        Downloader {
+            session: Download::new(&id, &share.token, &header),
+            header,
+            keys,
+            opened: None,
+            plaintext: Vec::new(),
+        }
+    }
+
+    /// Chunks received and verified so far.
+    pub fn received(&self) -> u64 {
+        self.session.received_chunks()
+    }
+
+    /// Continue inside the claim on the next [`Downloader::run`].
+    pub fn resume(&mut self) {
+        self.session.resume().expect("a resumable download");
+    }
+
+    /// Runs on a new socket to `port`. `cut_after`: drop the socket (without acknowledging
+    /// it) once the chunk with that count arrived.
+    pub async fn run(&mut self, port: u16, cut_after: Option<u64>) -> Leg {
+        let mut ws = connect(port, DOWNLOAD_PATH).await;
+        // Bounded: each turn sends a frame or reads one; the core ends after `done` or a
+        // failure, and the test cuts at `cut_after`.
+        loop {
+            match self.session.poll() {
+                DownloadAction::Send(text) => ws.send(Message::text(text)).await.expect("send"),
+                DownloadAction::Ready(ready) => {
+                    let meta =
+                        FileMetadata::open(&ready.metadata, &self.keys.metadata, &self.header)
+                            .expect("metadata opens");
+                    let dec = StreamDecryptor::new(&self.keys.payload, &self.header);
+                    self.opened = Some((meta, dec));
+                }
+                DownloadAction::Wait => match next(&mut ws).await {
+                    Some(Message::Text(text)) => {
+                        let _ = self.session.handle_text(&text);
+                    }
+                    Some(Message::Binary(sealed)) => {
+                        let Ok(chunk) = self.session.handle_binary(sealed.len()) else {
+                            continue;
+                        };
+                        let (_, dec) = self.opened.as_mut().expect("chunks only after ready");
+                        let plain = dec.open_chunk(&sealed, chunk.last).expect("chunk opens");
+                        self.plaintext.extend(plain);
+                        if Some(chunk.index + 1) == cut_after {
+                            drop(ws);
+                            // The core learns of the cut as a transport would.
+                            let _ = self.session.handle_closed(None);
+                            return Leg::Cut;
+                        }
+                        self.session.acknowledge(chunk.index + 1).expect("ack");
+                    }
+                    other => {
+                        let _ = self.session.handle_closed(close_reason(other).as_deref());
+                    }
+                },
+                DownloadAction::Done { downloads_left } => {
+                    let (meta, dec) = self.opened.take().expect("done only after ready");
+                    dec.finish().expect("stream complete");
+                    assert_eq!(self.plaintext.len() as u64, meta.size);
+                    return Leg::Done(Downloaded {
+                        name: meta.name,
+                        plaintext: std::mem::take(&mut self.plaintext),
+                        downloads_left,
+                    });
+                }
+                DownloadAction::Failed(e) => {
+                    let body = refusal(e);
+                    let _ = expect_close(&mut ws).await;
+                    return Leg::Refused(body);
+                }
+            }
+        }
+    }
+}

@@ -1,4 +1,10 @@
 //! The download session: `start` → `ready` → chunks and acks within the window → `done`.
+//!
+//! The server sends the final chunk only after an ack of every chunk before it (for a
+//! one-chunk share, an ack of 0 that this core sends by itself right after `ready`). A
+//! download cut off after `ready` can continue inside its claim on a new socket:
+//! [`Download::resume`] makes the next `start` carry the claim token from `ready` and the
+//! index of the first chunk not yet received.
 use std::fmt;
 
 use zeroize::Zeroizing;
@@ -15,7 +21,8 @@ pub enum DownloadAction {
     /// Send this text frame (a JSON control message).
     Send(String),
     /// The server accepted the token and claimed a download: open the metadata and get
-    /// ready for `chunks` chunks. Given once, before any chunk.
+    /// ready for `chunks` chunks. Given once, before any chunk (a resumed download's
+    /// second `ready` is checked against the first and not given again).
     Ready(Ready),
     /// Read the next server message (or the socket's end) and feed it in.
     Wait,
@@ -50,7 +57,7 @@ pub struct ChunkInfo {
     pub last: bool,
 }
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 enum State {
     Start,
     AwaitReady,
@@ -67,6 +74,15 @@ pub struct Download {
     state: State,
     /// The `start` message; it holds the download token, so it is wiped once sent.
     start: Zeroizing<String>,
+    share_id: String,
+    /// The download token, kept for a resumed `start`.
+    token: Zeroizing<[u8; 32]>,
+    /// The claim token from the first `ready`, for a resumed `start`.
+    claim_token: Option<Zeroizing<Vec<u8>>>,
+    /// True once the first `ready` was handed out: a later `ready` answers a resume.
+    had_ready: bool,
+    /// An ack of 0 is due: it asks for the only chunk of a one-chunk share.
+    request_only_chunk: bool,
     header: Header,
     layout: Option<Layout>,
     ready: Option<Ready>,
@@ -96,10 +112,17 @@ impl Download {
             version: PROTOCOL_VERSION,
             share_id: share_id.as_str().to_owned(),
             token: b64::Bytes(token.to_vec()),
+            claim_token: None,
+            from_chunk: None,
         };
         Download {
             state: State::Start,
             start: Zeroizing::new(to_text(&start)),
+            share_id: share_id.as_str().to_owned(),
+            token: Zeroizing::new(*token),
+            claim_token: None,
+            had_ready: false,
+            request_only_chunk: false,
             header: header.clone(),
             layout: None,
             ready: None,
@@ -119,6 +142,9 @@ impl Download {
             }
             State::AwaitReady | State::AwaitDone => DownloadAction::Wait,
             State::Receiving => {
+                if std::mem::take(&mut self.request_only_chunk) {
+                    return DownloadAction::Send(to_text(&DownloadRequest::Ack { chunks: 0 }));
+                }
                 if let Some(ready) = self.ready.take() {
                     return DownloadAction::Ready(ready);
                 }
@@ -186,10 +212,16 @@ impl Download {
     /// The transport has dealt with the first `chunks` chunks (verified, written; for
     /// the last one: made durable under its final name, since acknowledging it spends
     /// the download). The next [`Download::poll`] hands out the `ack`.
+    ///
+    /// Allowed from the first `ready` on, also while a socket is being replaced (the
+    /// transport may finish verifying chunks meanwhile): the ack goes out once chunks
+    /// flow again, unless the resumed `start` already covered it.
     pub fn acknowledge(&mut self, chunks: u64) -> Result<(), ClientError> {
-        if !matches!(self.state, State::Receiving) {
+        if self.layout.is_none() || matches!(self.state, State::AwaitDone | State::Done(_)) {
             return self.fail(ClientError::Misuse("an ack outside the transfer"));
         }
+        // Checked against what the transport asked for, not what was sent: after a resume
+        // the acks up to the resume point are due locally but never sent.
         if chunks <= self.ack_wanted || chunks > self.received {
             return self.fail(ClientError::Misuse(
                 "an ack that goes backwards or beyond what was received",
@@ -209,6 +241,40 @@ impl Download {
         })
     }
 
+    /// Whether [`Download::resume`] can continue this download: the server's first
+    /// `ready` gave a claim token, a chunk is still missing, and it is not over.
+    pub fn can_resume(&self) -> bool {
+        self.claim_token.is_some()
+            && self.layout.is_some_and(|l| self.received < l.chunks)
+            && !matches!(self.state, State::Done(_))
+    }
+
+    /// After the socket broke (or the server failed), continue inside the same claim on
+    /// a new socket: the next [`Download::poll`] sends a `start` with the claim token and
+    /// the first chunk not yet received. Acks of chunks received before the cut are not
+    /// sent again (the resumed `start` stands for them). Whether the failure was worth a
+    /// resume is the transport's call ([`ClientError::is_transient`]).
+    pub fn resume(&mut self) -> Result<(), ClientError> {
+        if !self.can_resume() {
+            return Err(ClientError::Misuse(
+                "a resume without a claim, or with nothing left to receive",
+            ));
+        }
+        let claim_token = self.claim_token.as_ref().map(|t| b64::Bytes(t.to_vec()));
+        let start = DownloadRequest::Start {
+            version: PROTOCOL_VERSION,
+            share_id: self.share_id.clone(),
+            token: b64::Bytes(self.token.to_vec()),
+            claim_token,
+            from_chunk: Some(self.received),
+        };
+        *self.start = to_text(&start);
+        self.ack_sent = self.ack_sent.max(self.received);
+        self.request_only_chunk = false;
+        self.state = State::Start;
+        Ok(())
+    }
+
     /// Chunks received so far.
     pub fn received_chunks(&self) -> u64 {
         self.received
@@ -224,10 +290,34 @@ impl Download {
             (DownloadEvent::Unknown, _) => Ok(()),
             (
                 DownloadEvent::Ready {
+                    ciphertext_size,
+                    chunks,
+                    window,
+                    ..
+                },
+                State::AwaitReady,
+            ) if self.had_ready => {
+                let same = Layout::new(&self.header, ciphertext_size) == self.layout
+                    && self.layout.is_some_and(|l| l.chunks == chunks);
+                if !same {
+                    return self.fail(ClientError::ServerProtocol(
+                        "a resumed `ready` announces another file",
+                    ));
+                }
+                if window == 0 {
+                    return self.fail(ClientError::ServerProtocol("a window of 0 chunks"));
+                }
+                self.window = u64::from(window);
+                self.state = State::Receiving;
+                Ok(())
+            }
+            (
+                DownloadEvent::Ready {
                     metadata,
                     ciphertext_size,
                     chunks,
                     window,
+                    claim_token,
                 },
                 State::AwaitReady,
             ) => {
@@ -246,6 +336,9 @@ impl Download {
                 }
                 self.layout = Some(layout);
                 self.window = u64::from(window);
+                self.claim_token = claim_token.map(|t| Zeroizing::new(t.0));
+                self.had_ready = true;
+                self.request_only_chunk = chunks == 1;
                 self.ready = Some(Ready {
                     metadata: metadata.0,
                     ciphertext_size,

@@ -78,6 +78,13 @@ pub enum ClientError {
         /// The server's sentence.
         message: String,
     },
+    /// `claim-lost`: a resumed download's claim ended (released, counted, or its lease
+    /// ran out) or its token is wrong; only a new download can follow.
+    #[error("the interrupted download cannot continue: {message}")]
+    ClaimLost {
+        /// The server's sentence.
+        message: String,
+    },
     /// `internal`: the server failed; retry later.
     #[error("the server failed: {message}")]
     Internal {
@@ -147,6 +154,7 @@ impl ClientError {
             ClientError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
             ClientError::ForbiddenOrigin { .. } => ErrorCode::ForbiddenOrigin,
             ClientError::Internal { .. } => ErrorCode::Internal,
+            ClientError::ClaimLost { .. } => ErrorCode::ClaimLost,
             ClientError::Refused { code, .. } => *code,
             ClientError::ServerProtocol(_)
             | ClientError::Malformed(_)
@@ -167,6 +175,7 @@ impl ClientError {
             | ClientError::TooManyConnections { message }
             | ClientError::ForbiddenOrigin { message }
             | ClientError::Internal { message }
+            | ClientError::ClaimLost { message }
             | ClientError::Refused { message, .. } => Some(message),
             ClientError::ServerProtocol(_)
             | ClientError::Malformed(_)
@@ -217,6 +226,7 @@ impl From<ErrorBody> for ClientError {
             ErrorCode::TooManyConnections => ClientError::TooManyConnections { message },
             ErrorCode::ForbiddenOrigin => ClientError::ForbiddenOrigin { message },
             ErrorCode::Internal => ClientError::Internal { message },
+            ErrorCode::ClaimLost => ClientError::ClaimLost { message },
             code @ (ErrorCode::BadRequest
             | ErrorCode::UnsupportedVersion
             | ErrorCode::ProtocolViolation
@@ -273,6 +283,10 @@ mod tests {
                 ClientError::ForbiddenOrigin { message: m() },
             ),
             (ErrorCode::Internal, ClientError::Internal { message: m() }),
+            (
+                ErrorCode::ClaimLost,
+                ClientError::ClaimLost { message: m() },
+            ),
         ];
         for (code, want) in cases {
             let got = ClientError::from(body(code));

@@ -71,6 +71,13 @@ fn download_ready(plaintext_len: u64, window: u32) -> Download {
     assert_eq!(down.poll(), DownloadAction::Wait);
     down.handle_text(&ready_json(plaintext_len, window))
         .unwrap();
+    if header().chunk_count(plaintext_len) == 1 {
+        // The only chunk is also the final one: it must be asked for.
+        let DownloadAction::Send(text) = down.poll() else {
+            panic!("an ack of 0 first")
+        };
+        assert_eq!(json_of(&text), json!({"type": "ack", "chunks": 0}));
+    }
     let DownloadAction::Ready(ready) = down.poll() else {
         panic!("ready first")
     };
@@ -258,11 +265,184 @@ fn download_acks_only_what_was_received_and_never_backwards() {
     assert_eq!(closed, Err(ClientError::Closed { reason: None }));
 }
 
+/// A `ready` that carries a claim token, for `plaintext_len` bytes.
+fn ready_with_claim(plaintext_len: u64, window: u32) -> String {
+    let mut ready = json_of(&ready_json(plaintext_len, window));
+    ready["claim_token"] = crate::b64::encode(&[5; 32]).into();
+    ready.to_string()
+}
+
+/// Starts a download whose `ready` carries a claim token.
+fn claimed(plaintext_len: u64, window: u32) -> Download {
+    let id = ShareId::parse(ID).unwrap();
+    let mut down = Download::new(&id, &TOKEN, &header());
+    let _ = down.poll();
+    down.handle_text(&ready_with_claim(plaintext_len, window))
+        .unwrap();
+    if header().chunk_count(plaintext_len) == 1 {
+        let _ = down.poll();
+    }
+    assert!(matches!(down.poll(), DownloadAction::Ready(_)));
+    down
+}
+
+#[test]
+fn a_cut_download_resumes_inside_its_claim_from_the_next_chunk() {
+    let mut down = claimed(10 * 1024, 4);
+    for i in 1..=3u64 {
+        down.handle_binary(SEALED).unwrap();
+        if i < 3 {
+            down.acknowledge(i).unwrap();
+            assert!(matches!(down.poll(), DownloadAction::Send(_)));
+        }
+    }
+    // Chunk 3 arrived but is not verified yet when the socket breaks.
+    assert!(down.handle_closed(None).is_err());
+    assert!(down.can_resume());
+    down.resume().unwrap();
+    let DownloadAction::Send(text) = down.poll() else {
+        panic!("a resumed start")
+    };
+    assert_eq!(
+        json_of(&text),
+        json!({"type": "start", "version": 1, "share_id": ID,
+               "token": crate::b64::encode(&TOKEN),
+               "claim_token": crate::b64::encode(&[5; 32]), "from_chunk": 3})
+    );
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    // The answer carries no claim token and is not handed out again.
+    down.handle_text(&ready_json(10 * 1024, 2)).unwrap();
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    // The verification of chunk 3 finishes: the resumed start already said so.
+    down.acknowledge(3).unwrap();
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    let info = down.handle_binary(SEALED).unwrap();
+    assert_eq!(info.index, 3);
+    down.acknowledge(4).unwrap();
+    assert_eq!(
+        down.poll(),
+        DownloadAction::Send(r#"{"type":"ack","chunks":4}"#.into())
+    );
+    // The window (now 2) counts from the resume point.
+    down.handle_binary(SEALED).unwrap();
+    down.handle_binary(SEALED).unwrap();
+    assert!(down.handle_binary(SEALED).is_err());
+}
+
+#[test]
+fn chunks_verified_while_the_socket_is_replaced_are_acknowledged_in_turn() {
+    let mut down = claimed(10 * 1024, 4);
+    for _ in 0..3 {
+        down.handle_binary(SEALED).unwrap();
+    }
+    down.acknowledge(1).unwrap();
+    assert!(matches!(down.poll(), DownloadAction::Send(_)));
+    down.handle_closed(None).unwrap_err();
+    // Verified after the cut, before the resume: accepted, never sent (the resumed
+    // `start` covers it).
+    down.acknowledge(2).unwrap();
+    down.resume().unwrap();
+    let _ = down.poll();
+    // Verified while the resumed `ready` is awaited: accepted, not sent yet.
+    down.acknowledge(3).unwrap();
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    down.handle_text(&ready_json(10 * 1024, 4)).unwrap();
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    down.handle_binary(SEALED).unwrap();
+    down.acknowledge(4).unwrap();
+    assert_eq!(
+        down.poll(),
+        DownloadAction::Send(r#"{"type":"ack","chunks":4}"#.into())
+    );
+}
+
+#[test]
+fn a_resumed_ready_for_another_file_is_refused() {
+    let mut down = claimed(10 * 1024, 4);
+    down.handle_binary(SEALED).unwrap();
+    down.handle_closed(None).unwrap_err();
+    down.resume().unwrap();
+    let _ = down.poll();
+    assert_eq!(
+        down.handle_text(&ready_json(20 * 1024, 4)),
+        Err(ClientError::ServerProtocol(
+            "a resumed `ready` announces another file"
+        ))
+    );
+}
+
+#[test]
+fn no_resume_without_a_claim_token_or_with_nothing_missing() {
+    // An old server's `ready` has no claim token.
+    let mut down = download_ready(10 * 1024, 4);
+    down.handle_binary(SEALED).unwrap();
+    down.handle_closed(None).unwrap_err();
+    assert!(!down.can_resume());
+    assert!(matches!(down.resume(), Err(ClientError::Misuse(_))));
+    // Cut before `ready`: nothing to resume.
+    let id = ShareId::parse(ID).unwrap();
+    let mut down = Download::new(&id, &TOKEN, &header());
+    let _ = down.poll();
+    down.handle_closed(None).unwrap_err();
+    assert!(!down.can_resume());
+    // Every chunk received: nothing left to resume.
+    let mut down = claimed(2000, 4);
+    down.handle_binary(SEALED).unwrap();
+    down.handle_binary(sizes(2000)[1]).unwrap();
+    assert!(!down.can_resume());
+}
+
+#[test]
+fn a_one_chunk_share_asks_for_its_only_chunk_before_ready() {
+    let id = ShareId::parse(ID).unwrap();
+    let mut down = Download::new(&id, &TOKEN, &header());
+    let _ = down.poll();
+    down.handle_text(&ready_json(100, 4)).unwrap();
+    assert_eq!(
+        down.poll(),
+        DownloadAction::Send(r#"{"type":"ack","chunks":0}"#.into())
+    );
+    assert!(matches!(down.poll(), DownloadAction::Ready(_)));
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    // A resume of it asks with its `start` instead (from chunk 0).
+    let mut down = claimed(100, 4);
+    down.handle_closed(None).unwrap_err();
+    down.resume().unwrap();
+    let DownloadAction::Send(text) = down.poll() else {
+        panic!("a resumed start")
+    };
+    assert_eq!(json_of(&text)["from_chunk"], 0);
+    down.handle_text(&ready_json(100, 4)).unwrap();
+    assert_eq!(down.poll(), DownloadAction::Wait);
+}
+
+#[test]
+fn claim_lost_is_its_own_failure() {
+    let mut down = claimed(10 * 1024, 4);
+    down.handle_binary(SEALED).unwrap();
+    down.handle_closed(None).unwrap_err();
+    down.resume().unwrap();
+    let _ = down.poll();
+    let err = down
+        .handle_text(r#"{"type":"error","code":"claim-lost","message":"m"}"#)
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ClientError::ClaimLost {
+            message: "m".into()
+        }
+    );
+    assert!(!err.is_transient());
+}
+
 #[test]
 fn debug_output_carries_no_token() {
     let id = ShareId::parse(ID).unwrap();
-    let d = Download::new(&id, &TOKEN, &header());
+    let mut d = Download::new(&id, &TOKEN, &header());
+    let _ = d.poll();
+    d.handle_text(&ready_with_claim(5000, 4)).unwrap();
     let text = format!("{d:?}");
+    assert!(!text.contains(&crate::b64::encode(&[5; 32])), "{text}");
     assert!(!text.contains(&crate::b64::encode(&TOKEN)), "{text}");
     assert!(!text.contains(ID), "{text}");
 }
