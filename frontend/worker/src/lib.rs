@@ -13,6 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod read_plan;
+pub mod reconnect;
 
 /// Where Trunk puts the worker's loader (Trunk does not hash worker file names). Absolute,
 /// because the receive page lives under `/s/{id}`.
@@ -104,6 +105,13 @@ pub enum Phase {
     Transferring,
     /// Waiting for the server to commit (upload) or count (download).
     Finishing,
+    /// The connection broke (or the server was briefly unable); waiting before try
+    /// `attempt` (from 1, at most [`reconnect::MAX_TRIES`] in a row without progress) to
+    /// continue the same transfer on a new connection.
+    Reconnecting {
+        /// Which try in a row this is.
+        attempt: u32,
+    },
 }
 
 /// Worker → page.

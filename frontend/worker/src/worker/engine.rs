@@ -189,6 +189,19 @@ impl Chunks {
         Some(sealed)
     }
 
+    /// Seals chunk `index` next (a resumed upload, or one that skips segments the server
+    /// already has). Only ever to re-seal the very same plaintext: the page's `File` is a
+    /// snapshot the browser refuses to read once the file changed on disk, and an upload
+    /// never continues across page loads (see `ChunkSequence::seek`).
+    pub fn seek(&mut self, index: u64) -> Result<(), Failure> {
+        match &mut self.kind {
+            Kind::Ahead { seq, .. } => seq.seek(index),
+            Kind::WasmSeal(enc) => enc.seek(index),
+            Kind::WasmOpen(_) => return Err(Failure::new("internal", "sealed out of turn")),
+        }
+        Ok(())
+    }
+
     /// Seals the next chunk on this thread (every chunk but the last exactly
     /// `chunk_size` bytes). Only for the engine [`Chunks::seal_ahead`] refuses.
     pub fn seal(&mut self, plain: &Uint8Array, last: bool) -> Result<Uint8Array, Failure> {

@@ -33,6 +33,17 @@ pub fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
+/// Waits `ms` milliseconds (a timer on the worker's event loop).
+pub async fn sleep_ms(ms: u32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(
+            &resolve,
+            i32::try_from(ms).unwrap_or(i32::MAX),
+        );
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+}
+
 /// Installs the message handler and tells the page the worker listens. Messages posted
 /// before this point would be lost, so the page waits for [`Report::Alive`].
 pub fn start() {
