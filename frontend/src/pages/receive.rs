@@ -171,7 +171,7 @@ pub fn ReceivePage(
                     phase: p,
                     engine: e,
                 } => {
-                    if p == Phase::Transferring {
+                    if p == Phase::Transferring && started.get_untracked() == 0.0 {
                         started.set(js_sys::Date::now());
                     }
                     phase.set(Some(p));
@@ -240,6 +240,7 @@ pub fn ReceivePage(
                             "This file is no longer available: it has already been downloaded, or was deleted.".into()
                         }
                         "busy" => "Someone else is downloading this file right now; try again in a minute.".into(),
+                        "claim-lost" => "The connection was lost for too long, and the server ended this download: any partial file is incomplete, delete it. Try again if the link still allows a download.".into(),
                         _ => format!("The download failed: {}", f.message),
                     };
                     error.set(Some(text));
