@@ -15,7 +15,7 @@ use ferry_common::{
     client::{ClientError, Download, DownloadAction, ShareId},
     protocol::DOWNLOAD_PATH,
 };
-use ferry_worker::{AesChoice, BLOB_CAP, Failure, Phase, Report, reconnect::Retries};
+use ferry_worker::{AesChoice, BLOB_CAP, Failure, FailureCode, Phase, Report, reconnect::Retries};
 use std::collections::VecDeque;
 
 use js_sys::{Array, Uint8Array};
@@ -69,8 +69,12 @@ impl BlobSink {
     fn blob(parts: &Array) -> Result<Blob, Failure> {
         let options = BlobPropertyBag::new();
         options.set_type("application/octet-stream");
-        Blob::new_with_u8_array_sequence_and_options(parts, &options)
-            .map_err(|_| Failure::new("internal", "the browser could not assemble the file"))
+        Blob::new_with_u8_array_sequence_and_options(parts, &options).map_err(|_| {
+            Failure::new(
+                FailureCode::Internal,
+                "the browser could not assemble the file",
+            )
+        })
     }
 
     fn push(&mut self, plain: Uint8Array) -> Result<(), Failure> {
@@ -91,7 +95,7 @@ impl BlobSink {
 }
 
 fn protocol_error() -> Failure {
-    Failure::new("internal", "the server answered out of turn")
+    Failure::new(FailureCode::Internal, "the server answered out of turn")
 }
 
 pub async fn run(
@@ -125,7 +129,7 @@ pub async fn run(
     );
 
     let share_id = ShareId::parse(&share_id)
-        .map_err(|_| Failure::new("internal", "the link's share ID is malformed"))?;
+        .map_err(|_| Failure::new(FailureCode::Internal, "the link's share ID is malformed"))?;
     let mut session = Download::new(&share_id, keys.download_token.as_bytes(), &header);
     let mut socket = Socket::open(DOWNLOAD_PATH).await?;
     let ready = loop {
@@ -150,7 +154,7 @@ pub async fn run(
     // was altered in storage.
     let meta = FileMetadata::open(&metadata, &keys.metadata, &header).map_err(|_| {
         Failure::new(
-            "corrupted",
+            FailureCode::Corrupted,
             "the file's sealed description does not verify: it was modified in storage",
         )
     })?;
@@ -160,7 +164,7 @@ pub async fn run(
         .ok_or_else(|| failure(ferry_common::Error::Corrupted))?;
     if port.is_none() && size > BLOB_CAP {
         return Err(Failure::new(
-            "too-large",
+            FailureCode::TooLarge,
             format!(
                 "this file is larger than the {} MiB this page can save for now",
                 BLOB_CAP >> 20

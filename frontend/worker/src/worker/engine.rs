@@ -16,7 +16,7 @@ use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto};
 
-use ferry_worker::{AesChoice, Failure};
+use ferry_worker::{AesChoice, Failure, FailureCode};
 
 use super::crypto_pool::{Op, Pool};
 
@@ -78,11 +78,11 @@ pub fn result(value: JsValue) -> Uint8Array {
 /// Maps `ferry-common`'s errors to what the page shows.
 pub fn failure(e: Error) -> Failure {
     let code = match e {
-        Error::Corrupted | Error::Truncated | Error::TrailingData => "corrupted",
-        Error::WrongPassphrase => "wrong-passphrase",
-        Error::LinkSecret => "link-incomplete",
-        Error::EmptyPassphrase => "empty-passphrase",
-        _ => "internal",
+        Error::Corrupted | Error::Truncated | Error::TrailingData => FailureCode::Corrupted,
+        Error::WrongPassphrase => FailureCode::WrongPassphrase,
+        Error::LinkSecret => FailureCode::LinkIncomplete,
+        Error::EmptyPassphrase => FailureCode::EmptyPassphrase,
+        _ => FailureCode::Internal,
     };
     Failure::new(code, e.to_string())
 }
@@ -185,7 +185,7 @@ impl Chunks {
         let sealed = then
             .and_then(|then| then.call1(plain, &encrypt).ok())
             .and_then(|p| p.dyn_into::<Promise>().ok())
-            .ok_or_else(|| Failure::new("internal", "the browser failed to encrypt"));
+            .ok_or_else(|| Failure::new(FailureCode::Internal, "the browser failed to encrypt"));
         Some(sealed)
     }
 
@@ -197,7 +197,9 @@ impl Chunks {
         match &mut self.kind {
             Kind::Ahead { seq, .. } => seq.seek(index),
             Kind::WasmSeal(enc) => enc.seek(index),
-            Kind::WasmOpen(_) => return Err(Failure::new("internal", "sealed out of turn")),
+            Kind::WasmOpen(_) => {
+                return Err(Failure::new(FailureCode::Internal, "sealed out of turn"));
+            }
         }
         Ok(())
     }
@@ -209,7 +211,7 @@ impl Chunks {
             Kind::WasmSeal(enc) => Ok(Uint8Array::from(
                 &enc.seal_chunk(&plain.to_vec(), last).map_err(failure)?[..],
             )),
-            _ => Err(Failure::new("internal", "sealed out of turn")),
+            _ => Err(Failure::new(FailureCode::Internal, "sealed out of turn")),
         }
     }
 
@@ -242,7 +244,7 @@ impl Chunks {
             Kind::WasmOpen(dec) => Ok(Uint8Array::from(
                 &dec.open_chunk(&sealed.to_vec(), last).map_err(failure)?[..],
             )),
-            _ => Err(Failure::new("internal", "opened out of turn")),
+            _ => Err(Failure::new(FailureCode::Internal, "opened out of turn")),
         }
     }
 

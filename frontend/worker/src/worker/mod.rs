@@ -6,7 +6,7 @@ mod save_stream;
 mod socket;
 mod upload;
 
-use ferry_worker::{Command, Failure, Report};
+use ferry_worker::{Command, Failure, FailureCode, Report};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{Blob, DedicatedWorkerGlobalScope, MessageEvent};
@@ -75,7 +75,7 @@ pub fn start() {
                     Some(file) => {
                         upload::run(file, passphrase, expires_in_secs, max_downloads, aes).await
                     }
-                    None => Err(Failure::new("internal", "no file was given")),
+                    None => Err(Failure::new(FailureCode::Internal, "no file was given")),
                 },
                 Ok(Command::Download {
                     share_id,
@@ -90,7 +90,7 @@ pub fn start() {
                     Ok(())
                 }
                 Err(_) => Err(Failure::new(
-                    "internal",
+                    FailureCode::Internal,
                     "the worker got a malformed command",
                 )),
             };

@@ -13,7 +13,9 @@ use ferry_common::{
     client::{ClientError, Upload, UploadAction, Uploaded},
     protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadRequest},
 };
-use ferry_worker::{AesChoice, Failure, Phase, Report, read_plan::ReadPlan, reconnect::Retries};
+use ferry_worker::{
+    AesChoice, Failure, FailureCode, Phase, Report, read_plan::ReadPlan, reconnect::Retries,
+};
 use std::collections::VecDeque;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
@@ -27,28 +29,24 @@ use super::{
 };
 
 /// Turns a failure of the client core into one for the page: a server refusal keeps the
-/// server's code and sentence; a closed socket is `network`; a server that broke the
-/// protocol is `internal`.
+/// server's code and sentence; a closed socket is `Network`; a server that broke the
+/// protocol is `Internal`.
 pub fn client_failure(e: ClientError) -> Failure {
     if let (Some(code), Some(message)) = (e.server_code(), e.server_message()) {
-        let code = serde_json::to_value(code)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "unknown".into());
         let attempts_left = match &e {
             ClientError::WrongToken { attempts_left, .. } => *attempts_left,
             _ => None,
         };
         return Failure {
-            code,
+            code: FailureCode::Server(code),
             message: message.to_owned(),
             attempts_left,
         };
     }
     match e {
         ClientError::Closed { .. } => lost(),
-        ClientError::Misuse(_) => Failure::new("internal", e.to_string()),
-        _ => Failure::new("internal", "the server answered out of turn"),
+        ClientError::Misuse(_) => Failure::new(FailureCode::Internal, e.to_string()),
+        _ => Failure::new(FailureCode::Internal, "the server answered out of turn"),
     }
 }
 
@@ -390,7 +388,7 @@ async fn connection(
             UploadAction::Send(text) if is_finish(&text) => {
                 if !producer.final_sealed {
                     return Err(Stop::Fatal(Failure::new(
-                        "internal",
+                        FailureCode::Internal,
                         "the upload would end without its final chunk",
                     )));
                 }
@@ -468,7 +466,7 @@ enum Ahead {
 
 fn unreadable() -> Failure {
     Failure::new(
-        "read",
+        FailureCode::Read,
         "the file could not be read or encrypted; was it moved or changed?",
     )
 }
