@@ -81,6 +81,16 @@ impl ChunkSequence {
         Ok(chunk_nonce(self.counter, last))
     }
 
+    /// Goes back (or forward) to chunk `counter`, not finished: the next nonce handed out
+    /// is chunk `counter`'s. For a resumed upload that re-seals the chunks the server
+    /// lacks. Re-sealing a chunk is safe ONLY over the very same plaintext (the same
+    /// bytes of the same unchanged file): two different plaintexts under one nonce and key
+    /// reveal their XOR and let anyone forge chunks (GCM).
+    pub fn seek(&mut self, counter: u64) {
+        self.counter = counter;
+        self.finished = false;
+    }
+
     /// Moves past a chunk that was sealed or verified.
     pub fn advance(&mut self, last: bool) {
         self.counter += 1;
@@ -170,6 +180,12 @@ impl StreamEncryptor {
         self.aead.seal_in_place(&nonce, &mut sealed)?;
         self.seq.advance(last);
         Ok(sealed)
+    }
+
+    /// Continues at chunk `counter` (see [`ChunkSequence::seek`]): only ever to re-seal
+    /// the very same plaintext, as a resumed upload does.
+    pub fn seek(&mut self, counter: u64) {
+        self.seq.seek(counter);
     }
 
     /// True once the final chunk has been sealed. A caller MUST seal a final chunk: a
@@ -379,6 +395,32 @@ mod tests {
         let mut plain = sealed[2].clone();
         aead.open_in_place(&nonces[2], &mut plain).unwrap();
         assert_eq!(plain, &data[32..]);
+    }
+
+    /// A resumed upload re-seals from a chunk in the middle (also after the final chunk
+    /// was sealed once): the bytes equal the first pass, chunk for chunk.
+    #[test]
+    fn seek_reseals_the_same_chunks() {
+        let (keys, header) = setup(16);
+        let data = [5u8; 40];
+        let first = seal_all(&keys, &header, &data);
+        let mut enc = StreamEncryptor::new(&keys.payload, &header);
+        let pieces: Vec<&[u8]> = data.chunks(16).collect();
+        for (i, c) in pieces.iter().enumerate() {
+            enc.seal_chunk(c, i == 2).unwrap();
+        }
+        assert!(enc.is_finished());
+        enc.seek(1);
+        assert!(!enc.is_finished());
+        assert_eq!(enc.seal_chunk(pieces[1], false).unwrap(), first[1]);
+        assert_eq!(enc.seal_chunk(pieces[2], true).unwrap(), first[2]);
+        assert!(enc.is_finished());
+        // Without the seek, the next chunk would be sealed as another one.
+        let mut fresh = StreamEncryptor::new(&keys.payload, &header);
+        assert_ne!(fresh.seal_chunk(pieces[1], false).unwrap(), first[1]);
+        let mut seq = ChunkSequence::new(&header);
+        seq.seek(2);
+        assert_eq!(seq.seal_nonce(8, true).unwrap(), chunk_nonce(2, true));
     }
 
     #[test]

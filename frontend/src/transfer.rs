@@ -1,7 +1,7 @@
 //! The page's side of the transfer worker: start one, hand it a command, get reports.
 use std::{cell::Cell, rc::Rc};
 
-use ferry_worker::{AesChoice, Command, Failure, Report, WORKER_URL};
+use ferry_worker::{AesChoice, Command, Failure, FailureCode, Report, WORKER_URL};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{Blob, MessageEvent, Worker};
@@ -24,8 +24,12 @@ impl Transfer {
         port: Option<&web_sys::MessagePort>,
         on_report: impl Fn(Report, Option<Blob>) + 'static,
     ) -> Result<Transfer, Failure> {
-        let worker = Worker::new(WORKER_URL)
-            .map_err(|_| Failure::new("internal", "this browser could not start a Web Worker"))?;
+        let worker = Worker::new(WORKER_URL).map_err(|_| {
+            Failure::new(
+                FailureCode::Internal,
+                "this browser could not start a Web Worker",
+            )
+        })?;
         let message = Object::new();
         // unwrap: commands are plain structs that always serialise.
         let json = serde_json::to_string(command).expect("command serialises");
@@ -96,7 +100,7 @@ impl Transfer {
                 worker.terminate();
                 on_report(
                     Report::Failed(Failure::new(
-                        "internal",
+                        FailureCode::Internal,
                         "the encryption worker stopped unexpectedly; reload the page and try again",
                     )),
                     None,

@@ -1,7 +1,7 @@
 //! The receive page: `/s/{id}#{secret}`. Says at once whether a file is waiting; asks
 //! for the passphrase; downloads, decrypts and saves under the original name.
 use ferry_common::{Header, LinkSecret, b64, protocol::ErrorCode};
-use ferry_worker::{BLOB_CAP, Command, Phase, Report};
+use ferry_worker::{BLOB_CAP, Command, FailureCode, Phase, Report};
 use leptos::prelude::*;
 
 use crate::{
@@ -171,7 +171,7 @@ pub fn ReceivePage(
                     phase: p,
                     engine: e,
                 } => {
-                    if p == Phase::Transferring {
+                    if p == Phase::Transferring && started.get_untracked() == 0.0 {
                         started.set(js_sys::Date::now());
                     }
                     phase.set(Some(p));
@@ -213,8 +213,8 @@ pub fn ReceivePage(
                 }
                 Report::Failed(f) => {
                     working.set(false);
-                    let text = match f.code.as_str() {
-                        "wrong-token" => {
+                    let text = match f.code {
+                        FailureCode::Server(ErrorCode::WrongToken) => {
                             let left = f.attempts_left.map_or(String::new(), |n| {
                                 format!(
                                     " {n} attempt{} left.",
@@ -226,7 +226,7 @@ pub fn ReceivePage(
                             }
                             format!("Wrong passphrase (or the link is not the one the sender gave you).{left} Please try again.")
                         }
-                        "corrupted" => {
+                        FailureCode::Corrupted => {
                             file.set(None);
                             if stream_save.with_value(|s| s.as_ref().is_some_and(StreamSave::handed_over)) {
                                 "The file was altered in storage and cannot be trusted. The download was stopped and marked failed: delete any partial file. Ask the sender to send it again.".into()
@@ -234,12 +234,13 @@ pub fn ReceivePage(
                                 "The file was altered in storage and cannot be trusted. Nothing was saved. Ask the sender to send it again.".into()
                             }
                         }
-                        "cancelled" => "Download cancelled. Nothing was saved, and the download was not counted.".into(),
-                        "expired" => "This link has expired.".into(),
-                        "used-up" | "not-found" => {
+                        FailureCode::Cancelled => "Download cancelled. Nothing was saved, and the download was not counted.".into(),
+                        FailureCode::Server(ErrorCode::Expired) => "This link has expired.".into(),
+                        FailureCode::Server(ErrorCode::UsedUp | ErrorCode::NotFound) => {
                             "This file is no longer available: it has already been downloaded, or was deleted.".into()
                         }
-                        "busy" => "Someone else is downloading this file right now; try again in a minute.".into(),
+                        FailureCode::Server(ErrorCode::Busy) => "Someone else is downloading this file right now; try again in a minute.".into(),
+                        FailureCode::Server(ErrorCode::ClaimLost) => "The connection was lost for too long, and the server ended this download: any partial file is incomplete, delete it. Try again if the link still allows a download.".into(),
                         _ => format!("The download failed: {}", f.message),
                     };
                     error.set(Some(text));

@@ -162,7 +162,7 @@ pub fn SendPage() -> impl IntoView {
                 phase: p,
                 engine: e,
             } => {
-                if p == Phase::Transferring {
+                if p == Phase::Transferring && started.get_untracked() == 0.0 {
                     started.set(js_sys::Date::now());
                 }
                 phase.set(Some(p));

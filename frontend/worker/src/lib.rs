@@ -10,9 +10,11 @@
 //! download to disk).
 #![deny(missing_docs)]
 
+use ferry_common::protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 pub mod read_plan;
+pub mod reconnect;
 
 /// Where Trunk puts the worker's loader (Trunk does not hash worker file names). Absolute,
 /// because the receive page lives under `/s/{id}`.
@@ -104,6 +106,13 @@ pub enum Phase {
     Transferring,
     /// Waiting for the server to commit (upload) or count (download).
     Finishing,
+    /// The connection broke (or the server was briefly unable); waiting before try
+    /// `attempt` (from 1, at most [`reconnect::MAX_TRIES`] in a row without progress) to
+    /// continue the same transfer on a new connection.
+    Reconnecting {
+        /// Which try in a row this is.
+        attempt: u32,
+    },
 }
 
 /// Worker → page.
@@ -167,12 +176,39 @@ pub enum Report {
     Failed(Failure),
 }
 
+/// Why a transfer failed, as a code the page can match on (the worker and the page are
+/// built together, so the set is closed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FailureCode {
+    /// The server refused, with this code (`wrong-token`, `used-up`, `claim-lost`, ...).
+    Server(ErrorCode),
+    /// The metadata or a chunk did not verify, or the stream was cut short: altered in
+    /// storage.
+    Corrupted,
+    /// The connection could not be opened, or broke (after the tries to replace it).
+    Network,
+    /// Larger than this page can save without streaming ([`BLOB_CAP`]).
+    TooLarge,
+    /// The link's secret (after `#`) is missing or damaged.
+    LinkIncomplete,
+    /// The passphrase does not open the share (passphrase-only links).
+    WrongPassphrase,
+    /// No passphrase was typed.
+    EmptyPassphrase,
+    /// The file to send could not be read (moved or changed on disk).
+    Read,
+    /// The person cancelled the download.
+    Cancelled,
+    /// Anything else: a browser failure, or a server that broke the protocol.
+    Internal,
+}
+
 /// Why a transfer failed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Failure {
-    /// A server error code (`not-found`, `wrong-token`, ...), or one of the worker's own:
-    /// `corrupted`, `network`, `too-large`, `link-incomplete`, `internal`.
-    pub code: String,
+    /// What went wrong, for the page to match on.
+    pub code: FailureCode,
     /// A sentence for people.
     pub message: String,
     /// With `wrong-token`: wrong tries the share still survives.
@@ -182,11 +218,50 @@ pub struct Failure {
 
 impl Failure {
     /// A failure with a code and a message.
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: FailureCode, message: impl Into<String>) -> Self {
         Failure {
-            code: code.to_owned(),
+            code,
             message: message.into(),
             attempts_left: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failure crosses from the worker to the page as JSON: its code survives typed,
+    /// server codes included (before, a string the page compared by hand).
+    #[test]
+    fn failures_cross_to_the_page_typed() {
+        for code in [
+            FailureCode::Server(ErrorCode::WrongToken),
+            FailureCode::Server(ErrorCode::ClaimLost),
+            FailureCode::Server(ErrorCode::Internal),
+            FailureCode::Internal,
+            FailureCode::TooLarge,
+            FailureCode::Server(ErrorCode::TooLarge),
+            FailureCode::Corrupted,
+            FailureCode::Network,
+        ] {
+            let report = Report::Failed(Failure {
+                code,
+                message: "m".into(),
+                attempts_left: Some(3),
+            });
+            let json = serde_json::to_string(&report).unwrap();
+            let Report::Failed(back) = serde_json::from_str(&json).unwrap() else {
+                panic!("not a failure: {json}");
+            };
+            assert_eq!(back.code, code, "{json}");
+            assert_eq!(back.attempts_left, Some(3));
+        }
+        let json = serde_json::to_string(&FailureCode::Server(ErrorCode::UsedUp)).unwrap();
+        assert_eq!(json, r#"{"server":"used-up"}"#);
+        assert_eq!(
+            serde_json::to_string(&FailureCode::Corrupted).unwrap(),
+            r#""corrupted""#
+        );
     }
 }

@@ -3,12 +3,19 @@
 //! one, else a `Blob`. A file is presented as complete only after every chunk verified and
 //! the final chunk closed the stream; on any failure a Blob is never handed over and a
 //! stream is errored, so the browser marks the download failed.
+//!
+//! A connection that breaks after `ready` (or a server that is briefly unable) is replaced
+//! after a pause, a bounded number of times in a row without progress
+//! (`ferry_worker::reconnect`): the download continues inside its claim (the claim token
+//! from the first `ready`) from the first chunk not yet received. What the sink already
+//! has stays; only verified chunks are ever added. A claim that is gone (`claim-lost`) or
+//! any other refusal ends the download, visibly.
 use ferry_common::{
     FileMetadata, Header, Keys, LinkSecret, b64,
     client::{ClientError, Download, DownloadAction, ShareId},
     protocol::DOWNLOAD_PATH,
 };
-use ferry_worker::{AesChoice, BLOB_CAP, Failure, Phase, Report};
+use ferry_worker::{AesChoice, BLOB_CAP, Failure, FailureCode, Phase, Report, reconnect::Retries};
 use std::collections::VecDeque;
 
 use js_sys::{Array, Uint8Array};
@@ -19,6 +26,7 @@ use super::{
     engine::{Chunks, failure, result},
     now_ms, post,
     save_stream::StreamSink,
+    sleep_ms,
     socket::{Event, Socket, lost},
     upload::client_failure,
 };
@@ -61,8 +69,12 @@ impl BlobSink {
     fn blob(parts: &Array) -> Result<Blob, Failure> {
         let options = BlobPropertyBag::new();
         options.set_type("application/octet-stream");
-        Blob::new_with_u8_array_sequence_and_options(parts, &options)
-            .map_err(|_| Failure::new("internal", "the browser could not assemble the file"))
+        Blob::new_with_u8_array_sequence_and_options(parts, &options).map_err(|_| {
+            Failure::new(
+                FailureCode::Internal,
+                "the browser could not assemble the file",
+            )
+        })
     }
 
     fn push(&mut self, plain: Uint8Array) -> Result<(), Failure> {
@@ -83,7 +95,7 @@ impl BlobSink {
 }
 
 fn protocol_error() -> Failure {
-    Failure::new("internal", "the server answered out of turn")
+    Failure::new(FailureCode::Internal, "the server answered out of turn")
 }
 
 pub async fn run(
@@ -117,7 +129,7 @@ pub async fn run(
     );
 
     let share_id = ShareId::parse(&share_id)
-        .map_err(|_| Failure::new("internal", "the link's share ID is malformed"))?;
+        .map_err(|_| Failure::new(FailureCode::Internal, "the link's share ID is malformed"))?;
     let mut session = Download::new(&share_id, keys.download_token.as_bytes(), &header);
     let mut socket = Socket::open(DOWNLOAD_PATH).await?;
     let ready = loop {
@@ -142,7 +154,7 @@ pub async fn run(
     // was altered in storage.
     let meta = FileMetadata::open(&metadata, &keys.metadata, &header).map_err(|_| {
         Failure::new(
-            "corrupted",
+            FailureCode::Corrupted,
             "the file's sealed description does not verify: it was modified in storage",
         )
     })?;
@@ -152,7 +164,7 @@ pub async fn run(
         .ok_or_else(|| failure(ferry_common::Error::Corrupted))?;
     if port.is_none() && size > BLOB_CAP {
         return Err(Failure::new(
-            "too-large",
+            FailureCode::TooLarge,
             format!(
                 "this file is larger than the {} MiB this page can save for now",
                 BLOB_CAP >> 20
@@ -178,15 +190,15 @@ pub async fn run(
         Some(port) => Sink::Stream(StreamSink::new(port, meta.name.clone(), size)),
         None => Sink::Blob(BlobSink::new()),
     };
-    let result = receive(
-        &mut socket,
-        &mut session,
-        &mut chunks,
-        &mut sink,
+    let mut state = Receiving {
+        opening: VecDeque::new(),
+        sunk: 0,
+        done_bytes: 0,
+        last_report: 0.0,
         total,
         size,
-    )
-    .await;
+    };
+    let result = connections(socket, &mut session, &mut chunks, &mut sink, &mut state).await;
     let downloads_left = match (result, sink) {
         (Err(failure), Sink::Stream(stream)) => {
             stream.fail(&failure);
@@ -230,48 +242,143 @@ enum Opening {
     Ready(Uint8Array),
 }
 
-/// Receives, verifies and sinks every chunk, in order, as the client core directs (it
-/// checks every chunk's size, the window and the order of the server's messages); `Ok`
-/// only once the final chunk closed the stream, every chunk's verification was awaited
-/// and the sizes match. Returns the downloads the share still allows, if the server said.
+/// Why one connection's part of the download ended.
+enum Stop {
+    /// The connection broke, or the server was briefly unable: a new one may resume.
+    Transient(Failure),
+    /// Anything else (a lost claim, a chunk that does not verify): the download is over.
+    Fatal(Failure),
+}
+
+/// Sorts a failure of the client core once chunks flow.
+fn stop(e: ClientError) -> Stop {
+    if e.is_transient() {
+        Stop::Transient(client_failure(e))
+    } else {
+        Stop::Fatal(stream_failure(e))
+    }
+}
+
+/// What outlives a connection: the chunks being opened (received before the cut, so the
+/// resumed `start` does not ask for them again) and what went to the sink.
+struct Receiving {
+    opening: VecDeque<Opening>,
+    /// Chunks verified and handed to the sink.
+    sunk: u64,
+    /// Their plaintext bytes.
+    done_bytes: u64,
+    /// When progress was last reported (ms since the epoch).
+    last_report: f64,
+    total: u64,
+    size: u64,
+}
+
+/// Runs the download over as many connections as it takes (see the module docs); returns
+/// the downloads the share still allows, if the server said.
+async fn connections(
+    first: Socket,
+    session: &mut Download,
+    chunks: &mut Chunks,
+    sink: &mut Sink,
+    state: &mut Receiving,
+) -> Result<Option<u32>, Failure> {
+    let mut socket = Some(first);
+    let (mut retries, mut best) = (Retries::default(), 0);
+    // Bounded: every turn ends the download or counts a try, and the count starts over
+    // only when more chunks arrived than ever before.
+    loop {
+        let result = match socket.take() {
+            Some(mut socket) => receive(&mut socket, session, chunks, sink, state).await,
+            None => resumed(session, chunks, sink, state).await,
+        };
+        let why = match result {
+            Ok(left) => return finish(chunks, state, left),
+            Err(Stop::Fatal(failure)) => return Err(failure),
+            Err(Stop::Transient(failure)) => failure,
+        };
+        if !session.can_resume() {
+            return Err(why);
+        }
+        let progressed = session.received_chunks() > best;
+        best = best.max(session.received_chunks());
+        let Some((attempt, pause)) = retries.next(progressed) else {
+            return Err(why);
+        };
+        post(
+            &Report::Phase {
+                phase: Phase::Reconnecting { attempt },
+                engine: Some(chunks.engine()),
+            },
+            None,
+        );
+        sleep_ms(pause).await;
+        session.resume().map_err(client_failure)?;
+    }
+}
+
+/// A new connection that continues the download inside its claim: the resumed `start`
+/// goes out at once; the server's `ready` (or refusal) arrives among the chunks.
+async fn resumed(
+    session: &mut Download,
+    chunks: &mut Chunks,
+    sink: &mut Sink,
+    state: &mut Receiving,
+) -> Result<Option<u32>, Stop> {
+    let mut socket = Socket::open(DOWNLOAD_PATH).await.map_err(Stop::Transient)?;
+    match session.poll() {
+        DownloadAction::Send(start) => socket.send_text(&start).map_err(Stop::Transient)?,
+        DownloadAction::Failed(e) => return Err(stop(e)),
+        _ => return Err(Stop::Fatal(protocol_error())),
+    }
+    post(
+        &Report::Phase {
+            phase: Phase::Transferring,
+            engine: Some(chunks.engine()),
+        },
+        None,
+    );
+    receive(&mut socket, session, chunks, sink, state).await
+}
+/// Receives, verifies and sinks chunks on one connection, in order, as the client core
+/// directs (it checks every chunk's size, the window and the order of the server's
+/// messages); `Ok` once the server counted the download, or once every chunk verified
+/// and the server hung up before saying so. Returns the downloads the share still allows,
+/// if the server said.
 async fn receive(
     socket: &mut Socket,
     session: &mut Download,
     chunks: &mut Chunks,
     sink: &mut Sink,
-    total: u64,
-    size: u64,
-) -> Result<Option<u32>, Failure> {
-    let mut opening: VecDeque<Opening> = VecDeque::new();
-    let (mut received, mut done_bytes, mut last_report) = (0u64, 0u64, 0.0);
+    state: &mut Receiving,
+) -> Result<Option<u32>, Stop> {
     // `Done` from the server, and whether the socket closed.
     let (mut done, mut closed) = (None, false);
-    let downloads_left = loop {
-        if opening.is_empty() {
+    loop {
+        if state.opening.is_empty() {
             if let Some(left) = done {
-                break Some(left);
+                return Ok(Some(left));
             }
             if closed {
                 // Every chunk verified but the server hung up before confirming: the file
                 // is still complete and authentic.
-                if received == total {
-                    break None;
+                if state.sunk == state.total {
+                    return Ok(None);
                 }
-                return Err(lost());
+                return Err(Stop::Transient(lost()));
             }
         }
         // Take what the socket has; finish the oldest chunk when enough are in flight or
         // nothing else is waiting.
-        let event = if closed || opening.len() >= IN_FLIGHT {
+        let event = if closed || state.opening.len() >= IN_FLIGHT {
             None
-        } else if opening.is_empty() {
+        } else if state.opening.is_empty() {
             Some(socket.next().await)
         } else {
             socket.try_next()
         };
         match event {
             None => {
-                let Some(next) = opening.pop_front() else {
+                let Some(next) = state.opening.pop_front() else {
                     continue;
                 };
                 let plain = match next {
@@ -279,69 +386,86 @@ async fn receive(
                     Opening::Pending(future) => result(
                         future
                             .await
-                            .map_err(|_| failure(ferry_common::Error::Corrupted))?,
+                            .map_err(|_| Stop::Fatal(failure(ferry_common::Error::Corrupted)))?,
                     ),
                 };
-                done_bytes += u64::from(plain.length());
-                sink.push(plain).await?;
-                received += 1;
-                session.acknowledge(received).map_err(stream_failure)?;
+                state.done_bytes += u64::from(plain.length());
+                sink.push(plain).await.map_err(Stop::Fatal)?;
+                state.sunk += 1;
+                session.acknowledge(state.sunk).map_err(stop)?;
                 done = done.or(step(session, socket)?);
-                let last = received == total;
-                let now = now_ms();
-                if now - last_report > 100.0 || last {
-                    last_report = now;
-                    post(
-                        &Report::Progress {
-                            done: done_bytes,
-                            total: size,
-                        },
-                        None,
-                    );
-                }
-                if last {
-                    post(
-                        &Report::Phase {
-                            phase: Phase::Finishing,
-                            engine: Some(chunks.engine()),
-                        },
-                        None,
-                    );
-                }
+                report(state, chunks);
             }
             Some(Event::Binary(sealed)) => {
                 let chunk = session
                     .handle_binary(sealed.length() as usize)
-                    .map_err(stream_failure)?;
-                opening.push_back(match chunks.open_ahead(&sealed, chunk.last) {
-                    Some(promise) => Opening::Pending(JsFuture::from(promise?)),
-                    None => Opening::Ready(chunks.open(&sealed, chunk.last)?),
-                });
+                    .map_err(stop)?;
+                state
+                    .opening
+                    .push_back(match chunks.open_ahead(&sealed, chunk.last) {
+                        Some(promise) => {
+                            Opening::Pending(JsFuture::from(promise.map_err(Stop::Fatal)?))
+                        }
+                        None => {
+                            Opening::Ready(chunks.open(&sealed, chunk.last).map_err(Stop::Fatal)?)
+                        }
+                    });
             }
             Some(Event::Text(text)) => {
-                session.handle_text(&text).map_err(stream_failure)?;
+                session.handle_text(&text).map_err(stop)?;
                 done = done.or(step(session, socket)?);
             }
             // Not handed to the core: a download whose every chunk verified is complete
             // even if the server hung up before `done` (see the top of the loop).
             Some(Event::Closed) => closed = true,
         }
-    };
+    }
+}
+
+/// Reports progress (at most every 100 ms, and at the end), and the last phase once
+/// every chunk is in.
+fn report(state: &mut Receiving, chunks: &Chunks) {
+    let last = state.sunk == state.total;
+    let now = now_ms();
+    if now - state.last_report > 100.0 || last {
+        state.last_report = now;
+        post(
+            &Report::Progress {
+                done: state.done_bytes,
+                total: state.size,
+            },
+            None,
+        );
+    }
+    if last {
+        post(
+            &Report::Phase {
+                phase: Phase::Finishing,
+                engine: Some(chunks.engine()),
+            },
+            None,
+        );
+    }
+}
+
+/// The download is complete only once the final chunk closed the stream, every chunk's
+/// verification was awaited and the sizes match.
+fn finish(chunks: &Chunks, state: &Receiving, left: Option<u32>) -> Result<Option<u32>, Failure> {
     chunks.finish()?;
-    if received != total || done_bytes != size {
+    if state.sunk != state.total || state.done_bytes != state.size || !state.opening.is_empty() {
         return Err(failure(ferry_common::Error::Truncated));
     }
-    Ok(downloads_left)
+    Ok(left)
 }
 
 /// Sends what the core has due (an ack); `Some` once the server's `done` arrived.
-fn step(session: &mut Download, socket: &Socket) -> Result<Option<u32>, Failure> {
+fn step(session: &mut Download, socket: &Socket) -> Result<Option<u32>, Stop> {
     // At most one ack is ever due: each `acknowledge` is followed by a step.
     for _ in 0..2 {
         match session.poll() {
-            DownloadAction::Send(text) => socket.send_text(&text)?,
+            DownloadAction::Send(text) => socket.send_text(&text).map_err(Stop::Transient)?,
             DownloadAction::Done { downloads_left } => return Ok(Some(downloads_left)),
-            DownloadAction::Failed(e) => return Err(stream_failure(e)),
+            DownloadAction::Failed(e) => return Err(stop(e)),
             DownloadAction::Wait | DownloadAction::Ready(_) => return Ok(None),
         }
     }

@@ -16,7 +16,7 @@ use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto};
 
-use ferry_worker::{AesChoice, Failure};
+use ferry_worker::{AesChoice, Failure, FailureCode};
 
 use super::crypto_pool::{Op, Pool};
 
@@ -78,11 +78,11 @@ pub fn result(value: JsValue) -> Uint8Array {
 /// Maps `ferry-common`'s errors to what the page shows.
 pub fn failure(e: Error) -> Failure {
     let code = match e {
-        Error::Corrupted | Error::Truncated | Error::TrailingData => "corrupted",
-        Error::WrongPassphrase => "wrong-passphrase",
-        Error::LinkSecret => "link-incomplete",
-        Error::EmptyPassphrase => "empty-passphrase",
-        _ => "internal",
+        Error::Corrupted | Error::Truncated | Error::TrailingData => FailureCode::Corrupted,
+        Error::WrongPassphrase => FailureCode::WrongPassphrase,
+        Error::LinkSecret => FailureCode::LinkIncomplete,
+        Error::EmptyPassphrase => FailureCode::EmptyPassphrase,
+        _ => FailureCode::Internal,
     };
     Failure::new(code, e.to_string())
 }
@@ -185,8 +185,23 @@ impl Chunks {
         let sealed = then
             .and_then(|then| then.call1(plain, &encrypt).ok())
             .and_then(|p| p.dyn_into::<Promise>().ok())
-            .ok_or_else(|| Failure::new("internal", "the browser failed to encrypt"));
+            .ok_or_else(|| Failure::new(FailureCode::Internal, "the browser failed to encrypt"));
         Some(sealed)
+    }
+
+    /// Seals chunk `index` next (a resumed upload, or one that skips segments the server
+    /// already has). Only ever to re-seal the very same plaintext: the page's `File` is a
+    /// snapshot the browser refuses to read once the file changed on disk, and an upload
+    /// never continues across page loads (see `ChunkSequence::seek`).
+    pub fn seek(&mut self, index: u64) -> Result<(), Failure> {
+        match &mut self.kind {
+            Kind::Ahead { seq, .. } => seq.seek(index),
+            Kind::WasmSeal(enc) => enc.seek(index),
+            Kind::WasmOpen(_) => {
+                return Err(Failure::new(FailureCode::Internal, "sealed out of turn"));
+            }
+        }
+        Ok(())
     }
 
     /// Seals the next chunk on this thread (every chunk but the last exactly
@@ -196,7 +211,7 @@ impl Chunks {
             Kind::WasmSeal(enc) => Ok(Uint8Array::from(
                 &enc.seal_chunk(&plain.to_vec(), last).map_err(failure)?[..],
             )),
-            _ => Err(Failure::new("internal", "sealed out of turn")),
+            _ => Err(Failure::new(FailureCode::Internal, "sealed out of turn")),
         }
     }
 
@@ -229,7 +244,7 @@ impl Chunks {
             Kind::WasmOpen(dec) => Ok(Uint8Array::from(
                 &dec.open_chunk(&sealed.to_vec(), last).map_err(failure)?[..],
             )),
-            _ => Err(Failure::new("internal", "opened out of turn")),
+            _ => Err(Failure::new(FailureCode::Internal, "opened out of turn")),
         }
     }
 

@@ -6,7 +6,7 @@ mod save_stream;
 mod socket;
 mod upload;
 
-use ferry_worker::{Command, Failure, Report};
+use ferry_worker::{Command, Failure, FailureCode, Report};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{Blob, DedicatedWorkerGlobalScope, MessageEvent};
@@ -31,6 +31,17 @@ pub fn post(report: &Report, blob: Option<&Blob>) {
 /// Milliseconds since the epoch, for throttling progress reports.
 pub fn now_ms() -> f64 {
     js_sys::Date::now()
+}
+
+/// Waits `ms` milliseconds (a timer on the worker's event loop).
+pub async fn sleep_ms(ms: u32) {
+    let promise = js_sys::Promise::new(&mut |resolve, _| {
+        let _ = scope().set_timeout_with_callback_and_timeout_and_arguments_0(
+            &resolve,
+            i32::try_from(ms).unwrap_or(i32::MAX),
+        );
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }
 
 /// Installs the message handler and tells the page the worker listens. Messages posted
@@ -64,7 +75,7 @@ pub fn start() {
                     Some(file) => {
                         upload::run(file, passphrase, expires_in_secs, max_downloads, aes).await
                     }
-                    None => Err(Failure::new("internal", "no file was given")),
+                    None => Err(Failure::new(FailureCode::Internal, "no file was given")),
                 },
                 Ok(Command::Download {
                     share_id,
@@ -79,7 +90,7 @@ pub fn start() {
                     Ok(())
                 }
                 Err(_) => Err(Failure::new(
-                    "internal",
+                    FailureCode::Internal,
                     "the worker got a malformed command",
                 )),
             };

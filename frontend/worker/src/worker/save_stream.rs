@@ -16,7 +16,7 @@ use js_sys::{Array, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use web_sys::{MessageEvent, MessagePort};
 
-use ferry_worker::{Failure, Report};
+use ferry_worker::{Failure, FailureCode, Report};
 
 use super::post;
 
@@ -60,7 +60,7 @@ pub struct StreamSink {
 
 fn cancelled() -> Failure {
     Failure::new(
-        "cancelled",
+        FailureCode::Cancelled,
         "the download was cancelled; nothing was saved and it was not counted",
     )
 }
@@ -182,7 +182,7 @@ impl StreamSink {
             Signal::Closed => {}
             Signal::Timeout if !self.started => {
                 return Err(Failure::new(
-                    "internal",
+                    FailureCode::Internal,
                     "the browser did not start saving the file; reload the page and try again",
                 ));
             }
@@ -223,7 +223,12 @@ impl StreamSink {
                 .post_message_with_transferable(message, &Array::of1(t)),
             None => self.port.post_message(message),
         };
-        result.map_err(|_| Failure::new("internal", "the browser's download stream closed"))
+        result.map_err(|_| {
+            Failure::new(
+                FailureCode::Internal,
+                "the browser's download stream closed",
+            )
+        })
     }
 }
 

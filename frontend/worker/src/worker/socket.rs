@@ -5,7 +5,7 @@ use js_sys::{ArrayBuffer, Uint8Array};
 use wasm_bindgen::{JsCast, closure::Closure};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
-use ferry_worker::Failure;
+use ferry_worker::{Failure, FailureCode};
 
 /// Something the socket did.
 pub enum Event {
@@ -41,8 +41,12 @@ impl Socket {
             "ws"
         };
         let url = format!("{scheme}://{}{path}", location.host());
-        let ws = WebSocket::new(&url)
-            .map_err(|_| Failure::new("network", "could not open a connection to the server"))?;
+        let ws = WebSocket::new(&url).map_err(|_| {
+            Failure::new(
+                FailureCode::Network,
+                "could not open a connection to the server",
+            )
+        })?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let (tx, rx) = unbounded::<Raw>();
         let on_open = {
@@ -81,7 +85,7 @@ impl Socket {
         match socket.rx.next().await {
             Some(Raw::Open) => Ok(socket),
             _ => Err(Failure::new(
-                "network",
+                FailureCode::Network,
                 "could not connect to the server; check your connection and try again",
             )),
         }
@@ -126,7 +130,7 @@ impl Socket {
 /// The failure for a connection that broke mid-transfer.
 pub fn lost() -> Failure {
     Failure::new(
-        "network",
+        FailureCode::Network,
         "the connection to the server was lost; please try again",
     )
 }

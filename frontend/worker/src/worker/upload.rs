@@ -1,12 +1,21 @@
 //! Send: derive keys, seal the metadata, then read, encrypt and send chunks as the client
 //! core (`ferry_common::client`) directs: never more than `window` chunks beyond the last
 //! ack, so memory stays bounded whatever the file size.
+//!
+//! A connection that breaks after the server said `ready` (or a server that is briefly
+//! unable) is replaced after a pause, a bounded number of times in a row without progress
+//! (`ferry_worker::reconnect`): the upload resumes with its upload token, and the chunks of
+//! the segments the server lacks are read and sealed again from the same `File`. That is
+//! safe only because the plaintext is the same: the page's `File` is a snapshot the browser
+//! refuses to read once the file changed on disk, and nothing is resumed across page loads.
 use ferry_common::{
     DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret, b64,
     client::{ClientError, Upload, UploadAction, Uploaded},
     protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadRequest},
 };
-use ferry_worker::{AesChoice, Failure, Phase, Report, read_plan::ReadPlan};
+use ferry_worker::{
+    AesChoice, Failure, FailureCode, Phase, Report, read_plan::ReadPlan, reconnect::Retries,
+};
 use std::collections::VecDeque;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
@@ -15,33 +24,29 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::{
     engine::{Chunks, failure, result},
-    now_ms, post,
+    now_ms, post, sleep_ms,
     socket::{Event, Socket, lost},
 };
 
 /// Turns a failure of the client core into one for the page: a server refusal keeps the
-/// server's code and sentence; a closed socket is `network`; a server that broke the
-/// protocol is `internal`.
+/// server's code and sentence; a closed socket is `Network`; a server that broke the
+/// protocol is `Internal`.
 pub fn client_failure(e: ClientError) -> Failure {
     if let (Some(code), Some(message)) = (e.server_code(), e.server_message()) {
-        let code = serde_json::to_value(code)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_else(|| "unknown".into());
         let attempts_left = match &e {
             ClientError::WrongToken { attempts_left, .. } => *attempts_left,
             _ => None,
         };
         return Failure {
-            code,
+            code: FailureCode::Server(code),
             message: message.to_owned(),
             attempts_left,
         };
     }
     match e {
         ClientError::Closed { .. } => lost(),
-        ClientError::Misuse(_) => Failure::new("internal", e.to_string()),
-        _ => Failure::new("internal", "the server answered out of turn"),
+        ClientError::Misuse(_) => Failure::new(FailureCode::Internal, e.to_string()),
+        _ => Failure::new(FailureCode::Internal, "the server answered out of turn"),
     }
 }
 
@@ -71,27 +76,37 @@ struct Block {
     bytes: Promise,
 }
 
-/// The file read in aligned blocks of `per_block` chunks, each read only once it lies
-/// wholly within the window (`limit` = last ack + window), the next one read while the
-/// current one is sealed: at most two blocks (one window) are held whatever the file size,
-/// and reads stay whole blocks however the acks arrive.
+/// The file read in blocks of `per_block` chunks, each read only once it lies wholly
+/// within the window (`limit` = last ack + window), the next one read while the current
+/// one is sealed: at most two blocks (one window) are held whatever the file size, and
+/// reads stay whole blocks however the acks arrive.
 struct Reader {
     file: gloo_file::File,
     size: u64,
     chunk_size: u64,
+    total: u64,
     plan: ReadPlan,
     blocks: VecDeque<Block>,
 }
 
 impl Reader {
-    fn new(file: gloo_file::File, size: u64, chunk_size: u64, total: u64, window: u64) -> Self {
+    fn new(file: gloo_file::File, size: u64, chunk_size: u64, total: u64) -> Self {
         Reader {
             file,
             size,
             chunk_size,
-            plan: ReadPlan::new(READ_BYTES, chunk_size, total, window),
+            total,
+            // Replaced once the server announced its window (`restart`).
+            plan: ReadPlan::new(READ_BYTES, chunk_size, total, 2),
             blocks: VecDeque::new(),
         }
+    }
+
+    /// Forgets what was read ahead; the next chunk asked for starts a new block. `window`:
+    /// the server's window in chunks.
+    fn restart(&mut self, window: u64) {
+        self.plan = ReadPlan::new(READ_BYTES, self.chunk_size, self.total, window);
+        self.blocks.clear();
     }
 
     /// Starts reading the block that begins at chunk `first` if it fits below `limit`.
@@ -107,7 +122,7 @@ impl Reader {
 
     /// A promise of chunk `index`'s plaintext (a Uint8Array over its block) and its length,
     /// or `None` until its block fits below `limit` (wait for acks). Chunks must be asked
-    /// for in order.
+    /// for in order (after a [`Reader::restart`], from any chunk).
     fn chunk(&mut self, index: u64, limit: u64) -> Result<Option<(Promise, usize)>, Failure> {
         while self.blocks.front().is_some_and(|b| b.end <= index) {
             self.blocks.pop_front();
@@ -135,6 +150,95 @@ impl Reader {
             .and_then(|p| p.dyn_into::<Promise>().ok())
             .ok_or_else(unreadable)?;
         Ok(Some((plain, len as usize)))
+    }
+}
+
+/// Chunks read and sealed ahead of the socket, in order from chunk `issued - ahead.len()`.
+/// Never more than the window beyond the acknowledged segments is issued, so memory stays
+/// bounded whatever the file size.
+struct Producer {
+    reader: Reader,
+    chunks: Chunks,
+    ahead: VecDeque<Ahead>,
+    /// The next chunk to read and seal.
+    issued: u64,
+    total: u64,
+    /// The server's window in chunks, from its `ready`.
+    window: u64,
+    /// Whether the final chunk was sealed (with the final flag) at least once.
+    final_sealed: bool,
+}
+
+impl Producer {
+    /// Continues at chunk `index` (the first chunk of a connection, or of a segment after
+    /// segments the server already has): drops what was read or sealed ahead and seals
+    /// from `index` on again, the same plaintext under the same nonces.
+    fn restart(&mut self, index: u64, window: u64) -> Result<(), Failure> {
+        self.ahead.clear();
+        self.window = window;
+        self.reader.restart(window);
+        self.chunks.seek(index)?;
+        self.issued = index;
+        Ok(())
+    }
+
+    /// The chunk the socket gets next.
+    fn next_out(&self) -> u64 {
+        self.issued - self.ahead.len() as u64
+    }
+
+    /// Reads and starts sealing chunks below `limit` (the last ack plus the window).
+    async fn fill(&mut self, limit: u64) -> Result<(), Failure> {
+        while self.issued < self.total && self.issued < limit && self.ahead.len() < AHEAD {
+            let last = self.issued + 1 == self.total;
+            let Some((plain, len)) = self.reader.chunk(self.issued, limit)? else {
+                break;
+            };
+            match self.chunks.seal_ahead(&plain, len, last) {
+                Some(sealed) => self
+                    .ahead
+                    .push_back(Ahead::Pending(JsFuture::from(sealed?))),
+                None => {
+                    let plain: Uint8Array = JsFuture::from(plain)
+                        .await
+                        .map_err(|_| unreadable())?
+                        .unchecked_into();
+                    self.ahead
+                        .push_back(Ahead::Ready(self.chunks.seal(&plain, last)?));
+                }
+            }
+            self.issued += 1;
+            self.final_sealed |= last;
+        }
+        Ok(())
+    }
+
+    /// The next sealed chunk, or `None` if none is read yet (its block does not fit in
+    /// the window yet: wait for an ack).
+    async fn take(&mut self) -> Result<Option<Uint8Array>, Failure> {
+        Ok(match self.ahead.pop_front() {
+            None => None,
+            Some(Ahead::Ready(sealed)) => Some(sealed),
+            Some(Ahead::Pending(future)) => Some(result(future.await.map_err(|_| unreadable())?)),
+        })
+    }
+}
+
+/// Why one connection's part of the upload ended.
+enum Stop {
+    /// The connection broke, or the server was briefly unable: a new one may resume.
+    Transient(Failure),
+    /// Anything else: the upload is over.
+    Fatal(Failure),
+}
+
+impl From<ClientError> for Stop {
+    fn from(e: ClientError) -> Stop {
+        if e.is_transient() {
+            Stop::Transient(client_failure(e))
+        } else {
+            Stop::Fatal(client_failure(e))
+        }
     }
 }
 
@@ -166,7 +270,7 @@ pub async fn run(
     }
     .seal(&keys.metadata, &header)
     .map_err(failure)?;
-    let mut chunks = Chunks::sealer(&keys.payload, &header, aes).await;
+    let chunks = Chunks::sealer(&keys.payload, &header, aes).await;
     post(
         &Report::Phase {
             phase: Phase::Connecting,
@@ -185,96 +289,133 @@ pub async fn run(
         ciphertext_size: header.ciphertext_len(size),
     };
     let mut session = Upload::new(&start).map_err(client_failure)?;
-    let mut socket = Socket::open(UPLOAD_PATH).await?;
-    // `start`, then `ready`: the first chunk asked for means the server accepted.
+    let total = session.total_chunks();
+    let reader = Reader::new(file, size, u64::from(header.chunk_size), total);
+    let mut producer = Producer {
+        reader,
+        chunks,
+        ahead: VecDeque::new(),
+        issued: 0,
+        total,
+        window: 0,
+        final_sealed: false,
+    };
+    let mut progress = Progress::default();
+    let (mut retries, mut best) = (Retries::default(), 0);
+    // Bounded: every turn ends the upload or counts a try, and the count starts over only
+    // when the server stored more than ever before.
     loop {
-        match session.poll() {
-            UploadAction::Send(text) => socket.send_text(&text)?,
-            UploadAction::Wait => feed(&mut session, socket.next().await),
-            UploadAction::SendChunk { .. } => break,
-            UploadAction::Done(_) => {
-                return Err(Failure::new("internal", "the server answered out of turn"));
-            }
-            UploadAction::Failed(e) => return Err(client_failure(e)),
-        }
+        let why = match connection(&mut session, &mut producer, &mut progress, size).await {
+            Ok(done) => return finished(done, &secret, size),
+            Err(Stop::Fatal(failure)) => return Err(failure),
+            Err(Stop::Transient(failure)) => failure,
+        };
+        // Before the first `ready` there is nothing to resume.
+        let Some(saved) = session.resumable().cloned() else {
+            return Err(why);
+        };
+        let progressed = session.stored_bytes() > best;
+        best = best.max(session.stored_bytes());
+        let Some((attempt, pause)) = retries.next(progressed) else {
+            return Err(why);
+        };
+        post(
+            &Report::Phase {
+                phase: Phase::Reconnecting { attempt },
+                engine: Some(producer.chunks.engine()),
+            },
+            None,
+        );
+        sleep_ms(pause).await;
+        session = Upload::resume(&saved).map_err(client_failure)?;
     }
+}
+
+/// One connection's part of the upload: the first message (`start` or `resume`), the
+/// server's `ready`, then the chunks of every segment the server lacks, `finish` and
+/// `done`.
+async fn connection(
+    session: &mut Upload,
+    producer: &mut Producer,
+    progress: &mut Progress,
+    size: u64,
+) -> Result<Uploaded, Stop> {
+    let mut socket = Socket::open(UPLOAD_PATH).await.map_err(Stop::Transient)?;
+    // The first chunk asked for means the server accepted; a resumed upload the server
+    // already committed (or lacks nothing of) ends here.
+    let first = loop {
+        match session.poll() {
+            UploadAction::Send(text) => socket.send_text(&text).map_err(Stop::Transient)?,
+            UploadAction::Wait => feed(session, socket.next().await),
+            UploadAction::SendChunk { index, .. } => break index,
+            UploadAction::Done(done) => return Ok(done),
+            UploadAction::Failed(e) => return Err(e.into()),
+        }
+    };
     post(
         &Report::Phase {
             phase: Phase::Transferring,
-            engine: Some(chunks.engine()),
+            engine: Some(producer.chunks.engine()),
         },
         None,
     );
-
-    let total = session.total_chunks();
-    let chunk_size = u64::from(header.chunk_size);
-    // Chunks read and sealed ahead of the socket, in order. Never more than the window
-    // beyond the acknowledged segments is issued, so memory stays bounded whatever the
-    // file size.
-    let mut reader = Reader::new(file, size, chunk_size, total, session.window_room());
-    let mut ahead: VecDeque<Ahead> = VecDeque::new();
-    let mut issued = 0u64;
-    let mut progress = Progress::default();
+    producer
+        .restart(first, session.window_room())
+        .map_err(Stop::Fatal)?;
     loop {
         // Take in every ack that already arrived before deciding how far to run ahead.
         while let Some(event) = socket.try_next() {
-            feed(&mut session, event);
+            feed(session, event);
         }
-        progress.report(&session, size);
-        let limit = issued - ahead.len() as u64 + session.window_room();
-        while issued < total && issued < limit && ahead.len() < AHEAD {
-            let last = issued + 1 == total;
-            let Some((plain, len)) = reader.chunk(issued, limit)? else {
-                break;
-            };
-            match chunks.seal_ahead(&plain, len, last) {
-                Some(sealed) => ahead.push_back(Ahead::Pending(JsFuture::from(sealed?))),
-                None => {
-                    let plain: Uint8Array = JsFuture::from(plain)
-                        .await
-                        .map_err(|_| unreadable())?
-                        .unchecked_into();
-                    ahead.push_back(Ahead::Ready(chunks.seal(&plain, last)?));
-                }
-            }
-            issued += 1;
-        }
+        progress.report(session, size);
+        let limit = producer.next_out() + session.window_room();
+        producer.fill(limit).await.map_err(Stop::Fatal)?;
         match session.poll() {
+            UploadAction::SendChunk { index, .. } if index != producer.next_out() => {
+                // The server already has the segments in between.
+                let window = producer.window;
+                producer.restart(index, window).map_err(Stop::Fatal)?;
+            }
             UploadAction::SendChunk { .. } => {
-                let Some(next) = ahead.pop_front() else {
+                let Some(sealed) = producer.take().await.map_err(Stop::Fatal)? else {
                     // Room in the window, but the next block does not fit in it yet.
-                    feed(&mut session, socket.next().await);
+                    feed(session, socket.next().await);
                     continue;
                 };
-                let sealed = match next {
-                    Ahead::Ready(sealed) => sealed,
-                    Ahead::Pending(future) => result(future.await.map_err(|_| unreadable())?),
-                };
-                session
-                    .chunk_ready(sealed.length() as usize)
-                    .map_err(client_failure)?;
-                socket.send_chunk(&sealed)?;
+                session.chunk_ready(sealed.length() as usize)?;
+                socket.send_chunk(&sealed).map_err(Stop::Transient)?;
             }
-            UploadAction::Send(text) if issued < total || !ahead.is_empty() => {
-                // A segment's announcement.
-                socket.send_text(&text)?;
-            }
-            UploadAction::Send(finish) => {
-                chunks.finish()?;
-                socket.send_text(&finish)?;
+            UploadAction::Send(text) if is_finish(&text) => {
+                if !producer.final_sealed {
+                    return Err(Stop::Fatal(Failure::new(
+                        FailureCode::Internal,
+                        "the upload would end without its final chunk",
+                    )));
+                }
+                socket.send_text(&text).map_err(Stop::Transient)?;
                 post(
                     &Report::Phase {
                         phase: Phase::Finishing,
-                        engine: Some(chunks.engine()),
+                        engine: Some(producer.chunks.engine()),
                     },
                     None,
                 );
             }
-            UploadAction::Wait => feed(&mut session, socket.next().await),
-            UploadAction::Done(done) => return finished(done, &secret, size),
-            UploadAction::Failed(e) => return Err(client_failure(e)),
+            // A segment's announcement.
+            UploadAction::Send(text) => socket.send_text(&text).map_err(Stop::Transient)?,
+            UploadAction::Wait => feed(session, socket.next().await),
+            UploadAction::Done(done) => return Ok(done),
+            UploadAction::Failed(e) => return Err(e.into()),
         }
     }
+}
+
+/// Whether `text` (from the core) is the `finish` message.
+fn is_finish(text: &str) -> bool {
+    matches!(
+        serde_json::from_str::<UploadRequest>(text),
+        Ok(UploadRequest::Finish)
+    )
 }
 
 /// Hands a socket event to the core; its verdict comes from the next `poll`.
@@ -325,7 +466,7 @@ enum Ahead {
 
 fn unreadable() -> Failure {
     Failure::new(
-        "read",
+        FailureCode::Read,
         "the file could not be read or encrypted; was it moved or changed?",
     )
 }
