@@ -4,9 +4,9 @@
 //! `$XDG_STATE_HOME/ferry`, else `~/.local/state/ferry`), both readable by the user only:
 //! `send-<key>.json` holds what a new connection needs (share ID, upload and owner tokens,
 //! header, the link secret: as secret as the link itself, never the passphrase or a key),
-//! and `send-<key>.seals` the SHA-256 of every chunk sealed so far, appended before each
-//! chunk is sent, so that a resumed upload can prove the file unchanged and never seal an
-//! index twice over different bytes. The key is a hash of the server and the file's path.
+//! and `send-<key>.seals` the authentication tag of every chunk sealed so far, appended
+//! before each chunk is sent, so that a resumed upload can prove the file unchanged and
+//! never seal an index twice over different bytes (see `SealLog`). The key is a hash of the server and the file's path.
 use std::{
     fs::{File, OpenOptions},
     io::{Read, Write},
@@ -15,7 +15,7 @@ use std::{
 };
 
 use ferry_common::{
-    LinkSecret, b64,
+    LinkSecret, TAG_LEN, b64,
     client::{Resumable, SealLog, ShareId},
 };
 use serde::{Deserialize, Serialize};
@@ -23,6 +23,9 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+
+/// Bytes of one seal-log record: the chunk index (u64, little-endian) and its tag.
+const RECORD: usize = 8 + TAG_LEN;
 
 /// The state file's contents.
 #[derive(Serialize, Deserialize)]
@@ -49,6 +52,8 @@ pub struct Pending {
     /// The file's size and modification time, to notice a changed file early.
     stamp: (u64, u128),
     saved: Option<Saved>,
+    /// The seal log, open for appending once the first hash is written.
+    seals_file: Option<File>,
 }
 
 /// What a previous run left to resume.
@@ -98,6 +103,7 @@ impl Pending {
             seals: dir.join(format!("send-{key}.seals")),
             stamp: (meta.len(), modified_ms),
             saved: None,
+            seals_file: None,
         };
         pending.saved = std::fs::read(&pending.json)
             .ok()
@@ -141,9 +147,9 @@ impl Pending {
         if file.read_to_end(&mut bytes).is_err() {
             return log;
         }
-        for record in bytes.chunks_exact(40) {
+        for record in bytes.chunks_exact(RECORD) {
             let index = u64::from_le_bytes(record[..8].try_into().expect("8 bytes"));
-            let mut hash = [0u8; 32];
+            let mut hash = [0u8; TAG_LEN];
             hash.copy_from_slice(&record[8..]);
             // A record that contradicts an earlier one cannot come from this client.
             if log.restore(index, hash).is_err() {
@@ -181,6 +187,7 @@ impl Pending {
         let dir = self.json.parent().expect("a file in a directory");
         create_private_dir(dir)?;
         let _ = std::fs::remove_file(&self.seals);
+        self.seals_file = None;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)
             .map_err(Error::io("cannot write the upload's state"))?;
         tmp.write_all(&text)
@@ -192,14 +199,19 @@ impl Pending {
         Ok(())
     }
 
-    /// Appends chunk `index`'s hash to the seal log file (before the chunk is sent).
-    pub fn append_seal(&self, index: u64, hash: &[u8; 32]) -> Result<()> {
-        let mut file = private_options()
-            .append(true)
-            .create(true)
-            .open(&self.seals)
-            .map_err(Error::io("cannot write the upload's seal log"))?;
-        let mut record = [0u8; 40];
+    /// Appends chunk `index`'s tag to the seal log file (before the chunk is sent).
+    pub fn append_seal(&mut self, index: u64, hash: &[u8; TAG_LEN]) -> Result<()> {
+        let file = match &mut self.seals_file {
+            Some(file) => file,
+            None => self.seals_file.insert(
+                private_options()
+                    .append(true)
+                    .create(true)
+                    .open(&self.seals)
+                    .map_err(Error::io("cannot write the upload's seal log"))?,
+            ),
+        };
+        let mut record = [0u8; RECORD];
         record[..8].copy_from_slice(&index.to_le_bytes());
         record[8..].copy_from_slice(hash);
         file.write_all(&record)
@@ -213,6 +225,7 @@ impl Pending {
 
     /// Forgets the upload (it was committed, or can never be resumed).
     pub fn forget(&mut self) {
+        self.seals_file = None;
         let _ = std::fs::remove_file(&self.json);
         let _ = std::fs::remove_file(&self.seals);
         self.saved = None;

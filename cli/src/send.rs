@@ -367,10 +367,10 @@ async fn connection(
             }
             UploadAction::SendChunk { index, .. } => {
                 let chunk = up.sealer.chunk(index).await?;
-                if let Some(hash) = up.log.record(index, &chunk).map_err(Error::from_client)?
+                if let Some(tag) = up.log.record(index, &chunk).map_err(Error::from_client)?
                     && let Some(p) = pending.as_deref_mut()
                 {
-                    p.append_seal(index, &hash)?;
+                    p.append_seal(index, &tag)?;
                 }
                 session
                     .chunk_ready(chunk.len())

@@ -20,13 +20,8 @@ pub(crate) async fn store(
     index: u64,
     chunks: Vec<Bytes>,
 ) -> Result<(), End> {
-    let mut hasher = Sha256::new();
-    let mut size = 0u64;
-    for chunk in &chunks {
-        hasher.update(chunk);
-        size += chunk.len() as u64;
-    }
-    let hash = hasher.finalize().to_vec();
+    let size = chunks.iter().map(|c| c.len() as u64).sum();
+    let hash = hash_off_thread(chunks.clone()).await?;
     let payload: PutPayload = chunks.into_iter().collect();
     let put = state
         .blobs
@@ -50,6 +45,21 @@ pub(crate) async fn store(
             "this upload no longer exists (it was abandoned); start it again",
         )),
     }
+}
+
+/// SHA-256 of `chunks` in order, on the blocking pool: a 5 MiB segment takes milliseconds,
+/// which would otherwise stall every socket of this worker's runtime.
+async fn hash_off_thread(chunks: Vec<Bytes>) -> Result<Vec<u8>, End> {
+    let hashed = tokio::task::spawn_blocking(move || {
+        let mut hasher = Sha256::new();
+        for chunk in &chunks {
+            hasher.update(chunk);
+        }
+        hasher.finalize().to_vec()
+    });
+    hashed
+        .await
+        .map_err(|e| End::internal(anyhow::anyhow!("hashing a segment: {e}")))
 }
 
 /// Whether the object already stored under `index` holds `hash`: from its row if it has
