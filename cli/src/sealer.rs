@@ -24,7 +24,6 @@ pub struct Source {
     shown: Arc<str>,
 }
 
-
 /// The read-ahead thread: the next index it will deliver and its channel.
 struct Ahead {
     next: u64,

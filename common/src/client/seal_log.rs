@@ -109,7 +109,8 @@ mod tests {
         let aead = ChunkAead::new(&AeadKey::from_secret([7; 32]), &header);
         let seal = |plain: &[u8]| {
             let mut buf = plain.to_vec();
-            aead.seal_in_place(&chunk_nonce(1, false), &mut buf).unwrap();
+            aead.seal_in_place(&chunk_nonce(1, false), &mut buf)
+                .unwrap();
             buf
         };
         let mut log = SealLog::new(3);
