@@ -18,6 +18,7 @@ use std::time::Instant;
 use actix_web::{HttpRequest, HttpResponse, web};
 use ferry_common::{
     b64::Bytes,
+    client::Layout,
     keys::{random_token, verifier, verify_token},
     protocol::{DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION},
 };
@@ -178,9 +179,10 @@ async fn check_token(
     })
 }
 
-/// How a share's ciphertext is cut into chunk frames.
+/// How a share's ciphertext is cut into chunk frames (the envelope's rule, shared with
+/// the clients) and how many go ahead of the acks.
 struct Plan {
-    sealed_len: u64,
+    layout: Layout,
     total: u64,
     chunks: u64,
     window: u64,
@@ -191,25 +193,20 @@ impl Plan {
         // The header was validated at upload time; re-parse to be safe.
         let header = ferry_common::Header::parse(&row.header)
             .map_err(|e| End::internal(anyhow::anyhow!("stored header invalid: {e}")))?;
-        let sealed_len = u64::from(header.chunk_size) + ferry_common::TAG_LEN as u64;
-        let total = row.ciphertext_size;
-        let chunks = header.chunk_count(
-            header
-                .plaintext_len(total)
-                .ok_or_else(|| End::internal(anyhow::anyhow!("stored size invalid")))?,
-        );
+        let layout = Layout::new(&header, row.ciphertext_size)
+            .ok_or_else(|| End::internal(anyhow::anyhow!("stored size invalid")))?;
         Ok(Plan {
-            sealed_len,
-            total,
-            chunks,
-            window: u64::from(ws::window_for(sealed_len)),
+            layout,
+            total: row.ciphertext_size,
+            chunks: layout.chunks(),
+            window: u64::from(ws::window_for(layout.sealed())),
         })
     }
 
     /// The ciphertext bytes of chunk `index`.
     fn range(&self, index: u64) -> std::ops::Range<u64> {
-        let start = index * self.sealed_len;
-        start..(start + self.sealed_len).min(self.total)
+        let start = self.layout.bytes_in(index);
+        start..start + self.layout.len_of(index)
     }
 }
 
@@ -528,7 +525,7 @@ async fn read_chunk(
     let read = match index.checked_div(row.segment_chunks) {
         None => state.blobs.read(&row.id, range).await,
         Some(segment) => {
-            let offset = (index % row.segment_chunks) * plan.sealed_len;
+            let offset = (index % row.segment_chunks) * plan.layout.sealed();
             let in_segment = offset..offset + want;
             state.blobs.read_segment(&row.id, segment, in_segment).await
         }

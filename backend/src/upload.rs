@@ -237,7 +237,7 @@ async fn resume(state: &AppState, id: &str, token: &[u8]) -> Result<Opened, End>
     let missing_bytes = missing
         .iter()
         .flat_map(|[a, b]| *a..*b)
-        .map(|k| segment_bytes(&shape, k))
+        .map(|k| shape.segment_bytes(k))
         .sum();
     tracing::info!(
         share = %ids::short(id),
@@ -259,11 +259,6 @@ async fn resume(state: &AppState, id: &str, token: &[u8]) -> Result<Opened, End>
         shape,
         missing_bytes,
     }))
-}
-
-fn segment_bytes(shape: &Shape, index: u64) -> u64 {
-    let (first, count) = shape.segment(index);
-    (first..first + count).map(|c| shape.chunk_len(c)).sum()
 }
 
 /// The ranges of `0..segments` not in `stored` (ascending).

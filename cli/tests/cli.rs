@@ -120,6 +120,20 @@ async fn send(server: &TestServer, file: &Path, extra: &[&str]) -> String {
     link
 }
 
+/// Receives `link` into a fresh directory and checks it gives back `original`.
+async fn receives_the_same(link: &str, original: &Path) {
+    let dst = tempfile::tempdir().unwrap();
+    let dst_arg = dst.path().to_str().unwrap();
+    let out = ferry(
+        &["receive", link, "-o", dst_arg],
+        dst.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_same_file(original, &dst.path().join(original.file_name().unwrap()));
+}
+
 fn assert_same_file(a: &Path, b: &Path) {
     let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
     assert_eq!(x.len(), y.len(), "sizes differ");
@@ -545,16 +559,7 @@ async fn ctrl_c_during_upload_exits_130_and_the_same_command_resumes() {
         assert_eq!(mode & 0o077, 0, "state readable by others: {mode:o}");
     }
     let link = send(&server, &file, &[]).await;
-    let dst = tempfile::tempdir().unwrap();
-    let dst_arg = dst.path().to_str().unwrap();
-    let out = ferry(
-        &["receive", &link, "-o", dst_arg],
-        dst.path(),
-        Some(PASSPHRASE),
-    )
-    .await;
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_same_file(&file, &dst.path().join("up.bin"));
+    receives_the_same(&link, &file).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1142,14 +1147,5 @@ async fn an_upload_cut_three_times_resumes_by_itself() {
         .unwrap()
         .trim()
         .replace(&via_proxy, &server.url);
-    let dst = tempfile::tempdir().unwrap();
-    let dst_arg = dst.path().to_str().unwrap();
-    let out = ferry(
-        &["receive", &link, "-o", dst_arg],
-        dst.path(),
-        Some(PASSPHRASE),
-    )
-    .await;
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_same_file(&file, &dst.path().join("cut.bin"));
+    receives_the_same(&link, &file).await;
 }

@@ -2,6 +2,7 @@
 //! upload it describes: chunk sizes and segments.
 use ferry_common::{
     Header, KdfParams,
+    client::Layout,
     protocol::{ErrorCode, PROTOCOL_VERSION, UploadRequest},
 };
 
@@ -18,12 +19,8 @@ const SEGMENT_BYTES: u64 = 5 * 1024 * 1024;
 /// The exact size of every chunk and segment of one upload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Shape {
-    /// Bytes of a full sealed chunk.
-    pub sealed: u64,
-    /// Number of chunks.
-    pub chunks: u64,
-    /// Bytes of the last chunk.
-    pub last: u64,
+    /// Every chunk's size (the envelope's rule, shared with the clients).
+    pub layout: Layout,
     /// Chunks per segment (the last segment may have fewer).
     pub segment_chunks: u64,
     /// Number of segments.
@@ -41,35 +38,33 @@ impl Shape {
         ciphertext_size: u64,
         segment_chunks: Option<u64>,
     ) -> Option<Shape> {
-        let chunks = header.chunk_count(header.plaintext_len(ciphertext_size)?);
-        let sealed = u64::from(header.chunk_size) + ferry_common::TAG_LEN as u64;
-        let window = ws::window_for(sealed);
+        let layout = Layout::new(header, ciphertext_size)?;
+        let window = ws::window_for(layout.sealed());
         let segment_chunks = segment_chunks
-            .unwrap_or_else(|| SEGMENT_BYTES.div_ceil(sealed).min(u64::from(window / 2)))
+            .unwrap_or_else(|| {
+                SEGMENT_BYTES
+                    .div_ceil(layout.sealed())
+                    .min(u64::from(window / 2))
+            })
             .max(1);
         Some(Shape {
-            sealed,
-            chunks,
-            last: ciphertext_size - (chunks - 1) * sealed,
+            layout,
             segment_chunks,
-            segments: chunks.div_ceil(segment_chunks),
+            segments: layout.chunks().div_ceil(segment_chunks),
             window,
         })
-    }
-
-    /// The exact size of chunk `index`.
-    pub fn chunk_len(&self, index: u64) -> u64 {
-        if index + 1 == self.chunks {
-            self.last
-        } else {
-            self.sealed
-        }
     }
 
     /// The chunks of segment `index`: first chunk and count.
     pub fn segment(&self, index: u64) -> (u64, u64) {
         let first = index * self.segment_chunks;
-        (first, self.segment_chunks.min(self.chunks - first))
+        (first, self.segment_chunks.min(self.layout.chunks() - first))
+    }
+
+    /// Ciphertext bytes of segment `index`.
+    pub fn segment_bytes(&self, index: u64) -> u64 {
+        let (first, count) = self.segment(index);
+        self.layout.bytes_in(first + count) - self.layout.bytes_in(first)
     }
 }
 

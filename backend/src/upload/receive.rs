@@ -145,16 +145,17 @@ impl<'a> Receiver<'a> {
         };
         let index = filling.first + filling.chunks.len() as u64;
         let len = chunk.len() as u64;
-        if len > self.shape.sealed {
+        let layout = self.shape.layout;
+        if len > layout.sealed() {
             return Err(End::refuse(
                 ErrorCode::FrameTooLarge,
                 format!(
                     "chunk {index} has {len} bytes; a sealed chunk has at most {}",
-                    self.shape.sealed
+                    layout.sealed()
                 ),
             ));
         }
-        let expected = self.shape.chunk_len(index);
+        let expected = layout.len_of(index);
         if len != expected {
             return Err(violation(format!(
                 "chunk {index} has {len} bytes; expected exactly {expected}"

@@ -44,9 +44,10 @@ pub use upload::{Resumable, Upload, UploadAction, Uploaded};
 use crate::{Header, TAG_LEN};
 
 /// The exact sealed size of every chunk of one share: all `chunk_size + 16` bytes but the
-/// last, which holds the rest (16 bytes only for an empty file).
+/// last, which holds the rest (16 bytes only for an empty file). Clients and the server
+/// use this one rule.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Layout {
+pub struct Layout {
     /// Bytes of a full sealed chunk.
     sealed: u64,
     /// Number of chunks.
@@ -58,7 +59,7 @@ struct Layout {
 impl Layout {
     /// The layout of a stream of `ciphertext_size` bytes under `header`, or `None` when
     /// no valid stream has that size (the envelope's own rule, [`Header::plaintext_len`]).
-    fn new(header: &Header, ciphertext_size: u64) -> Option<Layout> {
+    pub fn new(header: &Header, ciphertext_size: u64) -> Option<Layout> {
         let chunks = header.chunk_count(header.plaintext_len(ciphertext_size)?);
         let sealed = u64::from(header.chunk_size) + TAG_LEN as u64;
         Some(Layout {
@@ -68,8 +69,18 @@ impl Layout {
         })
     }
 
+    /// Bytes of a full sealed chunk (`chunk_size + 16`).
+    pub fn sealed(&self) -> u64 {
+        self.sealed
+    }
+
+    /// Number of chunks.
+    pub fn chunks(&self) -> u64 {
+        self.chunks
+    }
+
     /// The sealed size of chunk `index` (which must be below `chunks`).
-    fn len_of(&self, index: u64) -> u64 {
+    pub fn len_of(&self, index: u64) -> u64 {
         if index + 1 == self.chunks {
             self.last
         } else {
@@ -78,7 +89,7 @@ impl Layout {
     }
 
     /// Ciphertext bytes in the first `n` chunks.
-    fn bytes_in(&self, n: u64) -> u64 {
+    pub fn bytes_in(&self, n: u64) -> u64 {
         if n == 0 {
             0
         } else {
