@@ -38,25 +38,6 @@ async fn owner_status(port: u16, share: &Share) -> ShareStatus {
         .expect("ShareStatus JSON")
 }
 
-/// Sends a fresh `start` by hand and reads the `ready` (with its claim token).
-async fn start_by_hand(ws: &mut Ws, share: &Share) -> DownloadEvent {
-    send_json(
-        ws,
-        &DownloadRequest::Start {
-            version: PROTOCOL_VERSION,
-            share_id: share.id.clone(),
-            token: share.token.to_vec().into(),
-            claim_token: None,
-            from_chunk: None,
-        },
-    )
-    .await;
-    match next(ws).await {
-        Some(Message::Text(text)) => serde_json::from_str(&text).expect("a download event"),
-        other => panic!("expected ready, got {other:?}"),
-    }
-}
-
 /// Resets the TCP connection under a WebSocket (no close frame, RST instead of FIN).
 fn reset(ws: Ws) {
     if let tokio_tungstenite::MaybeTlsStream::Plain(tcp) = ws.get_ref() {

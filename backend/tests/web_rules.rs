@@ -11,14 +11,13 @@ use std::{
 };
 
 use ferry_common::protocol::{
-    DOWNLOAD_PATH, DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION,
-    UPLOAD_PATH, UploadRequest,
+    DOWNLOAD_PATH, DownloadEvent, ErrorBody, ErrorCode, UPLOAD_PATH, UploadRequest,
 };
 use support::*;
 use tokio_tungstenite::{
     connect_async,
     tungstenite::{
-        self, Message,
+        self,
         client::IntoClientRequest,
         http::{HeaderName, HeaderValue},
     },
@@ -98,27 +97,8 @@ async fn handshake(
 
 /// Sends a download `start` with the right token and expects `ready`.
 async fn download_starts(ws: &mut Ws, share: &Share) {
-    send_json(
-        ws,
-        &DownloadRequest::Start {
-            version: PROTOCOL_VERSION,
-            share_id: share.id.clone(),
-            token: share.token.to_vec().into(),
-            claim_token: None,
-            from_chunk: None,
-        },
-    )
-    .await;
-    match next(ws).await {
-        Some(Message::Text(text)) => assert!(
-            matches!(
-                serde_json::from_str(&text).unwrap(),
-                DownloadEvent::Ready { .. }
-            ),
-            "{text}"
-        ),
-        other => panic!("no ready: {other:?}"),
-    }
+    let event = start_by_hand(ws, share).await;
+    assert!(matches!(event, DownloadEvent::Ready { .. }), "{event:?}");
 }
 
 /// Issue 12 item 8: a page on `https://evil.example` (or a DNS-rebinding page whose name

@@ -13,8 +13,8 @@ use ferry_common::{
         ClientError, Download, DownloadAction, Resumable, ShareId, Upload, UploadAction, Uploaded,
     },
     protocol::{
-        DOWNLOAD_PATH, DownloadEvent, ErrorBody, ErrorCode, PROTOCOL_VERSION, ShareInfo,
-        UPLOAD_PATH, UploadEvent, UploadRequest,
+        DOWNLOAD_PATH, DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION,
+        ShareInfo, UPLOAD_PATH, UploadEvent, UploadRequest,
     },
 };
 use futures_util::{SinkExt, StreamExt};
@@ -679,5 +679,25 @@ impl Downloader {
                 }
             }
         }
+    }
+}
+
+/// Sends a fresh download `start` by hand and reads the answer (`ready` with its claim
+/// token, or a refusal).
+pub async fn start_by_hand(ws: &mut Ws, share: &Share) -> DownloadEvent {
+    send_json(
+        ws,
+        &DownloadRequest::Start {
+            version: PROTOCOL_VERSION,
+            share_id: share.id.clone(),
+            token: share.token.to_vec().into(),
+            claim_token: None,
+            from_chunk: None,
+        },
+    )
+    .await;
+    match next(ws).await {
+        Some(Message::Text(text)) => serde_json::from_str(&text).expect("a download event"),
+        other => panic!("expected ready, got {other:?}"),
     }
 }
