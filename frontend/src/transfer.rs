@@ -150,3 +150,16 @@ pub fn aes_choice() -> AesChoice {
         AesChoice::Auto
     }
 }
+
+/// The number of upload sockets the page's address asks for (`?lanes=N`, for tests and
+/// comparisons); `None` leaves the worker's default.
+pub fn lanes_choice() -> Option<u8> {
+    let search = leptos::prelude::window()
+        .location()
+        .search()
+        .unwrap_or_default();
+    let value = search
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("lanes="))?;
+    value.parse().ok()
+}

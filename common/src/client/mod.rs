@@ -31,12 +31,14 @@
 //! the [`SealLog`] makes sure no chunk index is ever sealed twice over different bytes.
 mod download;
 mod error;
+mod lanes;
 mod seal_log;
 pub mod share_id;
 mod upload;
 
 pub use download::{ChunkInfo, Download, DownloadAction, Ready};
 pub use error::{ClientError, Gone};
+pub use lanes::UploadLanes;
 pub use seal_log::SealLog;
 pub use share_id::{ShareId, ShareIdError};
 pub use upload::{Resumable, Upload, UploadAction, Uploaded};
@@ -96,6 +98,14 @@ impl Layout {
             (n - 1) * self.sealed + self.len_of(n - 1)
         }
     }
+
+    /// Ciphertext bytes of segment `segment` when segments hold `segment_chunks` chunks
+    /// (the last one the rest).
+    pub(crate) fn segment_bytes(&self, segment: u64, segment_chunks: u64) -> u64 {
+        let first = (segment * segment_chunks).min(self.chunks);
+        let end = (first + segment_chunks).min(self.chunks);
+        self.bytes_in(end) - self.bytes_in(first)
+    }
 }
 
 /// Serialises a client message (plain structs, which always serialise).
@@ -104,6 +114,8 @@ fn to_text<T: serde::Serialize>(msg: &T) -> String {
     serde_json::to_string(msg).expect("protocol message serialises")
 }
 
+#[cfg(test)]
+mod lanes_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

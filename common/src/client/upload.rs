@@ -114,6 +114,19 @@ pub struct Upload {
     unacked: u64,
     /// Ciphertext bytes the server holds (stored before this socket, or acknowledged).
     stored_bytes: u64,
+    /// A lane of [`UploadLanes`](super::UploadLanes): segments come from
+    /// [`Upload::assign`], not from `ready`, and `finish` only from
+    /// [`Upload::finish_now`].
+    lane: Option<LaneReports>,
+}
+
+/// What a lane learned that its [`UploadLanes`](super::UploadLanes) has not taken yet.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LaneReports {
+    /// The segments the server said it lacks, from this lane's `ready`.
+    pub(crate) missing: Option<VecDeque<u64>>,
+    /// Segments acknowledged on this lane.
+    pub(crate) acked: Vec<u64>,
 }
 
 impl std::fmt::Debug for Upload {
@@ -182,33 +195,88 @@ impl Upload {
             unacked_segments: VecDeque::new(),
             unacked: 0,
             stored_bytes: 0,
+            lane: None,
         })
+    }
+
+    /// This upload as one lane of several: see [`UploadLanes`](super::UploadLanes).
+    pub(crate) fn into_lane(mut self) -> Upload {
+        self.lane = Some(LaneReports::default());
+        self
+    }
+
+    /// What this lane learned since the last call.
+    pub(crate) fn take_reports(&mut self) -> LaneReports {
+        self.lane.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Gives this lane one more segment to send.
+    pub(crate) fn assign(&mut self, segment: u64) {
+        self.todo.push_back(segment);
+    }
+
+    /// The segments this lane holds and the server has not acknowledged: given back when
+    /// the lane failed.
+    pub(crate) fn held(&self) -> impl Iterator<Item = u64> + '_ {
+        let current = self.current.map(|c| c.segment);
+        current
+            .into_iter()
+            .chain(self.unacked_segments.iter().map(|s| s.0))
+            .chain(self.todo.iter().copied())
+    }
+
+    /// Ends the upload on this lane: every segment is stored (on whichever lane).
+    pub(crate) fn finish_now(&mut self) -> UploadAction {
+        self.state = State::AwaitDone;
+        UploadAction::Send(to_text(&UploadRequest::Finish))
+    }
+
+    /// The server's window in chunks (0 before `ready`).
+    pub(crate) fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// Chunks in each segment (0 before `ready`).
+    pub(crate) fn segment_chunks(&self) -> u64 {
+        self.segment_chunks
+    }
+
+    /// The upload's chunk sizes.
+    pub(crate) fn layout(&self) -> Layout {
+        self.layout
     }
 
     /// What to do next.
     pub fn poll(&mut self) -> UploadAction {
-        match &self.state {
+        // Only a lane is ever idle.
+        self.poll_lane().unwrap_or(UploadAction::Wait)
+    }
+
+    /// What to do next; `None` when this lane has nothing to send or wait for until
+    /// another lane moves on.
+    pub(crate) fn poll_lane(&mut self) -> Option<UploadAction> {
+        Some(match &self.state {
             State::Start => {
                 self.state = State::AwaitReady;
                 UploadAction::Send(std::mem::take(&mut *self.first))
             }
             State::AwaitReady | State::AwaitDone => UploadAction::Wait,
-            State::Sending => self.next_in_segments(),
+            State::Sending => return self.next_in_segments(),
             State::Done(up) => UploadAction::Done(up.clone()),
             State::Failed(e) => UploadAction::Failed(e.clone()),
-        }
+        })
     }
 
-    fn next_in_segments(&mut self) -> UploadAction {
+    fn next_in_segments(&mut self) -> Option<UploadAction> {
         if let Some(cur) = self.current {
-            return if self.unacked < self.window {
+            return Some(if self.unacked < self.window {
                 UploadAction::SendChunk {
                     index: cur.next,
                     len: self.layout.len_of(cur.next) as usize,
                 }
             } else {
                 UploadAction::Wait
-            };
+            });
         }
         if let Some(segment) = self.todo.pop_front() {
             let (next, count) = self.chunks_of(segment);
@@ -217,13 +285,17 @@ impl Upload {
                 next,
                 end: next + count,
             });
-            return UploadAction::Send(to_text(&UploadRequest::Segment { index: segment }));
+            return Some(UploadAction::Send(to_text(&UploadRequest::Segment {
+                index: segment,
+            })));
         }
         if !self.unacked_segments.is_empty() {
-            return UploadAction::Wait;
+            return Some(UploadAction::Wait);
         }
-        self.state = State::AwaitDone;
-        UploadAction::Send(to_text(&UploadRequest::Finish))
+        if self.lane.is_some() {
+            return None;
+        }
+        Some(self.finish_now())
     }
 
     /// The first chunk of `segment` and its chunk count.
@@ -347,6 +419,9 @@ impl Upload {
                 let (_, count) = self.unacked_segments.remove(at).expect("found");
                 self.unacked -= count;
                 self.stored_bytes += self.segment_bytes(segment);
+                if let Some(reports) = &mut self.lane {
+                    reports.acked.push(segment);
+                }
                 Ok(())
             }
             (UploadEvent::Ack { .. }, _) => {
@@ -390,8 +465,7 @@ impl Upload {
     }
 
     fn segment_bytes(&self, segment: u64) -> u64 {
-        let (first, count) = self.chunks_of(segment);
-        self.layout.bytes_in(first + count) - self.layout.bytes_in(first)
+        self.layout.segment_bytes(segment, self.segment_chunks)
     }
 
     fn ready(&mut self, ready: UploadEvent) -> Result<(), ClientError> {
@@ -424,9 +498,13 @@ impl Upload {
         });
         self.window = u64::from(window);
         self.segment_chunks = segment_chunks;
-        self.todo = missing_segments(&missing, segments)?;
-        let missing_bytes: u64 = self.todo.iter().map(|&s| self.segment_bytes(s)).sum();
+        let missing = missing_segments(&missing, segments)?;
+        let missing_bytes: u64 = missing.iter().map(|&s| self.segment_bytes(s)).sum();
         self.stored_bytes = self.ciphertext_size - missing_bytes;
+        match &mut self.lane {
+            Some(reports) => reports.missing = Some(missing),
+            None => self.todo = missing,
+        }
         self.state = State::Sending;
         Ok(())
     }

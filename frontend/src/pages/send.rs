@@ -10,7 +10,7 @@ use crate::{
     components::{drop_zone::DropZone, progress::TransferProgress, share_link::ShareLink},
     format,
     pages::phase_text,
-    transfer::{Transfer, aes_choice},
+    transfer::{Transfer, aes_choice, lanes_choice},
 };
 
 /// A finished upload, as the sender sees it. The owner token lives only here, in this
@@ -151,6 +151,7 @@ pub fn SendPage() -> impl IntoView {
             expires_in_secs: expiry.get_untracked(),
             max_downloads: downloads.get_untracked(),
             aes: aes_choice(),
+            lanes: lanes_choice(),
         };
         working.set(true);
         phase.set(None);

@@ -25,6 +25,13 @@ pub const WORKER_URL: &str = "/ferry-worker_loader.js";
 /// on a LAN). A private-mode profile keeps Blobs in RAM, so this stays at a few hundred MiB.
 pub const BLOB_CAP: u64 = 512 * 1024 * 1024;
 
+/// Sockets an upload spreads its segments over unless the page asks otherwise; chosen by
+/// measurement (BENCHMARKS.md, "Browser transfers").
+pub const DEFAULT_LANES: usize = 2;
+
+/// Most sockets one upload may use (the server allows 16 per client address).
+pub const MAX_LANES: u8 = 4;
+
 /// Which AES-GCM engine a transfer uses. Every engine writes the same bytes; the choice
 /// exists for tests and comparisons (the page's `?aes=` parameter).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +62,10 @@ pub enum Command {
         /// Which AES-GCM engine to use.
         #[serde(default)]
         aes: AesChoice,
+        /// Sockets to spread the upload over (1 to [`MAX_LANES`]); the default is
+        /// [`DEFAULT_LANES`] (the page's `?lanes=` parameter, for tests and comparisons).
+        #[serde(default)]
+        lanes: Option<u8>,
     },
     /// Download and decrypt a share. With a `MessagePort` beside this message the
     /// plaintext streams to it (see `sw.js`); without one it is assembled into a `Blob` of

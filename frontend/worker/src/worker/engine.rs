@@ -140,6 +140,21 @@ impl Chunks {
         Self::new(key, header, aes, false).await
     }
 
+    /// Another sealer of the same share on the same engine, for another lane (each lane
+    /// seeks to its own segments); `None` for the wasm engine on this thread, which seals
+    /// strictly in order.
+    pub fn fork(&self, header: &Header) -> Option<Chunks> {
+        match &self.kind {
+            Kind::Ahead { engine, .. } => Some(Chunks {
+                kind: Kind::Ahead {
+                    engine: engine.clone(),
+                    seq: ChunkSequence::new(header),
+                },
+            }),
+            _ => None,
+        }
+    }
+
     /// `"webcrypto"`, `"wasm"` (on this thread) or `"wasm, N workers"`.
     pub fn engine(&self) -> String {
         match &self.kind {

@@ -2,6 +2,7 @@
 mod crypto_pool;
 mod download;
 mod engine;
+mod lanes;
 mod save_stream;
 mod socket;
 mod upload;
@@ -71,9 +72,18 @@ pub fn start() {
                     expires_in_secs,
                     max_downloads,
                     aes,
+                    lanes,
                 }) => match file {
                     Some(file) => {
-                        upload::run(file, passphrase, expires_in_secs, max_downloads, aes).await
+                        let options = upload::UploadOptions {
+                            expires_in_secs,
+                            max_downloads,
+                            aes,
+                            lanes: lanes.map_or(ferry_worker::DEFAULT_LANES, |n| {
+                                usize::from(n.clamp(1, ferry_worker::MAX_LANES))
+                            }),
+                        };
+                        upload::run(file, passphrase, options).await
                     }
                     None => Err(Failure::new(FailureCode::Internal, "no file was given")),
                 },

@@ -2,20 +2,20 @@
 //! core (`ferry_common::client`) directs: never more than `window` chunks beyond the last
 //! ack, so memory stays bounded whatever the file size.
 //!
-//! A connection that breaks after the server said `ready` (or a server that is briefly
-//! unable) is replaced after a pause, a bounded number of times in a row without progress
-//! (`ferry_worker::reconnect`): the upload resumes with its upload token, and the chunks of
-//! the segments the server lacks are read and sealed again from the same `File`. That is
+//! The segments travel over one or more sockets at once (`lanes`), each lane with its own
+//! reader and sealer here. A connection that breaks after the server said `ready` (or a
+//! server that is briefly unable) is replaced after a pause, a bounded number of times in
+//! a row without progress (`ferry_worker::reconnect`): the lane resumes with the upload
+//! token, and the chunks of the segments the server lacks are read and sealed again from
+//! the same `File`. That is
 //! safe only because the plaintext is the same: the page's `File` is a snapshot the browser
 //! refuses to read once the file changed on disk, and nothing is resumed across page loads.
 use ferry_common::{
     DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret, b64,
-    client::{ClientError, Upload, UploadAction, Uploaded},
-    protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadRequest},
+    client::{ClientError, UploadLanes, Uploaded},
+    protocol::{PROTOCOL_VERSION, UploadRequest},
 };
-use ferry_worker::{
-    AesChoice, Failure, FailureCode, Phase, Report, read_plan::ReadPlan, reconnect::Retries,
-};
+use ferry_worker::{AesChoice, Failure, FailureCode, Phase, Report, read_plan::ReadPlan};
 use std::collections::VecDeque;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
@@ -24,9 +24,21 @@ use wasm_bindgen_futures::JsFuture;
 
 use super::{
     engine::{Chunks, failure, result},
-    now_ms, post, sleep_ms,
-    socket::{Event, Socket, lost},
+    lanes, post,
+    socket::lost,
 };
+
+/// What the page asked for besides the file and the passphrase.
+pub struct UploadOptions {
+    /// Requested lifetime.
+    pub expires_in_secs: u64,
+    /// Requested download limit.
+    pub max_downloads: u32,
+    /// Which AES-GCM engine to use.
+    pub aes: AesChoice,
+    /// Sockets to spread the segments over.
+    pub lanes: usize,
+}
 
 /// Turns a failure of the client core into one for the page: a server refusal keeps the
 /// server's code and sentence; a closed socket is `Network`; a server that broke the
@@ -156,7 +168,7 @@ impl Reader {
 /// Chunks read and sealed ahead of the socket, in order from chunk `issued - ahead.len()`.
 /// Never more than the window beyond the acknowledged segments is issued, so memory stays
 /// bounded whatever the file size.
-struct Producer {
+pub(super) struct Producer {
     reader: Reader,
     chunks: Chunks,
     ahead: VecDeque<Ahead>,
@@ -166,14 +178,14 @@ struct Producer {
     /// The server's window in chunks, from its `ready`.
     window: u64,
     /// Whether the final chunk was sealed (with the final flag) at least once.
-    final_sealed: bool,
+    pub(super) final_sealed: bool,
 }
 
 impl Producer {
     /// Continues at chunk `index` (the first chunk of a connection, or of a segment after
     /// segments the server already has): drops what was read or sealed ahead and seals
     /// from `index` on again, the same plaintext under the same nonces.
-    fn restart(&mut self, index: u64, window: u64) -> Result<(), Failure> {
+    pub(super) fn restart(&mut self, index: u64, window: u64) -> Result<(), Failure> {
         self.ahead.clear();
         self.window = window;
         self.reader.restart(window);
@@ -183,12 +195,12 @@ impl Producer {
     }
 
     /// The chunk the socket gets next.
-    fn next_out(&self) -> u64 {
+    pub(super) fn next_out(&self) -> u64 {
         self.issued - self.ahead.len() as u64
     }
 
     /// Reads and starts sealing chunks below `limit` (the last ack plus the window).
-    async fn fill(&mut self, limit: u64) -> Result<(), Failure> {
+    pub(super) async fn fill(&mut self, limit: u64) -> Result<(), Failure> {
         while self.issued < self.total && self.issued < limit && self.ahead.len() < AHEAD {
             let last = self.issued + 1 == self.total;
             let Some((plain, len)) = self.reader.chunk(self.issued, limit)? else {
@@ -215,7 +227,7 @@ impl Producer {
 
     /// The next sealed chunk, or `None` if none is read yet (its block does not fit in
     /// the window yet: wait for an ack).
-    async fn take(&mut self) -> Result<Option<Uint8Array>, Failure> {
+    pub(super) async fn take(&mut self) -> Result<Option<Uint8Array>, Failure> {
         Ok(match self.ahead.pop_front() {
             None => None,
             Some(Ahead::Ready(sealed)) => Some(sealed),
@@ -225,7 +237,7 @@ impl Producer {
 }
 
 /// Why one connection's part of the upload ended.
-enum Stop {
+pub(super) enum Stop {
     /// The connection broke, or the server was briefly unable: a new one may resume.
     Transient(Failure),
     /// Anything else: the upload is over.
@@ -245,9 +257,7 @@ impl From<ClientError> for Stop {
 pub async fn run(
     file: web_sys::File,
     passphrase: String,
-    expires_in_secs: u64,
-    max_downloads: u32,
-    aes: AesChoice,
+    options: UploadOptions,
 ) -> Result<(), Failure> {
     post(
         &Report::Phase {
@@ -270,185 +280,55 @@ pub async fn run(
     }
     .seal(&keys.metadata, &header)
     .map_err(failure)?;
-    let chunks = Chunks::sealer(&keys.payload, &header, aes).await;
+    let chunks = Chunks::sealer(&keys.payload, &header, options.aes).await;
+    let engine = chunks.engine();
     post(
         &Report::Phase {
             phase: Phase::Connecting,
-            engine: Some(chunks.engine()),
+            engine: Some(engine.clone()),
         },
         None,
     );
-
     let start = UploadRequest::Start {
         version: PROTOCOL_VERSION,
         header: header.to_bytes().to_vec().into(),
         metadata: metadata.into(),
         verifier: keys.download_token.verifier().to_vec().into(),
-        expires_in_secs,
-        max_downloads,
+        expires_in_secs: options.expires_in_secs,
+        max_downloads: options.max_downloads,
         ciphertext_size: header.ciphertext_len(size),
     };
-    let mut session = Upload::new(&start).map_err(client_failure)?;
-    let total = session.total_chunks();
-    let reader = Reader::new(file, size, u64::from(header.chunk_size), total);
-    let mut producer = Producer {
-        reader,
-        chunks,
-        ahead: VecDeque::new(),
-        issued: 0,
-        total,
-        window: 0,
-        final_sealed: false,
-    };
-    let mut progress = Progress::default();
-    let (mut retries, mut best) = (Retries::default(), 0);
-    // Bounded: every turn ends the upload or counts a try, and the count starts over only
-    // when the server stored more than ever before.
-    loop {
-        let why = match connection(&mut session, &mut producer, &mut progress, size).await {
-            Ok(done) => return finished(done, &secret, size),
-            Err(Stop::Fatal(failure)) => return Err(failure),
-            Err(Stop::Transient(failure)) => failure,
-        };
-        // Before the first `ready` there is nothing to resume.
-        let Some(saved) = session.resumable().cloned() else {
-            return Err(why);
-        };
-        let progressed = session.stored_bytes() > best;
-        best = best.max(session.stored_bytes());
-        let Some((attempt, pause)) = retries.next(progressed) else {
-            return Err(why);
-        };
-        post(
-            &Report::Phase {
-                phase: Phase::Reconnecting { attempt },
-                engine: Some(producer.chunks.engine()),
-            },
-            None,
-        );
-        sleep_ms(pause).await;
-        session = Upload::resume(&saved).map_err(client_failure)?;
-    }
+    let producers = producers(chunks, &header, &file, options.lanes);
+    let session = UploadLanes::new(&start, producers.len()).map_err(client_failure)?;
+    let done = lanes::run(session, producers, size, engine).await?;
+    finished(done, &secret, size)
 }
 
-/// One connection's part of the upload: the first message (`start` or `resume`), the
-/// server's `ready`, then the chunks of every segment the server lacks, `finish` and
-/// `done`.
-async fn connection(
-    session: &mut Upload,
-    producer: &mut Producer,
-    progress: &mut Progress,
-    size: u64,
-) -> Result<Uploaded, Stop> {
-    let mut socket = Socket::open(UPLOAD_PATH).await.map_err(Stop::Transient)?;
-    // The first chunk asked for means the server accepted; a resumed upload the server
-    // already committed (or lacks nothing of) ends here.
-    let first = loop {
-        match session.poll() {
-            UploadAction::Send(text) => socket.send_text(&text).map_err(Stop::Transient)?,
-            UploadAction::Wait => feed(session, socket.next().await),
-            UploadAction::SendChunk { index, .. } => break index,
-            UploadAction::Done(done) => return Ok(done),
-            UploadAction::Failed(e) => return Err(e.into()),
-        }
-    };
-    post(
-        &Report::Phase {
-            phase: Phase::Transferring,
-            engine: Some(producer.chunks.engine()),
-        },
-        None,
-    );
-    producer
-        .restart(first, session.window_room())
-        .map_err(Stop::Fatal)?;
-    loop {
-        // Take in every ack that already arrived before deciding how far to run ahead.
-        while let Some(event) = socket.try_next() {
-            feed(session, event);
-        }
-        progress.report(session, size);
-        let limit = producer.next_out() + session.window_room();
-        producer.fill(limit).await.map_err(Stop::Fatal)?;
-        match session.poll() {
-            UploadAction::SendChunk { index, .. } if index != producer.next_out() => {
-                // The server already has the segments in between.
-                let window = producer.window;
-                producer.restart(index, window).map_err(Stop::Fatal)?;
-            }
-            UploadAction::SendChunk { .. } => {
-                let Some(sealed) = producer.take().await.map_err(Stop::Fatal)? else {
-                    // Room in the window, but the next block does not fit in it yet.
-                    feed(session, socket.next().await);
-                    continue;
-                };
-                session.chunk_ready(sealed.length() as usize)?;
-                socket.send_chunk(&sealed).map_err(Stop::Transient)?;
-            }
-            UploadAction::Send(text) if is_finish(&text) => {
-                if !producer.final_sealed {
-                    return Err(Stop::Fatal(Failure::new(
-                        FailureCode::Internal,
-                        "the upload would end without its final chunk",
-                    )));
-                }
-                socket.send_text(&text).map_err(Stop::Transient)?;
-                post(
-                    &Report::Phase {
-                        phase: Phase::Finishing,
-                        engine: Some(producer.chunks.engine()),
-                    },
-                    None,
-                );
-            }
-            // A segment's announcement.
-            UploadAction::Send(text) => socket.send_text(&text).map_err(Stop::Transient)?,
-            UploadAction::Wait => feed(session, socket.next().await),
-            UploadAction::Done(done) => return Ok(done),
-            UploadAction::Failed(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// Whether `text` (from the core) is the `finish` message.
-fn is_finish(text: &str) -> bool {
-    matches!(
-        serde_json::from_str::<UploadRequest>(text),
-        Ok(UploadRequest::Finish)
-    )
-}
-
-/// Hands a socket event to the core; its verdict comes from the next `poll`.
-fn feed(session: &mut Upload, event: Event) {
-    let _ = match event {
-        Event::Text(text) => session.handle_text(&text),
-        Event::Binary(frame) => session.handle_binary(frame.length() as usize),
-        Event::Closed => session.handle_closed(None),
-    };
-}
-
-/// Progress reports to the page, at most every 100 ms (and at the end).
-#[derive(Default)]
-struct Progress {
-    stored: u64,
-    at: f64,
-}
-
-impl Progress {
-    /// Reports the plaintext share of what the server stored, of `size` bytes.
-    fn report(&mut self, session: &Upload, size: u64) {
-        let stored = session.stored_bytes();
-        if stored == self.stored {
-            return;
-        }
-        let now = now_ms();
-        let total = session.total_bytes().max(1);
-        if now - self.at > 100.0 || stored == total {
-            (self.stored, self.at) = (stored, now);
-            let done = (u128::from(stored) * u128::from(size) / u128::from(total)) as u64;
-            post(&Report::Progress { done, total: size }, None);
-        }
-    }
+/// One producer per lane, each with its own reader and sealer over the same file and key
+/// (the wasm engine on this thread seals strictly in order, so it gets one lane).
+fn producers(
+    chunks: Chunks,
+    header: &Header,
+    file: &gloo_file::File,
+    lanes: usize,
+) -> Vec<Producer> {
+    let size = file.size();
+    let chunk_size = u64::from(header.chunk_size);
+    let total = header.chunk_count(size);
+    let mut sealers: Vec<Chunks> = (1..lanes).filter_map(|_| chunks.fork(header)).collect();
+    sealers.insert(0, chunks);
+    sealers
+        .into_iter()
+        .map(|chunks| Producer {
+            reader: Reader::new(file.clone(), size, chunk_size, total),
+            chunks,
+            ahead: VecDeque::new(),
+            issued: 0,
+            total,
+            window: 0,
+            final_sealed: false,
+        })
+        .collect()
 }
 
 /// How many chunks are sealed ahead of the socket (and always within the window). With
