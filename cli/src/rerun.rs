@@ -112,19 +112,26 @@ pub(crate) fn settle_failure(
     checkpoint: Option<Checkpoint>,
 ) -> Error {
     let resumable = matches!(e, Error::Interrupted(_) | Error::Network(_));
-    if let (Some(partial), Some(mut checkpoint)) = (partial, checkpoint) {
-        if resumable && checkpoint.now(partial.temp.as_file(), partial.chunks) {
-            // `keep` only disarms the removal on drop.
-            let _ = partial.temp.keep();
-            return match e {
-                Error::Interrupted(_) => Error::Interrupted(KEPT),
-                Error::Network(why) => Error::Network(format!("{why}; {KEPT}")),
-                e => e,
-            };
-        }
-        checkpoint.into_record().forget();
+    let Some(mut checkpoint) = checkpoint else {
+        return removed(e);
+    };
+    if let Some(partial) = partial.filter(|_| resumable)
+        && checkpoint.now(partial.temp.as_file(), partial.chunks)
+    {
+        // `keep` only disarms the removal on drop.
+        let _ = partial.temp.keep();
+        return match e {
+            Error::Interrupted(_) => Error::Interrupted(KEPT),
+            Error::Network(why) => Error::Network(format!("{why}; {KEPT}")),
+            e => e,
+        };
     }
-    // Whatever partial file there was is dropped, so removed, by now.
+    checkpoint.into_record().forget();
+    removed(e)
+}
+
+/// `e`, once the partial file is dropped (so removed) and its record forgotten.
+fn removed(e: Error) -> Error {
     match e {
         Error::Interrupted(_) => Error::Interrupted(REMOVED),
         e => e,
