@@ -121,7 +121,9 @@ pub(crate) struct Writer {
     pub size: u64,
     /// Every chunk's plaintext size but the last's.
     pub chunk_size: u64,
+    /// Where the verified file takes its name.
     pub dest: Destination,
+    /// Records progress for a later run (`None`: no state directory, nothing resumes).
     pub checkpoint: Option<Checkpoint>,
 }
 
