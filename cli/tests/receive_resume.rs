@@ -170,6 +170,8 @@ struct Forwarder {
     port: u16,
     down: Arc<AtomicUsize>,
     stall_at: Arc<AtomicUsize>,
+    /// True: an outage (every connection is dropped, new ones at once).
+    outage: tokio::sync::watch::Sender<bool>,
 }
 
 impl Forwarder {
@@ -179,22 +181,29 @@ impl Forwarder {
         let down = Arc::new(AtomicUsize::new(0));
         let stall_at = Arc::new(AtomicUsize::new(STALL_AT));
         let (counter, limit) = (down.clone(), stall_at.clone());
+        let outage = tokio::sync::watch::Sender::new(false);
+        let is_down = outage.subscribe();
         tokio::spawn(async move {
             // Bounded: a test makes a handful of connections.
             for _ in 0..64 {
                 let Ok((client, _)) = listener.accept().await else {
                     return;
                 };
+                if *is_down.borrow() {
+                    continue; // dropped: the client sees its connection fail
+                }
                 let server = tokio::net::TcpStream::connect(("127.0.0.1", target))
                     .await
                     .unwrap();
-                tokio::spawn(forward(client, server, counter.clone(), limit.clone()));
+                let limits = (counter.clone(), limit.clone(), is_down.clone());
+                tokio::spawn(forward(client, server, limits));
             }
         });
         Forwarder {
             port,
             down,
             stall_at,
+            outage,
         }
     }
 
@@ -214,18 +223,30 @@ impl Forwarder {
         self.stall_at.store(usize::MAX, Ordering::SeqCst);
     }
 
+    /// Drops every connection, and every new one until [`Forwarder::up`].
+    fn go_down(&self) {
+        self.outage.send_replace(true);
+    }
+
+    fn up(&self) {
+        self.outage.send_replace(false);
+    }
+
     fn bytes_down(&self) -> usize {
         self.down.load(Ordering::SeqCst)
     }
 }
 
-/// Copies both ways until either side ends; the server's bytes only until `down` reaches
-/// `stall_at` (then that direction waits until the client goes).
+/// Copies both ways until either side ends or an outage begins; the server's bytes only
+/// until `down` reaches `stall_at` (then that direction waits until the client goes).
 async fn forward(
     client: tokio::net::TcpStream,
     server: tokio::net::TcpStream,
-    down: Arc<AtomicUsize>,
-    stall_at: Arc<AtomicUsize>,
+    (down, stall_at, mut outage): (
+        Arc<AtomicUsize>,
+        Arc<AtomicUsize>,
+        tokio::sync::watch::Receiver<bool>,
+    ),
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut client_read, mut client_write) = client.into_split();
@@ -253,6 +274,7 @@ async fn forward(
     tokio::select! {
         _ = up => {}
         _ = pass_down => {}
+        _ = outage.wait_for(|down| *down) => {}
     }
 }
 
@@ -504,6 +526,49 @@ async fn ctrl_c_keeps_the_partial_download_and_the_same_command_resumes() {
         stderr(&got).contains(&format!("at {} of", kept / CHUNK as u64)),
         "{}",
         stderr(&got)
+    );
+    assert_same_file(&file, &out.path().join("big.bin"));
+    assert!(partial_files(out.path()).is_empty());
+    assert!(record_of(&link).is_none());
+}
+
+/// A receive whose retries run out (the server unreachable for longer than they last)
+/// keeps its partial file and says so (exit 6); once the server is reachable again, the
+/// same command continues it from where it stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receive_whose_retries_run_out_keeps_its_partial_file_for_a_rerun() {
+    let server = spawn_server(Duration::from_secs(60)).await;
+    let src = tempfile::tempdir().unwrap();
+    let file = random_file(src.path(), "big.bin", LEN);
+    let forwarder = Forwarder::start(server.port).await;
+    let link = forwarder.link(&server, &send(&server, &file, "1").await);
+    let out = tempfile::tempdir().unwrap();
+    let child = held_receive(&link, out.path()).await;
+    forwarder.go_down();
+    // The retries take about 16 s of backoff; bounded by the timeout.
+    let failed = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the retries end")
+        .unwrap();
+    assert_eq!(code(&failed), 6, "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("the partial download was kept"),
+        "{}",
+        stderr(&failed)
+    );
+    assert_eq!(partial_files(out.path()).len(), 1);
+    assert!(record_of(&link).is_some());
+
+    forwarder.up();
+    forwarder.release();
+    let dir = out.path().to_str().unwrap();
+    let got = ferry(&["receive", &link, "-o", dir], out.path()).await;
+    assert_eq!(code(&got), 0, "{}", stderr(&got));
+    assert!(stderr(&got).contains("Resuming the interrupted download at"));
+    let bytes = forwarder.bytes_down();
+    assert!(
+        bytes < LEN - 12 * MIB,
+        "the rerun started over: {bytes} bytes"
     );
     assert_same_file(&file, &out.path().join("big.bin"));
     assert!(partial_files(out.path()).is_empty());
