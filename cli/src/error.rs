@@ -99,6 +99,15 @@ pub enum Error {
          (it would mix two files); run the command again to start a new upload"
     )]
     SourceChanged(String),
+    /// An interrupted download's claim is gone, so its partial file cannot be completed
+    /// (and was removed).
+    #[error(
+        "the interrupted download cannot be resumed: the server no longer holds its claim \
+         (its lease ran out, which counted it as a download, or it was cut within its first \
+         window, which counted nothing); its partial file was removed; run the command again \
+         to start a new download if the link allows one"
+    )]
+    ClaimLost,
     /// Ctrl-C during a transfer; says what was cleaned up.
     #[error("interrupted; {0}")]
     Interrupted(&'static str),
@@ -121,7 +130,7 @@ impl Error {
             Error::WrongPassphrase { .. } => EXIT_WRONG_PASSPHRASE,
             Error::Gone(_) => EXIT_GONE,
             Error::Tampered(_) => EXIT_TAMPERED,
-            Error::Network(_) => EXIT_NETWORK,
+            Error::Network(_) | Error::ClaimLost => EXIT_NETWORK,
             Error::Refused { code, .. } => match code {
                 ErrorCode::Internal
                 | ErrorCode::InsufficientStorage
@@ -235,6 +244,7 @@ mod tests {
                 1,
             ),
             (Error::Interrupted("x"), 130),
+            (Error::ClaimLost, 6),
         ];
         for (e, code) in cases {
             assert_eq!(e.exit_code(), code, "{e}");

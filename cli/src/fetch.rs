@@ -6,7 +6,8 @@
 //! the first chunk not yet received, so the partial file only ever grows with verified
 //! plaintext. If the claim is gone (it was cut inside its first window and released), a
 //! fresh claim starts again at chunk 0 and the chunks already handed to the writer are
-//! read past, not written twice.
+//! read past, not written twice. A download an earlier run left unfinished continues its
+//! claim ([`Fetch::continue_claim`]) from the chunks that run kept.
 use std::time::Duration;
 
 use ferry_common::{
@@ -18,7 +19,7 @@ use futures_util::{
     StreamExt,
     stream::{SplitSink, SplitStream},
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::{self, Message};
 use zeroize::Zeroizing;
 
@@ -59,6 +60,9 @@ impl From<ClientError> for Fault {
     }
 }
 
+/// The current claim's token, for the record that lets a later run continue it.
+pub(crate) type ClaimToken = Option<Zeroizing<Vec<u8>>>;
+
 /// One share's download across sockets.
 pub(crate) struct Fetch {
     server: Server,
@@ -82,6 +86,11 @@ pub(crate) struct Fetch {
     done: Option<u32>,
     /// Called with a sentence when a socket is replaced.
     note: fn(&str),
+    /// The claim an earlier run began and the chunk it continues from, until a claim of
+    /// this run's own replaces it.
+    continued: Option<(Zeroizing<Vec<u8>>, u64)>,
+    /// Publishes the claim token of every claim's `ready`.
+    claim: watch::Sender<ClaimToken>,
 }
 
 impl Fetch {
@@ -108,6 +117,31 @@ impl Fetch {
             acked: 0,
             done: None,
             note,
+            continued: None,
+            claim: watch::Sender::new(None),
+        }
+    }
+
+    /// Continues the claim an earlier run kept (`claim_token`), from chunk `from` (every
+    /// chunk before it is verified and kept): the next `start` presents them.
+    pub(crate) fn continue_claim(&mut self, claim_token: &[u8], from: u64) {
+        self.continued = Some((Zeroizing::new(claim_token.to_vec()), from));
+        self.session = self.first_session();
+        (self.forwarded, self.verified, self.acked) = (from, from, from);
+    }
+
+    /// The claim token of the current claim, updated whenever a claim's `ready` comes.
+    pub(crate) fn claims(&self) -> watch::Receiver<ClaimToken> {
+        self.claim.subscribe()
+    }
+
+    /// A session for the first `ready`: a fresh claim, or the continued one.
+    fn first_session(&self) -> Download {
+        match &self.continued {
+            Some((claim, from)) => {
+                Download::continue_claim(&self.share_id, &self.token, &self.header, claim, *from)
+            }
+            None => Download::new(&self.share_id, &self.token, &self.header),
         }
     }
 
@@ -119,15 +153,18 @@ impl Fetch {
             match self.try_ready().await {
                 Ok(ready) => {
                     self.ready = Some((ready.ciphertext_size, ready.chunks));
+                    publish_claim(&self.session, &self.claim);
                     return Ok(ready);
                 }
                 Err(Fault::Retry(e)) if attempt < RETRIES => {
                     self.conn = None;
-                    self.session = Download::new(&self.share_id, &self.token, &self.header);
+                    self.session = self.first_session();
                     backoff(attempt, &e, self.note).await;
                     attempt += 1;
                 }
-                Err(Fault::Retry(e) | Fault::ClaimLost(e) | Fault::Fatal(e)) => return Err(e),
+                // Only a continued claim can be lost before its `ready`.
+                Err(Fault::ClaimLost(_)) => return Err(Error::ClaimLost),
+                Err(Fault::Retry(e) | Fault::Fatal(e)) => return Err(e),
             }
         }
     }
@@ -225,6 +262,7 @@ impl Fetch {
     /// Starts over with a fresh claim at chunk 0; what was already handed to the writer
     /// is read past.
     fn fresh_claim(&mut self) {
+        self.continued = None;
         self.session = Download::new(&self.share_id, &self.token, &self.header);
         self.skip_below = self.forwarded;
         self.acked = 0;
@@ -321,6 +359,7 @@ impl Fetch {
                             "the server announces another file than before".into(),
                         )));
                     }
+                    publish_claim(&self.session, &self.claim);
                 }
                 DownloadAction::Done { downloads_left } => {
                     self.done = Some(downloads_left);
@@ -392,6 +431,11 @@ async fn backoff(attempt: u32, why: &Error, note: fn(&str)) {
         attempt + 1
     ));
     tokio::time::sleep(wait).await;
+}
+
+/// Makes the claim token of the `ready` `session` just received the current one.
+fn publish_claim(session: &Download, claim: &watch::Sender<ClaimToken>) {
+    claim.send_replace(session.claim_token().map(|t| Zeroizing::new(t.to_vec())));
 }
 
 /// Hands what the server sent to the core; its verdict comes from the next `poll`.

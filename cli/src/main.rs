@@ -14,12 +14,16 @@ mod names;
 mod net;
 mod passphrase;
 mod pending;
+mod private;
 mod progress;
 mod receive;
+mod rerun;
 mod save;
 mod sealer;
 mod send;
 mod time;
+mod unfinished;
+mod writer;
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
@@ -44,8 +48,15 @@ Exit codes:
   4    link gone: unknown, expired, or no downloads left
   5    tampered or corrupted data: verification failed, nothing was saved
   6    network or server failure (unreachable, connection broke, server error)
-  130  interrupted by Ctrl-C (a partial download is removed; an interrupted upload
-       creates no share)";
+  130  interrupted by Ctrl-C (an interrupted upload creates no share)
+
+Resuming:
+  Run the same command again. An interrupted upload (Ctrl-C, a lost connection)
+  continues where it stopped; so does an interrupted download (also after the
+  process was killed), into its partial file .ferry-XXXXXXXX.part beside the
+  target. What that takes is kept, readable only by you, in $FERRY_STATE_DIR
+  (else $XDG_STATE_HOME/ferry, else ~/.local/state/ferry) until the transfer
+  completes or fails for good.";
 
 /// Send and receive end-to-end encrypted files through a Ferry server.
 ///

@@ -8,7 +8,7 @@
 //! before each chunk is sent, so that a resumed upload can prove the file unchanged and
 //! never seal an index twice over different bytes (see `SealLog`). The key is a hash of the server and the file's path.
 use std::{
-    fs::{File, OpenOptions},
+    fs::File,
     io::{Read, Write},
     path::{Path, PathBuf},
     time::UNIX_EPOCH,
@@ -22,7 +22,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    private::{self, private_options, state_dir},
+};
 
 /// Bytes of one seal-log record: the chunk index (u64, little-endian) and its tag.
 const RECORD: usize = 8 + TAG_LEN;
@@ -66,17 +69,6 @@ pub struct Interrupted {
     pub verifier: Vec<u8>,
     /// Downloads the share allows.
     pub downloads: u32,
-}
-
-fn state_dir() -> Option<PathBuf> {
-    let env = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    env("FERRY_STATE_DIR")
-        .or_else(|| env("XDG_STATE_HOME").map(|d| d.join("ferry")))
-        .or_else(|| env("HOME").map(|d| d.join(".local/state/ferry")))
 }
 
 impl Pending {
@@ -184,17 +176,9 @@ impl Pending {
             downloads,
         };
         let text = Zeroizing::new(serde_json::to_vec(&saved).expect("plain struct"));
-        let dir = self.json.parent().expect("a file in a directory");
-        create_private_dir(dir)?;
         let _ = std::fs::remove_file(&self.seals);
         self.seals_file = None;
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)
-            .map_err(Error::io("cannot write the upload's state"))?;
-        tmp.write_all(&text)
-            .and_then(|()| tmp.as_file().sync_all())
-            .map_err(Error::io("cannot write the upload's state"))?;
-        tmp.persist(&self.json)
-            .map_err(|e| Error::io("cannot write the upload's state")(e.error))?;
+        private::replace_private(&self.json, &text, "the upload's state")?;
         self.saved = Some(saved);
         Ok(())
     }
@@ -230,21 +214,4 @@ impl Pending {
         let _ = std::fs::remove_file(&self.seals);
         self.saved = None;
     }
-}
-
-fn private_options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
-fn create_private_dir(dir: &Path) -> Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .map_err(Error::io("cannot create the state directory"))
 }

@@ -6,32 +6,33 @@
 //! writer simply sees the next chunk. The plaintext goes to
 //! a short-named temporary file beside the target ([`crate::save`]); after the final chunk
 //! verified and the size matched it is fsynced and claims its final name, and only then
-//! is the final chunk acknowledged. On any failure before that, or Ctrl-C, it is removed;
-//! once verified it is never removed.
-use std::{
-    io::Write,
-    path::{Path, PathBuf},
-};
+//! is the final chunk acknowledged. Once verified it is never removed.
+//!
+//! A download stopped by Ctrl-C or a network failure keeps its partial file and records
+//! its claim ([`crate::unfinished`], [`crate::writer::Checkpoint`]), so running the same
+//! command again continues it ([`crate::rerun`]); any other failure removes both.
+use std::path::{Path, PathBuf};
 
-use ferry_common::{FileMetadata, Header, StreamDecryptor, client::ShareId};
+use ferry_common::{FileMetadata, Header, Keys, StreamDecryptor, client::ShareId};
 use tempfile::NamedTempFile;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite;
 
 use crate::{
     error::{Error, Result},
-    fetch::Fetch,
+    fetch::{ClaimToken, Fetch},
     interrupt::Interrupt,
     keys::derive_keys,
     link::ShareLink,
     names, net,
     passphrase::{self, Prompt},
     progress,
-    save::{Destination, Saved},
+    rerun::{self, Resume},
+    save::{self, Destination, Saved},
+    unfinished::Unfinished,
+    writer::{Checkpoint, Writer, Written},
 };
 
-/// What Ctrl-C leaves behind.
-const INTERRUPTED: &str = "the partial download was removed";
 /// Chunks queued between the socket and the writer.
 const QUEUE: usize = 8;
 
@@ -47,7 +48,8 @@ pub struct ReceiveOptions {
     pub passphrase_file: Option<PathBuf>,
 }
 
-/// Downloads the share; returns where the file was saved.
+/// Downloads the share, continuing what an interrupted run of the same command left;
+/// returns where the file was saved.
 pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     let link = ShareLink::parse(&opts.link)?;
     // With an explicit file path, refuse before spending a passphrase try.
@@ -55,9 +57,163 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
         let target = names::resolve_target(Some(out), names::FALLBACK_NAME)?;
         check_target(&target, opts.force)?;
     }
+    let mut record = Unfinished::locate(link.server.as_str(), &link.share_id);
+    let opened = open_share(&link, opts.passphrase_file.as_deref())
+        .await
+        .map_err(|e| rerun::settle_early(e, record.as_mut()))?;
+    let resume = rerun::resume_point(
+        record.as_ref(),
+        opened.header.chunk_size,
+        opts.output.as_deref(),
+    )?;
+    let mut fetch = Fetch::new(
+        link.server.clone(),
+        opened.share_id.clone(),
+        opened.keys.download_token.as_bytes(),
+        opened.header.clone(),
+        |line| progress::info(line),
+    );
+    if let Some(r) = &resume {
+        fetch.continue_claim(&r.claim_token, r.from);
+    }
+    let (meta, chunks) = ready(&mut fetch, &opened, resume.as_ref())
+        .await
+        .map_err(|e| rerun::settle_early(e, record.as_mut()))?;
+    let name = names::sanitize(&meta.name);
+    let dest = destination(opts.output.as_deref(), &name, opts.force)?;
+    let wanted = dest.first().to_path_buf();
+    // From here a partial file exists, so Ctrl-C must be caught to keep or remove it.
+    let mut interrupt = Interrupt::listen()?;
+    let chunk_size = u64::from(opened.header.chunk_size);
+    let claims = fetch.claims();
+    let (temp, first, checkpoint) = open_partial(
+        &dest,
+        resume.as_ref(),
+        record,
+        claims,
+        chunks,
+        &opened.header,
+    )?;
+    let (chunk_tx, chunk_rx) = mpsc::channel::<tungstenite::Bytes>(QUEUE);
+    let (verified_tx, mut verified_rx) = mpsc::unbounded_channel::<u64>();
+    let mut decryptor = StreamDecryptor::new(&opened.keys.payload, &opened.header);
+    decryptor.seek(first);
+    let size = meta.size;
+    let writer = Writer {
+        temp,
+        decryptor,
+        first,
+        chunks,
+        size,
+        chunk_size,
+        dest,
+        checkpoint,
+    };
+    let writer = tokio::task::spawn_blocking(move || writer.run(chunk_rx, verified_tx));
+
+    let bar = progress::bar(size, "Downloading");
+    bar.set_position((first * chunk_size).min(size));
+    let transfer = async {
+        let chunk_tx = chunk_tx; // dropped when this future ends or is cancelled
+        fetch
+            .receive(chunks, &chunk_tx, &mut verified_rx, |n| {
+                bar.set_position((n * chunk_size).min(size))
+            })
+            .await
+    };
+    let transferred = tokio::select! {
+        r = transfer => r,
+        () = interrupt.recv() => Err(Error::Interrupted("")),
+    };
+    bar.finish_and_clear();
+    // The transfer future is gone, so the writer's queue is closed and it returns soon.
+    let (written, checkpoint) = writer
+        .await
+        .map_err(|e| Error::Other(format!("the file writer failed: {e}")))?;
+    // Only a transfer that ended normally sent the final ack, so only then is `done` due.
+    let acked = transferred.is_ok();
+    let saved = settle(transferred, written, checkpoint)?;
+    let confirmed = if acked {
+        fetch.confirmation().await
+    } else {
+        None
+    };
+    let target = match saved {
+        Saved::Named(path) => path,
+        Saved::Kept { path, reason } => return Err(Error::Kept { path, reason }),
+    };
+    report(&target, &wanted, size, confirmed);
+    Ok(target)
+}
+
+/// The partial file to write into (the earlier run's, cut to its verified chunks, or a new
+/// one beside the target), the first chunk it lacks, and the checkpoints that record its
+/// progress under the claim `claims` announces (none without a state directory).
+fn open_partial(
+    dest: &Destination,
+    resume: Option<&Resume>,
+    record: Option<Unfinished>,
+    claims: watch::Receiver<ClaimToken>,
+    chunks: u64,
+    header: &Header,
+) -> Result<(NamedTempFile, u64, Option<Checkpoint>)> {
+    let chunk_size = u64::from(header.chunk_size);
+    let (temp, first) = match resume.and_then(|r| Some((r.part.as_ref()?, r.from))) {
+        Some((part, from)) => (save::reopen_partial(part, from * chunk_size)?, from),
+        None => (dest.temp_file()?, 0),
+    };
+    let checkpoint = record.map(|record| {
+        let part = std::fs::canonicalize(temp.path()).unwrap_or_else(|_| temp.path().into());
+        let mut c = Checkpoint::new(record, claims, part, chunks, header.chunk_size);
+        // Before any ack: from here the server may hold the claim for this download.
+        c.now(temp.as_file(), first);
+        c
+    });
+    Ok((temp, first, checkpoint))
+}
+
+/// The download's end: the saved file, or the failure, with the partial file and its
+/// record kept for a rerun or removed ([`rerun::settle_failure`]).
+fn settle(
+    transferred: Result<()>,
+    written: Result<Written>,
+    checkpoint: Option<Checkpoint>,
+) -> Result<Saved> {
+    match (transferred, written) {
+        // Verified and saved: kept whatever happened to the socket or Ctrl-C meanwhile.
+        (_, Ok(Written::Saved(saved))) => {
+            if let Some(c) = checkpoint {
+                c.into_record().forget();
+            }
+            Ok(saved)
+        }
+        (Err(e), Ok(Written::Unfinished(partial))) => {
+            Err(rerun::settle_failure(e, Some(partial), checkpoint))
+        }
+        (Ok(()), Ok(Written::Unfinished(partial))) => {
+            let e = Error::Network("the download ended before the last chunk".into());
+            Err(rerun::settle_failure(e, Some(partial), checkpoint))
+        }
+        // The writer failed and removed the partial file; Ctrl-C or tampering explain most.
+        (Err(e @ Error::Interrupted(_)), Err(_))
+        | (_, Err(e @ Error::Tampered(_)))
+        | (Err(e), Err(_))
+        | (Ok(()), Err(e)) => Err(rerun::settle_failure(e, None, checkpoint)),
+    }
+}
+
+/// The share, opened: its header, ID and keys.
+struct Opened {
+    header: Header,
+    share_id: ShareId,
+    keys: Keys,
+}
+
+/// Fetches the share's header, asks for the passphrase and derives the keys.
+async fn open_share(link: &ShareLink, passphrase_file: Option<&Path>) -> Result<Opened> {
     let info = net::share_info(&link.server, &link.share_id).await?;
     let header = Header::parse(&info.header.0).map_err(Error::from_envelope)?;
-    let secret = match (header.passphrase_only, link.secret) {
+    let secret = match (header.passphrase_only, link.secret.clone()) {
         (false, None) => {
             return Err(Error::Usage(
                 "the link is incomplete: the part after '#' is missing; copy the whole link".into(),
@@ -69,103 +225,57 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     // The server knows the share, so its ID has the shape every Ferry server gives one.
     let share_id = ShareId::parse(&link.share_id)
         .map_err(|_| protocol("it serves a share whose ID is malformed"))?;
-    let passphrase = passphrase::obtain(opts.passphrase_file.as_deref(), Prompt::Once)?;
+    let passphrase = passphrase::obtain(passphrase_file, Prompt::Once)?;
     let keys = derive_keys(header.clone(), passphrase, secret).await?;
-
-    let mut fetch = Fetch::new(
-        link.server.clone(),
+    Ok(Opened {
+        header,
         share_id,
-        keys.download_token.as_bytes(),
-        header.clone(),
-        |line| progress::info(line),
-    );
+        keys,
+    })
+}
+
+/// Claims (or continues) the download and opens its metadata: the file's metadata and
+/// chunk count, checked against the header and what an earlier run saw.
+async fn ready(
+    fetch: &mut Fetch,
+    opened: &Opened,
+    resume: Option<&Resume>,
+) -> Result<(FileMetadata, u64)> {
     let ready = fetch.ready().await?;
-    let (sealed_metadata, ciphertext_size, chunks) =
-        (ready.metadata, ready.ciphertext_size, ready.chunks);
+    let header = &opened.header;
     // The server accepted the token, so metadata that fails to open was altered.
-    let meta = FileMetadata::open(&sealed_metadata, &keys.metadata, &header)
+    let meta = FileMetadata::open(&ready.metadata, &opened.keys.metadata, header)
         .map_err(|_| Error::Tampered("the file's encrypted name and size do not verify".into()))?;
-    if header.ciphertext_len(meta.size) != ciphertext_size
-        || header.chunk_count(meta.size) != chunks
+    if header.ciphertext_len(meta.size) != ready.ciphertext_size
+        || header.chunk_count(meta.size) != ready.chunks
+        || resume.is_some_and(|r| r.total != ready.chunks)
     {
         return Err(Error::Tampered(
             "the server announces a size that does not match the file's".into(),
         ));
     }
-    let name = names::sanitize(&meta.name);
-    let dest = destination(opts.output.as_deref(), &name, opts.force)?;
-    let wanted = dest.first().to_path_buf();
-    // From here a partial file exists, so Ctrl-C must be caught to remove it.
-    let mut interrupt = Interrupt::listen()?;
-    let temp = dest.temp_file()?;
+    Ok((meta, ready.chunks))
+}
 
-    let (chunk_tx, chunk_rx) = mpsc::channel::<tungstenite::Bytes>(QUEUE);
-    let (verified_tx, mut verified_rx) = mpsc::unbounded_channel::<u64>();
-    let decryptor = StreamDecryptor::new(&keys.payload, &header);
-    let size = meta.size;
-    let writer = tokio::task::spawn_blocking(move || {
-        write_chunks(temp, decryptor, chunk_rx, verified_tx, chunks, size, &dest)
-    });
-
-    let bar = progress::bar(size, "Downloading");
-    let chunk_size = u64::from(header.chunk_size);
-    let transfer = async {
-        let chunk_tx = chunk_tx; // dropped when this future ends or is cancelled
-        fetch
-            .receive(chunks, &chunk_tx, &mut verified_rx, |n| {
-                bar.set_position((n * chunk_size).min(size))
-            })
-            .await
-    };
-    let transferred = tokio::select! {
-        r = transfer => r,
-        () = interrupt.recv() => Err(Error::Interrupted(INTERRUPTED)),
-    };
-    bar.finish_and_clear();
-    // The transfer future is gone, so the writer's queue is closed and it returns soon.
-    let written = writer
-        .await
-        .map_err(|e| Error::Other(format!("the file writer failed: {e}")))?;
-    // Only a transfer that ended normally sent the final ack, so only then is `done` due.
-    let acked = transferred.is_ok();
-    let saved = match (transferred, written) {
-        // Verified and saved: kept whatever happened to the socket or Ctrl-C meanwhile.
-        (_, Ok(Some(saved))) => saved,
-        (Err(e @ Error::Interrupted(_)), _) => return Err(e),
-        (_, Err(e @ Error::Tampered(_))) => return Err(e),
-        (Err(e), _) | (Ok(()), Err(e)) => return Err(e),
-        (Ok(()), Ok(None)) => {
-            return Err(Error::Network(
-                "the download ended before the last chunk".into(),
-            ));
-        }
-    };
-    let confirmed = if acked {
-        fetch.confirmation().await
-    } else {
-        None
-    };
-    let target = match saved {
-        Saved::Named(path) => path,
-        Saved::Kept { path, reason } => return Err(Error::Kept { path, reason }),
-    };
-    if progress::interactive() {
-        if target != wanted {
-            progress::info(format!("{} exists.", wanted.display()));
-        }
-        progress::info(format!(
-            "Saved {} ({}).",
-            target.display(),
-            indicatif::HumanBytes(size)
-        ));
-        match confirmed {
-            Some(0) => progress::info("That was the last download: the link no longer works."),
-            Some(1) => progress::info("The link allows one more download."),
-            Some(n) => progress::info(format!("The link allows {n} more downloads.")),
-            None => progress::info("(The server did not confirm the download.)"),
-        }
+/// Says where the file went and how many downloads the link has left.
+fn report(target: &Path, wanted: &Path, size: u64, confirmed: Option<u32>) {
+    if !progress::interactive() {
+        return;
     }
-    Ok(target)
+    if target != wanted {
+        progress::info(format!("{} exists.", wanted.display()));
+    }
+    progress::info(format!(
+        "Saved {} ({}).",
+        target.display(),
+        indicatif::HumanBytes(size)
+    ));
+    match confirmed {
+        Some(0) => progress::info("That was the last download: the link no longer works."),
+        Some(1) => progress::info("The link allows one more download."),
+        Some(n) => progress::info(format!("The link allows {n} more downloads.")),
+        None => progress::info("(The server did not confirm the download.)"),
+    }
 }
 
 fn check_target(target: &Path, force: bool) -> Result<()> {
@@ -192,52 +302,6 @@ fn destination(output: Option<&Path>, name: &str, force: bool) -> Result<Destina
         );
     }
     Ok(Destination::sender_named(target, name))
-}
-
-/// Opens, checks and writes chunks in order; runs on a blocking thread. After the final
-/// chunk verified the file is synced and claims its name in `dest`, and only then is that
-/// chunk acknowledged (spending a one-time link). `Ok(None)` means the queue closed
-/// before the final chunk (network failure or Ctrl-C); dropping the temporary file
-/// removes it.
-fn write_chunks(
-    mut temp: NamedTempFile,
-    mut decryptor: StreamDecryptor,
-    mut queue: mpsc::Receiver<tungstenite::Bytes>,
-    verified: mpsc::UnboundedSender<u64>,
-    chunks: u64,
-    size: u64,
-    dest: &Destination,
-) -> Result<Option<Saved>> {
-    let what = format!("cannot write {}", temp.path().display());
-    let mut written = 0u64;
-    for i in 0..chunks {
-        let Some(sealed) = queue.blocking_recv() else {
-            return Ok(None);
-        };
-        let last = i + 1 == chunks;
-        let plain = decryptor
-            .open_chunk(&sealed, last)
-            .map_err(Error::from_envelope)?;
-        written += plain.len() as u64;
-        if written > size {
-            return Err(Error::Tampered("the file is longer than announced".into()));
-        }
-        temp.as_file_mut()
-            .write_all(&plain)
-            .map_err(Error::io(what.clone()))?;
-        if !last {
-            let _ = verified.send(i + 1);
-        }
-    }
-    decryptor.finish().map_err(Error::from_envelope)?;
-    if written != size {
-        return Err(Error::Tampered("the file is shorter than announced".into()));
-    }
-    temp.as_file().sync_all().map_err(Error::io(what))?;
-    // Acknowledge the final chunk only once the plaintext is durable under a name.
-    let saved = dest.claim(temp);
-    let _ = verified.send(chunks);
-    Ok(Some(saved))
 }
 
 fn protocol(what: &str) -> Error {

@@ -135,6 +135,23 @@ impl Destination {
     }
 }
 
+/// Reopens the partial file an interrupted run kept at `path`, cut to its first `len`
+/// bytes (what its record says is verified; anything after is unverified), for the
+/// download to append to. Like a new one it is removed when dropped.
+pub(crate) fn reopen_partial(path: &Path, len: u64) -> Result<NamedTempFile> {
+    use std::io::{Seek, SeekFrom};
+    let what = || Error::io(format!("cannot reopen {}", path.display()));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(what())?;
+    file.set_len(len).map_err(what())?;
+    file.seek(SeekFrom::Start(len)).map_err(what())?;
+    let path = tempfile::TempPath::try_from_path(path).map_err(what())?;
+    Ok(NamedTempFile::from_parts(file, path))
+}
+
 /// Stops `temp` from being removed when dropped, and says where it is.
 fn keep(temp: NamedTempFile, reason: String) -> Saved {
     let path = temp.path().to_path_buf();

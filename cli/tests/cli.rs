@@ -458,45 +458,6 @@ async fn hostile_names_are_sanitised() {
     assert_same_file(&file, &dst.path().join("evil_txt.exe"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_during_download_exits_130_and_leaves_nothing() {
-    let server = spawn_server().await;
-    let src = tempfile::tempdir().unwrap();
-    let file = random_file(src.path(), "slow.bin", 64 << 20);
-    let link = send(&server, &file, &[]).await;
-    let dst = tempfile::tempdir().unwrap();
-    let child = ferry_command(&["receive", &link], dst.path(), Some(PASSPHRASE))
-        .spawn()
-        .unwrap();
-    // Wait for the temporary file to appear, then interrupt.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while partial_files(dst.path()).is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "download never started"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(code(&out), 130, "{}", stderr(&out));
-    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
-    assert!(!dst.path().join("slow.bin").exists());
-    assert!(
-        partial_files(dst.path()).is_empty(),
-        "{:?}",
-        partial_files(dst.path())
-    );
-}
-
 fn any_file_under(dir: &Path, name_contains: &str) -> bool {
     std::fs::read_dir(dir).unwrap().any(|e| {
         let path = e.unwrap().path();

@@ -220,6 +220,13 @@ impl StreamDecryptor {
         Ok(plain)
     }
 
+    /// Continues at chunk `counter`: the next chunk opened is chunk `counter` (a download
+    /// resumed after the chunks before it were verified and kept). Opening never seals,
+    /// so unlike [`StreamEncryptor::seek`] this cannot reuse a nonce.
+    pub fn seek(&mut self, counter: u64) {
+        self.seq.seek(counter);
+    }
+
     /// Number of chunks opened so far.
     pub fn chunks_opened(&self) -> u64 {
         self.seq.chunks_done()
@@ -421,6 +428,21 @@ mod tests {
         let mut seq = ChunkSequence::new(&header);
         seq.seek(2);
         assert_eq!(seq.seal_nonce(8, true).unwrap(), chunk_nonce(2, true));
+    }
+
+    /// A download resumed at a chunk in the middle opens the rest, and only the rest.
+    #[test]
+    fn a_decryptor_seeks_to_where_a_download_resumes() {
+        let (keys, header) = setup(16);
+        let data = [6u8; 40];
+        let sealed = seal_all(&keys, &header, &data);
+        let mut dec = StreamDecryptor::new(&keys.payload, &header);
+        // Chunk 1 is not chunk 0: without the seek it fails.
+        assert!(dec.open_chunk(&sealed[1], false).is_err());
+        dec.seek(1);
+        assert_eq!(dec.open_chunk(&sealed[1], false).unwrap(), data[16..32]);
+        assert_eq!(dec.open_chunk(&sealed[2], true).unwrap(), data[32..]);
+        dec.finish().unwrap();
     }
 
     #[test]

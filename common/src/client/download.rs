@@ -4,7 +4,8 @@
 //! one-chunk share, an ack of 0 that this core sends by itself right after `ready`). A
 //! download cut off after `ready` can continue inside its claim on a new socket:
 //! [`Download::resume`] makes the next `start` carry the claim token from `ready` and the
-//! index of the first chunk not yet received.
+//! index of the first chunk not yet received. A download that a previous process began
+//! continues with [`Download::continue_claim`], from the claim token and count it kept.
 use std::fmt;
 
 use zeroize::Zeroizing;
@@ -81,6 +82,9 @@ pub struct Download {
     claim_token: Option<Zeroizing<Vec<u8>>>,
     /// True once the first `ready` was handed out: a later `ready` answers a resume.
     had_ready: bool,
+    /// The first `start` already names a claim (a download a previous process began), so
+    /// the first `ready` carries no claim token and chunks start at `received`.
+    continued: bool,
     /// An ack of 0 is due: it asks for the only chunk of a one-chunk share.
     request_only_chunk: bool,
     header: Header,
@@ -122,6 +126,7 @@ impl Download {
             token: Zeroizing::new(*token),
             claim_token: None,
             had_ready: false,
+            continued: false,
             request_only_chunk: false,
             header: header.clone(),
             layout: None,
@@ -131,6 +136,42 @@ impl Download {
             ack_wanted: 0,
             ack_sent: 0,
         }
+    }
+
+    /// Continues a download that an earlier process (or connection) began: the first
+    /// `start` presents `claim_token` (from that download's first `ready`) and asks for
+    /// chunks from `from_chunk` on (every chunk before it was verified and kept). The
+    /// `ready` that answers is handed out like a fresh one (the metadata is needed again);
+    /// a `claim-lost` refusal means the claim is gone and nothing continues it.
+    pub fn continue_claim(
+        share_id: &ShareId,
+        token: &[u8; 32],
+        header: &Header,
+        claim_token: &[u8],
+        from_chunk: u64,
+    ) -> Download {
+        let mut down = Download::new(share_id, token, header);
+        let start = DownloadRequest::Start {
+            version: PROTOCOL_VERSION,
+            share_id: share_id.as_str().to_owned(),
+            token: b64::Bytes(token.to_vec()),
+            claim_token: Some(b64::Bytes(claim_token.to_vec())),
+            from_chunk: Some(from_chunk),
+        };
+        *down.start = to_text(&start);
+        down.claim_token = Some(Zeroizing::new(claim_token.to_vec()));
+        down.continued = true;
+        down.received = from_chunk;
+        down.ack_wanted = from_chunk;
+        down.ack_sent = from_chunk;
+        down
+    }
+
+    /// The claim token of this download's claim (from its first `ready`, or the one it
+    /// continues), for a client that keeps it to continue after a restart. As secret as a
+    /// download token: never log it.
+    pub fn claim_token(&self) -> Option<&[u8]> {
+        self.claim_token.as_deref().map(Vec::as_slice)
     }
 
     /// What to do next.
@@ -334,11 +375,19 @@ impl Download {
                 if window == 0 {
                     return self.fail(ClientError::ServerProtocol("a window of 0 chunks"));
                 }
+                if self.received >= chunks {
+                    return self.fail(ClientError::ServerProtocol(
+                        "`ready` announces fewer chunks than were already received",
+                    ));
+                }
                 self.layout = Some(layout);
                 self.window = u64::from(window);
-                self.claim_token = claim_token.map(|t| Zeroizing::new(t.0));
+                if !self.continued {
+                    self.claim_token = claim_token.map(|t| Zeroizing::new(t.0));
+                }
                 self.had_ready = true;
-                self.request_only_chunk = chunks == 1;
+                // A continued `start` from chunk 0 of a one-chunk share already asked.
+                self.request_only_chunk = chunks == 1 && !self.continued;
                 self.ready = Some(Ready {
                     metadata: metadata.0,
                     ciphertext_size,

@@ -416,6 +416,77 @@ fn a_one_chunk_share_asks_for_its_only_chunk_before_ready() {
     assert_eq!(down.poll(), DownloadAction::Wait);
 }
 
+/// A later process continues a claim: its first `start` names the claim and the first
+/// chunk it lacks, its `ready` (without a claim token) is handed out for the metadata,
+/// and chunks, acks and the window go on from there.
+#[test]
+fn a_claim_is_continued_by_a_new_session_from_its_chunk() {
+    let id = ShareId::parse(ID).unwrap();
+    let mut down = Download::continue_claim(&id, &TOKEN, &header(), &[5; 32], 3);
+    let DownloadAction::Send(text) = down.poll() else {
+        panic!("a continued start")
+    };
+    assert_eq!(
+        json_of(&text),
+        json!({"type": "start", "version": PROTOCOL_VERSION, "share_id": ID,
+               "token": crate::b64::encode(&TOKEN),
+               "claim_token": crate::b64::encode(&[5; 32]), "from_chunk": 3})
+    );
+    assert_eq!(down.poll(), DownloadAction::Wait);
+    down.handle_text(&ready_json(10 * 1024, 2)).unwrap();
+    let DownloadAction::Ready(ready) = down.poll() else {
+        panic!("the ready is handed out")
+    };
+    assert_eq!(ready.chunks, 10);
+    assert_eq!(down.claim_token(), Some(&[5u8; 32][..]));
+    assert_eq!(down.handle_binary(SEALED).unwrap().index, 3);
+    // Acks go on from the continued count, never below it.
+    assert!(matches!(
+        down.clone().acknowledge(3),
+        Err(ClientError::Misuse(_))
+    ));
+    down.acknowledge(4).unwrap();
+    assert_eq!(
+        down.poll(),
+        DownloadAction::Send(r#"{"type":"ack","chunks":4}"#.into())
+    );
+    down.handle_binary(SEALED).unwrap();
+    down.handle_binary(SEALED).unwrap();
+    assert!(
+        down.handle_binary(SEALED).is_err(),
+        "the window counts from 4"
+    );
+    // Cut again: it resumes inside the same claim.
+    let mut down = Download::continue_claim(&id, &TOKEN, &header(), &[5; 32], 3);
+    let _ = down.poll();
+    down.handle_text(&ready_json(10 * 1024, 2)).unwrap();
+    let _ = down.poll();
+    down.handle_closed(None).unwrap_err();
+    down.resume().unwrap();
+    let DownloadAction::Send(text) = down.poll() else {
+        panic!("a resumed start")
+    };
+    assert_eq!(json_of(&text)["from_chunk"], 3);
+}
+
+/// A continued claim whose `ready` announces no more chunks than were kept is refused,
+/// and a continued one-chunk share does not ask again with an ack of 0.
+#[test]
+fn a_continued_claim_checks_its_ready() {
+    let id = ShareId::parse(ID).unwrap();
+    let mut down = Download::continue_claim(&id, &TOKEN, &header(), &[5; 32], 10);
+    let _ = down.poll();
+    assert!(matches!(
+        down.handle_text(&ready_json(10 * 1024, 2)),
+        Err(ClientError::ServerProtocol(_))
+    ));
+    let mut down = Download::continue_claim(&id, &TOKEN, &header(), &[5; 32], 0);
+    let _ = down.poll();
+    down.handle_text(&ready_json(100, 4)).unwrap();
+    assert!(matches!(down.poll(), DownloadAction::Ready(_)));
+    assert_eq!(down.poll(), DownloadAction::Wait);
+}
+
 #[test]
 fn claim_lost_is_its_own_failure() {
     let mut down = claimed(10 * 1024, 4);
