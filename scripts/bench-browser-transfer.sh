@@ -11,7 +11,8 @@
 # space for the input, the server's data and Chromium's downloads; default a fresh
 # directory under /tmp), FERRY_DIST (an already built web app: skips scripts/build-web.sh),
 # SKIP_BUILD=1 (use the release ferry-server already built), ENGINES (default
-# "webcrypto,wasm"), DRIVERS (default "cdp,playwright": see tests/support/cdp.ts), RAW_MIB
+# "webcrypto,wasm"; "webcrypto/lanes=4" uploads over 4 sockets, e.g.
+# ENGINES=webcrypto/lanes=1,webcrypto/lanes=2,webcrypto/lanes=4), DRIVERS (default "cdp,playwright": see tests/support/cdp.ts), RAW_MIB
 # (raw WebCrypto volume, default 1024), PRIMITIVES=1 (also time the pieces one by one:
 # tests/bench/primitives), CHROMIUM_PATH.
 set -euo pipefail

@@ -224,8 +224,18 @@ async function pageError(page: Page): Promise<string> {
   }
 }
 
+/**
+ * The page query for an engine name: "webcrypto" or "wasm", optionally with the upload's
+ * number of sockets, as in "webcrypto/lanes=4".
+ */
+function engineQuery(engine: string): string {
+  const [aes, lanes] = engine.split('/');
+  const params = [aes === 'wasm' ? 'aes=wasm' : '', lanes ?? ''].filter(Boolean);
+  return params.length ? `?${params.join('&')}` : '';
+}
+
 async function upload(browser: Browser, input: string, engine: string): Promise<{ leg: Leg; link?: string }> {
-  const query = engine === 'wasm' ? '?aes=wasm' : '';
+  const query = engineQuery(engine);
   const { context, page } = await newPage(browser, process.env.FERRY_BENCH_URL!);
   try {
     await page.goto(`/${query}`);
@@ -276,7 +286,7 @@ async function download(
   expected: string,
 ): Promise<Leg> {
   const u = new URL(link);
-  const url = `${u.origin}${u.pathname}${engine === 'wasm' ? '?aes=wasm' : ''}${u.hash}`;
+  const url = `${u.origin}${u.pathname}${engineQuery(engine)}${u.hash}`;
   const { context, page } = await newPage(browser, u.origin);
   try {
     await page.goto(url);
@@ -335,7 +345,7 @@ async function download(
 
 
 async function cdpUpload(cdp: Cdp, input: string, engine: string): Promise<{ leg: Leg; link?: string }> {
-  const query = engine === 'wasm' ? '?aes=wasm' : '';
+  const query = engineQuery(engine);
   const page = await cdp.newPage(PAGE_SCRIPT);
   try {
     await page.goto(`${process.env.FERRY_BENCH_URL}/${query}`);
@@ -376,7 +386,7 @@ async function cdpUpload(cdp: Cdp, input: string, engine: string): Promise<{ leg
 
 async function cdpDownload(cdp: Cdp, link: string, engine: string, expected: string): Promise<Leg> {
   const u = new URL(link);
-  const url = `${u.origin}${u.pathname}${engine === 'wasm' ? '?aes=wasm' : ''}${u.hash}`;
+  const url = `${u.origin}${u.pathname}${engineQuery(engine)}${u.hash}`;
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-dl-'));
   const page = await cdp.newPage(PAGE_SCRIPT, dir);
   try {
