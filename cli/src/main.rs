@@ -9,6 +9,7 @@ mod error;
 mod fetch;
 mod interrupt;
 mod keys;
+mod lanes;
 mod link;
 mod names;
 mod net;
@@ -106,6 +107,10 @@ struct SendArgs {
     /// holds the ciphertext (the server) can then try passphrases offline.
     #[arg(long)]
     no_link_secret: bool,
+    /// How many connections to send over at once.
+    #[arg(long, env = "FERRY_LANES", default_value_t = 2, value_name = "N",
+          value_parser = clap::value_parser!(u8).range(1..=4))]
+    lanes: u8,
     #[command(flatten)]
     passphrase: PassphraseArgs,
 }
@@ -164,6 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 downloads: args.downloads,
                 passphrase_file: args.passphrase.passphrase_file,
                 no_link_secret: args.no_link_secret,
+                lanes: usize::from(args.lanes),
             }))?;
             let mut out = std::io::stdout().lock();
             writeln!(out, "{link}")

@@ -93,6 +93,14 @@ impl Sealer {
         }
     }
 
+    /// Another sealer of the same file, for another lane (its own read-ahead).
+    pub fn fork(&self) -> Sealer {
+        Sealer {
+            source: Arc::clone(&self.source),
+            ahead: None,
+        }
+    }
+
     /// The number of chunks of the file.
     pub fn chunks(&self) -> u64 {
         self.source.chunks

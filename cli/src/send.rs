@@ -1,29 +1,27 @@
 //! `ferry send`: encrypt a file chunk by chunk and stream it to the server, surviving
 //! lost connections.
 //!
-//! The client core says which chunk to send next; [`Sealer`] reads and seals it a few
-//! chunks ahead; one chunk goes per binary frame, never more than the server's window
-//! beyond its acknowledged segments. A connection that breaks is replaced (with backoff)
-//! and the upload resumed where the server's stored segments end; an interrupted command
-//! keeps its state ([`Pending`]) so that running it again resumes it. Every chunk's hash
-//! is logged before it is sent, and a resumed upload re-seals only what matches the log.
-use std::{fs::File, path::PathBuf, time::Duration};
+//! This half prepares the upload: keys, sealed metadata, the first message, and for an
+//! interrupted upload the check that the file still seals to every chunk sent before. The
+//! transfer itself ([`lanes`]) runs over one or more sockets as the client core directs,
+//! logging every chunk's tag before it is sent; an interrupted command keeps its state
+//! ([`Pending`]) so that running it again resumes it.
+use std::{fs::File, path::PathBuf};
 
 use ferry_common::{
     ChunkAead, DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, LinkSecret,
     b64::Bytes,
-    client::{ClientError, SealLog, Upload, UploadAction, Uploaded},
-    protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadRequest},
+    client::{SealLog, UploadLanes, Uploaded},
+    protocol::{PROTOCOL_VERSION, UploadRequest},
 };
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::{
     error::{Error, Result},
     interrupt::Interrupt,
     keys::derive_keys,
+    lanes,
     link::Server,
-    net::{self, Incoming},
+    net,
     passphrase::{self, Prompt},
     pending::{Interrupted, Pending},
     progress,
@@ -33,8 +31,6 @@ use crate::{
 
 /// Lifetime when `--expires` is not given (capped at the server's maximum).
 pub const DEFAULT_EXPIRY_SECS: u64 = 86_400;
-/// New connections tried in a row without any segment stored before giving up.
-const MAX_RETRIES: u32 = 6;
 
 /// What `ferry send` was asked to do.
 pub struct SendOptions {
@@ -50,6 +46,8 @@ pub struct SendOptions {
     pub passphrase_file: Option<PathBuf>,
     /// `--no-link-secret`: a passphrase-only share (the link has no `#` part).
     pub no_link_secret: bool,
+    /// Sockets to spread the upload over.
+    pub lanes: usize,
 }
 
 /// Uploads the file and returns the share link.
@@ -124,7 +122,7 @@ pub async fn run(opts: SendOptions) -> Result<String> {
     // Ctrl-C is caught only now: during the passphrase prompt it must still kill at once.
     let mut interrupt = Interrupt::listen()?;
     let uploaded = tokio::select! {
-        r = transfer(&server, &opts, prepared, pending.as_mut()) => r,
+        r = upload(&server, &opts, prepared, pending.as_mut()) => r,
         () = interrupt.recv() => Err(Error::Interrupted(if pending.is_some() {
             "the upload was interrupted; run the same command again to resume it"
         } else {
@@ -160,9 +158,9 @@ fn keeps_state(err: &Error) -> bool {
     matches!(err, Error::Interrupted(_) | Error::Network(_))
 }
 
-/// An upload ready to run: its first session, its chunks and what the state file needs.
+/// An upload ready to run: its session, its chunks and what the state file needs.
 struct Prepared {
-    session: Upload,
+    session: UploadLanes,
     sealer: Sealer,
     log: SealLog,
     secret: Option<LinkSecret>,
@@ -217,7 +215,7 @@ async fn prepare_new(
         shown,
     );
     Ok(Prepared {
-        session: Upload::new(&start).map_err(Error::from_client)?,
+        session: UploadLanes::new(&start, opts.lanes).map_err(Error::from_client)?,
         log: SealLog::new(header.chunk_count(size)),
         sealer: Sealer::new(source),
         secret,
@@ -260,7 +258,8 @@ async fn prepare_resume(
         return Err(Error::SourceChanged(shown_again));
     }
     Ok(Prepared {
-        session: Upload::resume(&interrupted.resumable).map_err(Error::from_client)?,
+        session: UploadLanes::resume(&interrupted.resumable, opts.lanes)
+            .map_err(Error::from_client)?,
         sealer,
         log,
         secret: interrupted.link_secret,
@@ -283,151 +282,21 @@ async fn verify_unchanged(sealer: &mut Sealer, log: &mut SealLog) -> Result<bool
     Ok(true)
 }
 
-/// Runs the upload over as many connections as it takes: a transient failure is followed
-/// by a new connection (after a growing pause) that resumes the same session.
-async fn transfer(
+/// Runs the prepared upload over `opts.lanes` sockets (see [`lanes`]).
+async fn upload(
     server: &Server,
     opts: &SendOptions,
-    mut up: Prepared,
-    mut pending: Option<&mut Pending>,
+    up: Prepared,
+    pending: Option<&mut Pending>,
 ) -> Result<Uploaded> {
-    let bar = progress::bar(up.session.total_bytes(), "Uploading");
-    let mut failures = 0;
-    // Bounded: every turn either ends the upload or counts a failure, and the count is
-    // reset only when the server stored more than before.
-    loop {
-        let before = up.session.stored_bytes();
-        let err = match connection(server, &mut up, pending.as_deref_mut(), opts, &bar).await {
-            Ok(uploaded) => {
-                bar.finish_and_clear();
-                return Ok(uploaded);
-            }
-            Err(err) => err,
-        };
-        let Some(saved) = up.session.resumable().cloned() else {
-            return Err(err);
-        };
-        if !matches!(err, Error::Network(_)) {
-            return Err(err);
-        }
-        failures = if up.session.stored_bytes() > before {
-            1
-        } else {
-            failures + 1
-        };
-        if failures > MAX_RETRIES {
-            return Err(Error::Network(format!(
-                "{err}; gave up after {MAX_RETRIES} attempts (run the same command again to resume)"
-            )));
-        }
-        let pause = Duration::from_millis(250 << (failures - 1).min(6));
-        bar.suspend(|| {
-            progress::info(format!(
-                "{err}; reconnecting in {:.1} s ({} of {} stored)",
-                pause.as_secs_f64(),
-                indicatif::HumanBytes(up.session.stored_bytes()),
-                indicatif::HumanBytes(up.session.total_bytes()),
-            ))
-        });
-        tokio::time::sleep(pause).await;
-        up.session = Upload::resume(&saved).map_err(Error::from_client)?;
-    }
-}
-
-/// One connection's share of the upload, as the client core directs.
-async fn connection(
-    server: &Server,
-    up: &mut Prepared,
-    mut pending: Option<&mut Pending>,
-    opts: &SendOptions,
-    bar: &indicatif::ProgressBar,
-) -> Result<Uploaded> {
-    let (mut sink, mut stream) = net::connect(server, UPLOAD_PATH).await?.split();
-    let session = &mut up.session;
-    // Bounded: every turn sends a frame or consumes a server message (each awaited at
-    // most the idle timeout), and the core ends after `done` or a failure.
-    loop {
-        match session.poll() {
-            UploadAction::Send(text) => {
-                if let (Some(p), Some(r)) = (pending.as_deref_mut(), session.resumable())
-                    && !p.is_saved()
-                {
-                    p.save(
-                        &opts.server,
-                        &opts.file,
-                        r,
-                        up.secret.as_ref(),
-                        &up.verifier,
-                        up.downloads,
-                    )?;
-                }
-                if let Err(e) = net::send_text(&mut sink, text).await {
-                    return Err(reason_after_break(&mut stream, session, e).await);
-                }
-            }
-            UploadAction::SendChunk { index, .. } => {
-                let chunk = up.sealer.chunk(index).await?;
-                if let Some(tag) = up.log.record(index, &chunk).map_err(Error::from_client)?
-                    && let Some(p) = pending.as_deref_mut()
-                {
-                    p.append_seal(index, &tag)?;
-                }
-                session
-                    .chunk_ready(chunk.len())
-                    .map_err(Error::from_client)?;
-                if let Err(e) = sink.send(Message::binary(chunk)).await {
-                    return Err(reason_after_break(&mut stream, session, net::broken(e)).await);
-                }
-            }
-            UploadAction::Wait => {
-                let incoming = match net::next(&mut stream).await {
-                    Ok(incoming) => incoming,
-                    Err(e) => {
-                        let _ = session.handle_closed(None);
-                        return Err(e);
-                    }
-                };
-                let _ = feed(session, incoming);
-                bar.set_position(session.stored_bytes());
-            }
-            UploadAction::Done(uploaded) => {
-                let _ = sink.send(Message::Close(None)).await;
-                return Ok(uploaded);
-            }
-            UploadAction::Failed(e) => return Err(Error::from_client(e)),
-        }
-    }
-}
-
-/// Hands what the server sent to the core; its verdict comes from the next `poll`.
-fn feed(session: &mut Upload, incoming: Incoming) -> std::result::Result<(), ClientError> {
-    match incoming {
-        Incoming::Text(text) => session.handle_text(&text),
-        Incoming::Binary(frame) => session.handle_binary(frame.len()),
-        Incoming::Closed(reason) => session.handle_closed(reason.as_deref()),
-    }
-}
-
-/// After a failed send, the server may have said why before closing: prefer its reason.
-async fn reason_after_break<S>(stream: &mut S, session: &mut Upload, fallback: Error) -> Error
-where
-    S: StreamExt<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    let wait = async {
-        // Bounded by the timeout below.
-        loop {
-            let Ok(incoming) = net::next(stream).await else {
-                return None;
-            };
-            match feed(session, incoming) {
-                Err(e) if e.server_code().is_some() => return Some(e),
-                Err(_) => return None,
-                Ok(()) => continue,
-            }
-        }
+    let record = lanes::Record {
+        server: &opts.server,
+        file: &opts.file,
+        secret: up.secret.as_ref(),
+        verifier: &up.verifier,
+        downloads: up.downloads,
     };
-    match tokio::time::timeout(std::time::Duration::from_secs(2), wait).await {
-        Ok(Some(e)) => Error::from_client(e),
-        _ => fallback,
-    }
+    let sealers = (0..up.session.lanes()).map(|_| up.sealer.fork()).collect();
+    let shared = lanes::Shared::new(up.session, up.log, pending, record);
+    lanes::transfer(server, &shared, sealers).await
 }

@@ -15,6 +15,8 @@ const CHUNK: usize = 256 * 1024;
 struct TestServer {
     url: String,
     data_dir: TempDir,
+    /// The server's socket caps (to see how many sockets are open).
+    gate: std::sync::Arc<ferry_backend::gate::SocketGate>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -42,10 +44,12 @@ async fn spawn_server_with(tweak: impl FnOnce(&mut ferry_backend::Config)) -> Te
         .await
         .expect("server starts");
     let url = format!("{scheme}://127.0.0.1:{}", app.port());
+    let gate = app.state().gate.clone();
     let task = tokio::spawn(app.run_until_stopped());
     TestServer {
         url,
         data_dir,
+        gate,
         task,
     }
 }
@@ -172,6 +176,37 @@ async fn round_trips_small_and_multi_chunk_files() {
         assert_same_file(&file, &dst.path().join(&name));
     }
     assert!(partial_files(dst.path()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_over_several_connections_at_once_or_just_one() {
+    let server = spawn_server().await;
+    let src = tempfile::tempdir().unwrap();
+    // 12 segments of 20 chunks.
+    let file = random_file(src.path(), "lanes.bin", 60 << 20);
+    for lanes in [4, 1] {
+        let most = std::sync::atomic::AtomicUsize::new(0);
+        let watch = async {
+            // Bounded: until the send below is done, at most 60 s.
+            for _ in 0..60_000 {
+                most.fetch_max(server.gate.open(), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let lanes_arg = lanes.to_string();
+        let args = ["--lanes", lanes_arg.as_str()];
+        let link = tokio::select! {
+            link = send(&server, &file, &args) => link,
+            () = watch => panic!("the send did not end"),
+        };
+        let most = most.into_inner();
+        if lanes == 1 {
+            assert_eq!(most, 1, "one connection");
+        } else {
+            assert!(most >= 2, "connections at once: {most}");
+        }
+        receives_the_same(&link, &file).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
