@@ -190,9 +190,10 @@ impl Chunks {
     }
 
     /// Seals chunk `index` next (a resumed upload, or one that skips segments the server
-    /// already has). Only ever to re-seal the very same plaintext: the page's `File` is a
-    /// snapshot the browser refuses to read once the file changed on disk, and an upload
-    /// never continues across page loads (see `ChunkSequence::seek`).
+    /// already has). Only ever to re-seal the very same plaintext (see
+    /// `ChunkSequence::seek`): the page's `File` is a snapshot the browser refuses to read
+    /// once the file changed on disk, and no re-sealed chunk is sent unless it matches the
+    /// tag logged when it was first sealed (`keeper`), in this page or an earlier one.
     pub fn seek(&mut self, index: u64) -> Result<(), Failure> {
         match &mut self.kind {
             Kind::Ahead { seq, .. } => seq.seek(index),

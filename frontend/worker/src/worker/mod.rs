@@ -1,7 +1,10 @@
 //! The worker's entry point and its two jobs.
+mod begin;
 mod crypto_pool;
 mod download;
 mod engine;
+mod keeper;
+mod resume;
 mod save_stream;
 mod socket;
 mod upload;

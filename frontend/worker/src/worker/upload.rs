@@ -5,26 +5,33 @@
 //! A connection that breaks after the server said `ready` (or a server that is briefly
 //! unable) is replaced after a pause, a bounded number of times in a row without progress
 //! (`ferry_worker::reconnect`): the upload resumes with its upload token, and the chunks of
-//! the segments the server lacks are read and sealed again from the same `File`. That is
-//! safe only because the plaintext is the same: the page's `File` is a snapshot the browser
-//! refuses to read once the file changed on disk, and nothing is resumed across page loads.
+//! the segments the server lacks are read and sealed again from the same `File`. Every
+//! chunk's tag is logged before it is sent (`keeper`), and a chunk sealed again must match.
+//!
+//! An upload that an earlier page began (reloaded or closed tab) is continued when the same
+//! file is chosen and the same passphrase typed (`resume`): every logged chunk is re-sealed
+//! from the file and compared before anything is sent; otherwise a new upload starts.
 use ferry_common::{
-    DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret, b64,
+    LinkSecret, b64,
     client::{ClientError, Upload, UploadAction, Uploaded},
-    protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadRequest},
+    protocol::{UPLOAD_PATH, UploadRequest},
 };
 use ferry_worker::{
-    AesChoice, Failure, FailureCode, Phase, Report, read_plan::ReadPlan, reconnect::Retries,
+    AesChoice, Failure, FailureCode, Phase, Report, ResumeNote, pending::Store,
+    read_plan::ReadPlan, reconnect::Retries,
 };
 use std::collections::VecDeque;
+use zeroize::Zeroizing;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 
 use super::{
-    engine::{Chunks, failure, result},
-    now_ms, post, sleep_ms,
+    begin,
+    engine::{Chunks, result},
+    keeper::Keeper,
+    now_ms, post, resume, sleep_ms,
     socket::{Event, Socket, lost},
 };
 
@@ -156,7 +163,7 @@ impl Reader {
 /// Chunks read and sealed ahead of the socket, in order from chunk `issued - ahead.len()`.
 /// Never more than the window beyond the acknowledged segments is issued, so memory stays
 /// bounded whatever the file size.
-struct Producer {
+pub(super) struct Producer {
     reader: Reader,
     chunks: Chunks,
     ahead: VecDeque<Ahead>,
@@ -167,9 +174,31 @@ struct Producer {
     window: u64,
     /// Whether the final chunk was sealed (with the final flag) at least once.
     final_sealed: bool,
+    /// The tag of every chunk sealed, logged (and stored) before the chunk is sent.
+    pub(super) keeper: Keeper,
 }
 
 impl Producer {
+    /// Reads `file` (`size` bytes, `total` chunks of `chunk_size`) and seals it with
+    /// `chunks`, logging every chunk in `keeper`.
+    pub(super) fn new(
+        file: gloo_file::File,
+        (size, chunk_size, total): (u64, u64, u64),
+        chunks: Chunks,
+        keeper: Keeper,
+    ) -> Producer {
+        Producer {
+            reader: Reader::new(file, size, chunk_size, total),
+            chunks,
+            ahead: VecDeque::new(),
+            issued: 0,
+            total,
+            window: 0,
+            final_sealed: false,
+            keeper,
+        }
+    }
+
     /// Continues at chunk `index` (the first chunk of a connection, or of a segment after
     /// segments the server already has): drops what was read or sealed ahead and seals
     /// from `index` on again, the same plaintext under the same nonces.
@@ -213,16 +242,67 @@ impl Producer {
         Ok(())
     }
 
-    /// The next sealed chunk, or `None` if none is read yet (its block does not fit in
-    /// the window yet: wait for an ack).
+    /// The next sealed chunk, logged, or `None` if none is read yet (its block does not
+    /// fit in the window yet: wait for an ack). Chunks are logged in batches: every chunk
+    /// sealed ahead at once, the new tags stored before any of them is sent, and a chunk
+    /// sealed before (a new connection) compared with its tag.
     async fn take(&mut self) -> Result<Option<Uint8Array>, Failure> {
+        // Logged chunks form a prefix of `ahead`: all are logged whenever the first is not.
+        if self
+            .ahead
+            .front()
+            .is_some_and(|a| !matches!(a, Ahead::Logged(_)))
+        {
+            let mut batch = Vec::with_capacity(self.ahead.len());
+            for ahead in self.ahead.iter_mut() {
+                let sealed = match ahead {
+                    Ahead::Pending(future) => result(future.await.map_err(|_| unreadable())?),
+                    Ahead::Ready(sealed) | Ahead::Logged(sealed) => sealed.clone(),
+                };
+                batch.push(sealed.clone());
+                *ahead = Ahead::Logged(sealed);
+            }
+            let refs: Vec<&Uint8Array> = batch.iter().collect();
+            self.keeper.log(self.next_out(), &refs).await?;
+        }
+        self.pop().await
+    }
+
+    /// The next sealed chunk as it is, or `None` if none is read yet.
+    async fn pop(&mut self) -> Result<Option<Uint8Array>, Failure> {
         Ok(match self.ahead.pop_front() {
             None => None,
-            Some(Ahead::Ready(sealed)) => Some(sealed),
+            Some(Ahead::Ready(sealed) | Ahead::Logged(sealed)) => Some(sealed),
             Some(Ahead::Pending(future)) => Some(result(future.await.map_err(|_| unreadable())?)),
         })
     }
+
+    /// Re-seals every chunk up to the last logged one from the file and compares each
+    /// logged one with its tag, before a resumed upload sends anything: false if the file
+    /// differs anywhere.
+    pub(super) async fn unchanged(&mut self) -> Result<bool, Failure> {
+        let Some(last) = self.keeper.last_logged(self.total) else {
+            return Ok(true);
+        };
+        self.restart(0, VERIFY_WINDOW)?;
+        // Bounded: each turn takes chunk `next_out()` and moves past it.
+        while self.next_out() <= last {
+            self.fill(self.total).await?;
+            let index = self.next_out();
+            let Some(sealed) = self.pop().await? else {
+                return Err(unreadable());
+            };
+            if !self.keeper.matches(index, &sealed) {
+                return Ok(false);
+            }
+        }
+        self.final_sealed = false;
+        Ok(true)
+    }
 }
+
+/// The read window (in chunks) while a resumed upload's file is checked: 64 chunks a read.
+const VERIFY_WINDOW: u64 = 128;
 
 /// Why one connection's part of the upload ended.
 enum Stop {
@@ -242,6 +322,8 @@ impl From<ClientError> for Stop {
     }
 }
 
+/// Sends `file`: continues an interrupted upload it and the passphrase match (see
+/// `resume`), else starts a new one.
 pub async fn run(
     file: web_sys::File,
     passphrase: String,
@@ -249,75 +331,95 @@ pub async fn run(
     max_downloads: u32,
     aes: AesChoice,
 ) -> Result<(), Failure> {
-    post(
-        &Report::Phase {
-            phase: Phase::DerivingKeys,
-            engine: None,
+    let passphrase = Zeroizing::new(passphrase);
+    let store = Store::open().await.ok();
+    let why = match resume::find(store.as_ref(), &file, &passphrase).await {
+        Ok(found) => match begin::resumed(found, &file, store.clone(), aes).await {
+            begin::Continued::Over(result) => return result,
+            begin::Continued::Declined(why) => Some(why),
         },
-        None,
-    );
-    let header =
-        Header::generate(KdfParams::DEFAULT, DEFAULT_CHUNK_SIZE, false).map_err(failure)?;
-    let secret = LinkSecret::generate().map_err(failure)?;
-    let keys = Keys::derive(&header, &passphrase, Some(&secret)).map_err(failure)?;
-    drop(passphrase);
-    let file = gloo_file::File::from(file);
-    let size = file.size();
-    let metadata = FileMetadata {
-        name: file.name(),
-        size,
-        media_type: file.raw_mime_type(),
+        Err(why) => why,
+    };
+    if let Some(why) = why {
+        post(&Report::Resume(ResumeNote::NotResumed(why)), None);
     }
-    .seal(&keys.metadata, &header)
-    .map_err(failure)?;
-    let chunks = Chunks::sealer(&keys.payload, &header, aes).await;
+    let settings = (expires_in_secs, max_downloads);
+    let (session, mut producer, secret, size) =
+        begin::fresh(file, &passphrase, settings, aes, store).await?;
+    drop(passphrase);
+    drive(session, &mut producer, &secret, size)
+        .await
+        .map_err(|e| e.failure)
+}
+
+/// The failure that ended an upload.
+pub(super) struct Ended {
+    pub(super) failure: Failure,
+    /// Refused for good (its record removed), rather than a connection lost for good.
+    pub(super) fatal: bool,
+}
+
+/// Runs the upload over as many connections as it takes; the record goes once it is
+/// committed or refused for good (a connection lost for good keeps it, to resume later).
+pub(super) async fn drive(
+    session: Upload,
+    producer: &mut Producer,
+    secret: &LinkSecret,
+    size: u64,
+) -> Result<(), Ended> {
     post(
         &Report::Phase {
             phase: Phase::Connecting,
-            engine: Some(chunks.engine()),
+            engine: Some(producer.chunks.engine()),
         },
         None,
     );
+    match connections(session, producer, size).await {
+        Ok(done) => {
+            producer.keeper.forget().await;
+            finished(done, secret, size).map_err(|failure| Ended {
+                failure,
+                fatal: true,
+            })
+        }
+        Err(Stop::Fatal(failure)) => {
+            producer.keeper.forget().await;
+            Err(Ended {
+                failure,
+                fatal: true,
+            })
+        }
+        Err(Stop::Transient(failure)) => Err(Ended {
+            failure,
+            fatal: false,
+        }),
+    }
+}
 
-    let start = UploadRequest::Start {
-        version: PROTOCOL_VERSION,
-        header: header.to_bytes().to_vec().into(),
-        metadata: metadata.into(),
-        verifier: keys.download_token.verifier().to_vec().into(),
-        expires_in_secs,
-        max_downloads,
-        ciphertext_size: header.ciphertext_len(size),
-    };
-    let mut session = Upload::new(&start).map_err(client_failure)?;
-    let total = session.total_chunks();
-    let reader = Reader::new(file, size, u64::from(header.chunk_size), total);
-    let mut producer = Producer {
-        reader,
-        chunks,
-        ahead: VecDeque::new(),
-        issued: 0,
-        total,
-        window: 0,
-        final_sealed: false,
-    };
+/// Connections, one after another while each breaks transiently with progress.
+async fn connections(
+    mut session: Upload,
+    producer: &mut Producer,
+    size: u64,
+) -> Result<Uploaded, Stop> {
     let mut progress = Progress::default();
     let (mut retries, mut best) = (Retries::default(), 0);
     // Bounded: every turn ends the upload or counts a try, and the count starts over only
     // when the server stored more than ever before.
     loop {
-        let why = match connection(&mut session, &mut producer, &mut progress, size).await {
-            Ok(done) => return finished(done, &secret, size),
-            Err(Stop::Fatal(failure)) => return Err(failure),
+        let why = match connection(&mut session, producer, &mut progress, size).await {
+            Ok(done) => return Ok(done),
             Err(Stop::Transient(failure)) => failure,
+            Err(fatal) => return Err(fatal),
         };
         // Before the first `ready` there is nothing to resume.
         let Some(saved) = session.resumable().cloned() else {
-            return Err(why);
+            return Err(Stop::Transient(why));
         };
         let progressed = session.stored_bytes() > best;
         best = best.max(session.stored_bytes());
         let Some((attempt, pause)) = retries.next(progressed) else {
-            return Err(why);
+            return Err(Stop::Transient(why));
         };
         post(
             &Report::Phase {
@@ -327,7 +429,7 @@ pub async fn run(
             None,
         );
         sleep_ms(pause).await;
-        session = Upload::resume(&saved).map_err(client_failure)?;
+        session = Upload::resume(&saved).map_err(|e| Stop::Fatal(client_failure(e)))?;
     }
 }
 
@@ -352,6 +454,7 @@ async fn connection(
             UploadAction::Failed(e) => return Err(e.into()),
         }
     };
+    producer.keeper.begin(session, size).await;
     post(
         &Report::Phase {
             phase: Phase::Transferring,
@@ -457,11 +560,12 @@ impl Progress {
 /// `scripts/bench-browser-transfer.sh`).
 const AHEAD: usize = 16;
 
-/// A chunk read and sealed ahead: still running (WebCrypto, helper workers), or done by
-/// the wasm engine on this thread.
+/// A chunk read and sealed ahead: still running (WebCrypto, helper workers), done by
+/// the wasm engine on this thread, or done and its tag logged (ready to send).
 enum Ahead {
     Pending(JsFuture),
     Ready(Uint8Array),
+    Logged(Uint8Array),
 }
 
 fn unreadable() -> Failure {

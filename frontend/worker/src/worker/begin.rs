@@ -1,0 +1,128 @@
+//! How an upload begins: a new share (keys, metadata, `start`), or the continuation of an
+//! interrupted one that the chosen file and passphrase match (`resume`), checked against
+//! every chunk sent before it goes on.
+use ferry_common::{
+    DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret,
+    client::Upload,
+    protocol::{PROTOCOL_VERSION, UploadRequest},
+};
+use ferry_worker::{
+    AesChoice, Failure, FailureCode, NotResumed, Phase, Report, ResumeNote, pending::Store,
+};
+
+use super::{
+    engine::{Chunks, failure},
+    keeper::{Keeper, NewRecord},
+    post,
+    resume::Found,
+    upload::{Ended, Producer, client_failure, drive},
+};
+
+/// How continuing an interrupted upload went.
+pub enum Continued {
+    /// It ran to its end, committed or failed.
+    Over(Result<(), Failure>),
+    /// It cannot be continued (its record is removed); a new upload starts.
+    Declined(NotResumed),
+}
+
+/// Continues the interrupted upload `found` describes, once the file proved the same.
+pub async fn resumed(
+    found: Found,
+    file: &web_sys::File,
+    store: Option<Store>,
+    aes: AesChoice,
+) -> Continued {
+    let Found {
+        resumable,
+        header,
+        secret,
+        keys,
+        log,
+    } = found;
+    post(&Report::Resume(ResumeNote::Resuming), None);
+    let size = file.size() as u64;
+    let file = gloo_file::File::from(file.clone());
+    let chunks = Chunks::sealer(&keys.payload, &header, aes).await;
+    let share_id = resumable.share_id.as_str().to_owned();
+    let session = match Upload::resume(&resumable) {
+        Ok(session) => session,
+        Err(e) => return Continued::Over(Err(client_failure(e))),
+    };
+    let total = session.total_chunks();
+    let shape = (size, u64::from(header.chunk_size), total);
+    let keeper = Keeper::resumed(store, share_id, log);
+    let mut producer = Producer::new(file, shape, chunks, keeper);
+    match producer.unchanged().await {
+        Ok(true) => {}
+        Ok(false) => {
+            producer.keeper.forget().await;
+            return Continued::Declined(NotResumed::FileChanged);
+        }
+        Err(failure) => return Continued::Over(Err(failure)),
+    }
+    match drive(session, &mut producer, &secret, size).await {
+        // Refused at once (expired, abandoned, gone): its record is removed.
+        Err(Ended {
+            failure,
+            fatal: true,
+        }) if !producer.keeper.begun() && matches!(failure.code, FailureCode::Server(_)) => {
+            Continued::Declined(NotResumed::ServerRefused)
+        }
+        other => Continued::Over(other.map_err(|e| e.failure)),
+    }
+}
+
+/// Derives a new share's keys, seals its metadata and prepares its session.
+pub async fn fresh(
+    file: web_sys::File,
+    passphrase: &str,
+    (expires_in_secs, max_downloads): (u64, u32),
+    aes: AesChoice,
+    store: Option<Store>,
+) -> Result<(Upload, Producer, LinkSecret, u64), Failure> {
+    post(
+        &Report::Phase {
+            phase: Phase::DerivingKeys,
+            engine: None,
+        },
+        None,
+    );
+    let header =
+        Header::generate(KdfParams::DEFAULT, DEFAULT_CHUNK_SIZE, false).map_err(failure)?;
+    let secret = LinkSecret::generate().map_err(failure)?;
+    let keys = Keys::derive(&header, passphrase, Some(&secret)).map_err(failure)?;
+    let last_modified_ms = file.last_modified() as u64;
+    let file = gloo_file::File::from(file);
+    let size = file.size();
+    let metadata = FileMetadata {
+        name: file.name(),
+        size,
+        media_type: file.raw_mime_type(),
+    }
+    .seal(&keys.metadata, &header)
+    .map_err(failure)?;
+    let chunks = Chunks::sealer(&keys.payload, &header, aes).await;
+    let start = UploadRequest::Start {
+        version: PROTOCOL_VERSION,
+        header: header.to_bytes().to_vec().into(),
+        metadata: metadata.into(),
+        verifier: keys.download_token.verifier().to_vec().into(),
+        expires_in_secs,
+        max_downloads,
+        ciphertext_size: header.ciphertext_len(size),
+    };
+    let session = Upload::new(&start).map_err(client_failure)?;
+    let total = session.total_chunks();
+    let record = NewRecord {
+        key: keys.resume_record.clone(),
+        link_secret: secret.clone(),
+        header: header.clone(),
+        size,
+        name: file.name(),
+        last_modified_ms,
+    };
+    let shape = (size, u64::from(header.chunk_size), total);
+    let producer = Producer::new(file, shape, chunks, Keeper::fresh(store, total, record));
+    Ok((session, producer, secret, size))
+}
