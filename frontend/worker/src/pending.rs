@@ -70,17 +70,24 @@ pub struct Store {
     db: IdbDatabase,
 }
 
-/// Waits for a request's `success` (or its `error`) and gives its result.
-async fn settle(req: &IdbRequest) -> Result<JsValue, StoreError> {
+/// Waits for a request's `success` (or its `error`) and gives its result. The handlers are
+/// attached at once, when this is called, so a request made before an earlier one is
+/// awaited is still seen.
+fn settle(
+    req: &IdbRequest,
+) -> impl std::future::Future<Output = Result<JsValue, StoreError>> + use<> {
     let promise = Promise::new(&mut |resolve, reject| {
         req.set_onsuccess(Some(&resolve));
         req.set_onerror(Some(&reject));
     });
-    let outcome = JsFuture::from(promise).await;
-    req.set_onsuccess(None);
-    req.set_onerror(None);
-    outcome.map_err(|_| StoreError::Failed)?;
-    req.result().map_err(|_| StoreError::Failed)
+    let req = req.clone();
+    async move {
+        let outcome = JsFuture::from(promise).await;
+        req.set_onsuccess(None);
+        req.set_onerror(None);
+        outcome.map_err(|_| StoreError::Failed)?;
+        req.result().map_err(|_| StoreError::Failed)
+    }
 }
 
 /// Waits until a read-write transaction committed (`complete`), or fails if it aborted.
@@ -170,8 +177,11 @@ impl Store {
     pub async fn records(&self) -> Result<Vec<Record>, StoreError> {
         let tx = self.transaction(false)?;
         let (uploads, seals) = Self::stores(&tx)?;
-        let values = settle(&uploads.get_all().map_err(failed)?).await?;
-        let seal_keys = settle(&seals.get_all_keys().map_err(failed)?).await?;
+        // Both requests are made before awaiting either: a transaction commits once no
+        // request is pending.
+        let values = settle(&uploads.get_all().map_err(failed)?);
+        let seal_keys = settle(&seals.get_all_keys().map_err(failed)?);
+        let (values, seal_keys) = (values.await?, seal_keys.await?);
         let now = js_sys::Date::now();
         let (mut live, mut gone) = (Vec::new(), Vec::new());
         for value in Array::from(&values).iter() {
