@@ -441,3 +441,41 @@ test('after a reload, another passphrase does not continue the upload, whose rec
     await server.stop();
   }
 });
+
+test('after a reload, an upload the server no longer has is dropped and a new one starts', async ({ harness }) => {
+  test.setTimeout(300_000);
+  const port = nextPort++;
+  let server = await startServer(port);
+  const proxy = await startProxy(server, []);
+  try {
+    const file = makeFile('server-forgot.bin', 32 * MiB + 3);
+    const pass = passphrase();
+    harness.secrets.push(file.marker, pass);
+    const page = await harness.openPage(proxy.url);
+    await page.addInitScript(LIVE_WATCH);
+    await interruptUpload(page, proxy, file.path, pass, 12 * MiB);
+    const first = readyTokens(harness.frames);
+    // A server with an empty data directory on the same address: the upload is unknown there.
+    await server.stop();
+    server = await startServer(port);
+    await page.reload();
+    await expect(page.getByRole('status').filter({ hasText: 'was interrupted' })).toBeVisible();
+
+    await page.locator('#file-input').setInputFiles(file.path);
+    await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+    const linkBox = page.getByRole('textbox', { name: 'Share link' });
+    await expect(linkBox).toBeVisible({ timeout: 120_000 });
+    const link = await linkBox.inputValue();
+    harness.secrets.push(new URL(link).hash.slice(1));
+    expect(shareId(link)).not.toBe(first.shareId);
+    expect(await liveTexts(page)).toContain(
+      'The interrupted upload was not continued: the server no longer has it (expired or removed), so it was discarded. A new upload starts instead.',
+    );
+    expect(await storedText(page)).toBe('');
+    await expectCliReceives(link, server, pass, 'server-forgot.bin', file.data);
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
+});
