@@ -7,6 +7,7 @@
 //! payload key    = HKDF-Expand(prk, "ferry/v1/payload", 32)
 //! metadata key   = HKDF-Expand(prk, "ferry/v1/metadata", 32)
 //! download token = HKDF-Expand(prk, "ferry/v1/download-token", 32)
+//! resume-record key = HKDF-Expand(prk, "ferry/v1/resume-record", 32)   client-local
 //! verifier       = SHA-256("ferry/v1/token-verifier" || token)
 //! ```
 //! The link secret never reaches the server (it lives in the URL fragment), so a server
@@ -27,6 +28,9 @@ const PAYLOAD_KEY_LABEL: &[u8] = b"ferry/v1/payload";
 const METADATA_KEY_LABEL: &[u8] = b"ferry/v1/metadata";
 /// HKDF label of the download token.
 const DOWNLOAD_TOKEN_LABEL: &[u8] = b"ferry/v1/download-token";
+/// HKDF label of the key that seals a sender's own record of an interrupted upload
+/// (client-local, never on the wire: see `crate::resume_record`).
+const RESUME_RECORD_KEY_LABEL: &[u8] = b"ferry/v1/resume-record";
 /// Domain-separation prefix of token verifiers.
 const VERIFIER_LABEL: &[u8] = b"ferry/v1/token-verifier";
 
@@ -127,7 +131,7 @@ impl AeadKey {
     }
 }
 
-/// The three values the key schedule derives for one share.
+/// The values the key schedule derives for one share.
 pub struct Keys {
     /// Seals the payload chunks.
     pub payload: AeadKey,
@@ -135,6 +139,9 @@ pub struct Keys {
     pub metadata: AeadKey,
     /// Proves knowledge of passphrase and link to the server.
     pub download_token: DownloadToken,
+    /// Seals what a browser keeps of an interrupted upload in its own storage (the upload
+    /// and owner tokens, the file's name): client-local, never sent.
+    pub resume_record: AeadKey,
 }
 
 impl Keys {
@@ -185,6 +192,7 @@ impl Keys {
             payload: AeadKey(expand(PAYLOAD_KEY_LABEL)),
             metadata: AeadKey(expand(METADATA_KEY_LABEL)),
             download_token: DownloadToken(expand(DOWNLOAD_TOKEN_LABEL)),
+            resume_record: AeadKey(expand(RESUME_RECORD_KEY_LABEL)),
         })
     }
 }
@@ -208,6 +216,29 @@ mod tests {
         let keys = Keys::derive(&header(false), "pw", Some(&LinkSecret([2; 16]))).unwrap();
         assert_ne!(keys.payload.0, keys.metadata.0);
         assert_ne!(keys.payload.0, keys.download_token.0);
+        for other in [&keys.payload.0, &keys.metadata.0, &keys.download_token.0] {
+            assert_ne!(&keys.resume_record.0, other);
+        }
+    }
+
+    /// The resume-record key is `HKDF-Expand(prk, "ferry/v1/resume-record", 32)`, the same
+    /// schedule as the other keys (recomputed here from its definition).
+    #[test]
+    fn the_resume_record_key_follows_the_schedule() {
+        let h = header(false);
+        let keys = Keys::derive(&h, "pw", Some(&LinkSecret([2; 16]))).unwrap();
+        let params =
+            argon2::Params::new(h.kdf.m_cost, h.kdf.t_cost, h.kdf.p_cost, Some(32)).unwrap();
+        let mut ikm = [0u8; 48];
+        argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+            .hash_password_into(b"pw", &h.salt, &mut ikm[..32])
+            .unwrap();
+        ikm[32..].copy_from_slice(&[2; 16]);
+        let mut expected = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(&h.to_bytes()), &ikm)
+            .expand(b"ferry/v1/resume-record", &mut expected)
+            .unwrap();
+        assert_eq!(keys.resume_record.0, expected);
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod header;
 pub mod keys;
 pub mod metadata;
 pub mod protocol;
+pub mod resume_record;
 pub mod stream;
 
 pub use error::Error;

@@ -228,6 +228,13 @@ async function pageError(page: Page): Promise<string> {
  * The page query for an engine name: "webcrypto" or "wasm", optionally with the upload's
  * number of sockets, as in "webcrypto/lanes=4".
  */
+/** A leg's engine as the page named it, with the upload's lanes when the engine set them. */
+function legName(l: Leg): string {
+  const lanes = l.engine.split('/')[1];
+  const name = l.label ?? l.engine.split('/')[0];
+  return lanes && l.direction === 'upload' ? `${name}, ${lanes.replace('=', ' ')}` : name;
+}
+
 function engineQuery(engine: string): string {
   const [aes, lanes] = engine.split('/');
   const params = [aes === 'wasm' ? 'aes=wasm' : '', lanes ?? ''].filter(Boolean);
@@ -507,7 +514,7 @@ test('browser transfer benchmark', async ({ browser, launchOptions }) => {
       continue;
     }
     lines.push(
-      `| ${l.direction} | ${l.label ?? l.engine} | ${l.driver} | ${rate(l.transferMs)} (${fmt((l.transferMs ?? 0) / 1000, 2)} s) | ` +
+      `| ${l.direction} | ${legName(l)} | ${l.driver} | ${rate(l.transferMs)} (${fmt((l.transferMs ?? 0) / 1000, 2)} s) | ` +
         `${rate(l.totalMs)} (${fmt((l.totalMs ?? 0) / 1000, 2)} s) | ${fmt(l.keysMs)} ms | ${mem} | ${fmt(l.longest)} ms |`,
     );
   }

@@ -1,4 +1,5 @@
 // The send page's controls and the owner's view of a share.
+import type { Page } from '@playwright/test';
 import { test, expect, makeFile, passphrase, send, openLink } from '../support/fixtures';
 
 test('the drop zone is keyboard-reachable and the passphrase field helps', async ({ harness }) => {
@@ -44,6 +45,24 @@ test('the sender can delete a share, and the link then says so', async ({ harnes
   await expect(recipient.getByRole('alert')).toContainText(/No file is waiting|no longer available|deleted/i);
 });
 
+/** How many unfinished uploads the page keeps in IndexedDB (SECURITY.md "Resumed uploads"). */
+async function unfinishedRecords(page: Page): Promise<number> {
+  return page.evaluate(async () => {
+    const db: IDBDatabase = await new Promise((resolve, reject) => {
+      const req = indexedDB.open('ferry-uploads');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const count: number = await new Promise((resolve, reject) => {
+      const req = db.transaction('uploads').objectStore('uploads').count();
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    db.close();
+    return count;
+  });
+}
+
 test('cancelling an upload stops it', async ({ harness }) => {
   // Big enough, and with the slower wasm AES-GCM on one thread, that the upload is still
   // running when Cancel is clicked.
@@ -57,11 +76,16 @@ test('cancelling an upload stops it', async ({ harness }) => {
   await expect(page.getByRole('progressbar', { name: 'Upload progress' })).toBeVisible();
   // Cancel once chunks flow (before that, cancelling is just as valid, but less interesting).
   await expect(page.getByText('Encrypting and uploading…')).toBeVisible();
+  expect(await unfinishedRecords(page), 'a running upload keeps its record').toBe(1);
   await page.getByRole('button', { name: 'Cancel', exact: true }).click({ timeout: 5_000 });
   await expect(page.getByRole('alert')).toContainText('Upload cancelled');
   await expect(page.getByRole('button', { name: 'Encrypt and upload' })).toBeVisible();
   await page.waitForTimeout(1_000);
   await expect(page.getByRole('textbox', { name: 'Share link' })).toHaveCount(0);
+  // Cancelled is not interrupted: its record left the browser's storage, so a reloaded
+  // page offers nothing to continue.
+  const kept = await unfinishedRecords(page);
+  expect(kept, 'records of unfinished uploads').toBe(0);
 });
 
 test('Copy puts the share link on the clipboard', async ({ harness }) => {

@@ -3,13 +3,14 @@
 // three times mid-transfer. The page says it is reconnecting, the file arrives byte for
 // byte, and a one-time link counts once.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import type { Page } from '@playwright/test';
 import {
-  test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes, rebase, shareId,
+  type Frame, test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes, rebase, shareId,
 } from '../support/fixtures';
 import { cliBinary, repoRoot, startServer, type Server } from '../support/server';
 
@@ -25,7 +26,9 @@ test.use({ trace: 'off' });
 interface Proxy {
   url: string;
   /** The proxy's counters (`stats` on its stdin). */
-  stats: () => Promise<{ connections: number; cuts: number }>;
+  stats: () => Promise<{ connections: number; cuts: number; bytes_up: number }>;
+  /** Sends a control line (`down`: reset every connection until `up`). */
+  command: (line: 'down' | 'up') => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -63,6 +66,10 @@ async function startProxy(server: Server, args: string[]): Promise<Proxy> {
     stats: async () => {
       child.stdin!.write('stats\n');
       return JSON.parse(await nextLine());
+    },
+    command: async (line) => {
+      child.stdin!.write(`${line}\n`);
+      expect(await nextLine()).toBe('ok');
     },
     stop: async () => {
       if (child.exitCode !== null) return;
@@ -193,6 +200,280 @@ test('a download cut inside its first window cannot resume: it fails visibly and
     // Released, not counted: the link still allows its one download.
     const info = await (await fetch(`${server.url}/api/shares/${shareId(link)}`)).json();
     expect(info.downloads_left).toBe(1);
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
+});
+
+// ---- Uploads continued after the tab was reloaded (IndexedDB, SECURITY.md "Resumed uploads") ----
+
+/** Records every text the page's live regions showed (a note may last less than a second). */
+const LIVE_WATCH = `
+  window.__ferryLive = [];
+  new MutationObserver(() => {
+    for (const el of document.querySelectorAll('[aria-live]')) {
+      const text = el.textContent || '';
+      if (text && !window.__ferryLive.includes(text)) window.__ferryLive.push(text);
+    }
+  }).observe(document, { subtree: true, childList: true, characterData: true });
+`;
+
+/** Everything the page's live regions said since it was loaded. */
+async function liveTexts(page: Page): Promise<string> {
+  return ((await page.evaluate(() => (window as any).__ferryLive)) as string[]).join('\n');
+}
+
+/** Everything the app keeps in IndexedDB (`ferry-uploads`), as text: records as stored (JSON)
+ * and seal batches in hex and base64url, for a leak scan. */
+async function storedText(page: Page): Promise<string> {
+  return page.evaluate(async () => {
+    const db: IDBDatabase = await new Promise((resolve, reject) => {
+      const req = indexedDB.open('ferry-uploads');
+      req.onsuccess = () => resolve(req.result);
+      req.onerror = () => reject(req.error);
+    });
+    const all = (store: string): Promise<unknown[]> =>
+      new Promise((resolve, reject) => {
+        const req = db.transaction(store).objectStore(store).getAll();
+        req.onsuccess = () => resolve(req.result);
+        req.onerror = () => reject(req.error);
+      });
+    const out: string[] = [];
+    for (const v of await all('uploads')) out.push(String(v));
+    for (const v of await all('seals')) {
+      const bytes = v as Uint8Array;
+      out.push(Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(''));
+      out.push(btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_'));
+    }
+    db.close();
+    return out.join('\n');
+  });
+}
+
+/** The upload and owner tokens and share ID the server's `ready` gave (frames the harness saw). */
+function readyTokens(frames: Frame[]): { upload: string; owner: string; shareId: string } {
+  for (const f of frames) {
+    if (f.direction !== 'received' || !f.payload.includes('"upload_token"')) continue;
+    const ready = JSON.parse(f.payload.toString('utf8'));
+    return { upload: ready.upload_token, owner: ready.owner_token, shareId: ready.share_id };
+  }
+  throw new Error('no `ready` with tokens was seen');
+}
+
+/** Starts uploading `path` through `proxy`, takes the proxy down once `cutAt` bytes went up
+ * (the page then retries in vain), leaves the page (as a reload or a closed tab does: the
+ * page and its worker end) and loads it again: the upload is interrupted with part of it
+ * stored on the server. */
+async function interruptUpload(page: Page, proxy: Proxy, path: string, pass: string, cutAt: number) {
+  await page.goto('/');
+  await expect(page.getByText(/^Files up to/)).toBeVisible();
+  await page.locator('#file-input').setInputFiles(path);
+  await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+  await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+  // Bounded: 60 s of polls.
+  for (let i = 0; ; i++) {
+    if ((await proxy.stats()).bytes_up >= cutAt) break;
+    expect(i, 'the upload did not get going').toBeLessThan(6_000);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  await proxy.command('down');
+  await expect(page.getByText(/Reconnecting… \(attempt \d of 8\)/)).toBeVisible();
+  // The proxy is down, so leave for a blank page rather than reload through it.
+  await page.goto('about:blank');
+  await proxy.command('up');
+  await page.goto('/');
+}
+
+/** The CLI, straight from `server`, receives exactly `data` as `name` from `link`. */
+async function expectCliReceives(link: string, server: Server, pass: string, name: string, data: Buffer) {
+  const out = mkdtempSync(join(tmpdir(), 'ferry-cli-out-'));
+  try {
+    await run(cliBinary(), ['receive', rebase(link, server.url), '-o', out], {
+      env: { ...process.env, FERRY_PASSPHRASE: pass },
+      maxBuffer: 16 * MiB,
+    });
+    expect(readdirSync(out)).toEqual([name]);
+    expect(readFileSync(join(out, name)).equals(data)).toBe(true);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+test('an upload interrupted by a reload continues with the same file and passphrase, sending only the rest', async ({
+  harness,
+}) => {
+  test.setTimeout(300_000);
+  const server = await startServer(nextPort++);
+  const proxy = await startProxy(server, []);
+  try {
+    const file = makeFile('reloaded-upload.bin', 64 * MiB + 4_321);
+    const pass = passphrase();
+    harness.secrets.push(file.marker, pass);
+    const page = await harness.openPage(proxy.url);
+    await page.addInitScript(LIVE_WATCH);
+    await interruptUpload(page, proxy, file.path, pass, 24 * MiB);
+    const first = readyTokens(harness.frames);
+
+    // The reloaded page says so, and what it keeps holds no secret in clear.
+    await expect(page.getByRole('status').filter({ hasText: 'was interrupted' })).toHaveText(
+      /An upload of a file of 64(\.0)? MiB was interrupted\. Choose the same file and type the same passphrase to continue it\./,
+    );
+    const stored = await storedText(page);
+    expect(stored).toContain(first.shareId);
+    for (const secret of [first.upload, first.owner, 'reloaded-upload', file.marker, pass]) {
+      expect(stored, `IndexedDB holds "${secret}" in clear`).not.toContain(secret);
+    }
+    for (const token of [first.upload, first.owner]) {
+      const hex = Buffer.from(token, 'base64url').toString('hex');
+      expect(stored, 'IndexedDB holds a token in clear (hex)').not.toContain(hex);
+    }
+
+    // Same file, same passphrase: continued, only the missing part sent, the same link.
+    const upBefore = (await proxy.stats()).bytes_up;
+    await page.locator('#file-input').setInputFiles(file.path);
+    await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+    const linkBox = page.getByRole('textbox', { name: 'Share link' });
+    await expect(linkBox).toBeVisible({ timeout: 120_000 });
+    const link = await linkBox.inputValue();
+    harness.secrets.push(new URL(link).hash.slice(1));
+    expect(shareId(link)).toBe(first.shareId);
+    const said = await liveTexts(page);
+    const already = said.match(/Continuing the interrupted upload: ([\d.]+) MiB of 64(\.0)? MiB were already on the server\./);
+    expect(already, said).not.toBeNull();
+    expect(Number(already![1]), 'progress starts from what the server had').toBeGreaterThan(0);
+    const sentAgain = (await proxy.stats()).bytes_up - upBefore;
+    console.log(`[reload resume] ${upBefore} bytes up before the reload, ${sentAgain} after it (file ${file.data.length})`);
+    expect(sentAgain, 'the resumed upload sent the whole file again').toBeLessThan(file.data.length - 8 * MiB);
+
+    // The record is gone once committed.
+    expect(await storedText(page)).toBe('');
+    await expectCliReceives(link, server, pass, 'reloaded-upload.bin', file.data);
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
+});
+
+test('after a reload, another file of the same size, name and date is not continued: a new upload starts', async ({
+  harness,
+}) => {
+  test.setTimeout(300_000);
+  const server = await startServer(nextPort++);
+  const proxy = await startProxy(server, []);
+  try {
+    const size = 40 * MiB + 99;
+    const original = makeFile('same-name.bin', size);
+    const other = makeFile('same-name.bin', size);
+    // Same modification time too: only the re-sealed chunks can tell them apart.
+    const when = new Date('2026-11-30T12:00:00Z');
+    utimesSync(original.path, when, when);
+    utimesSync(other.path, when, when);
+    const pass = passphrase();
+    harness.secrets.push(original.marker, other.marker, pass);
+    const page = await harness.openPage(proxy.url);
+    await page.addInitScript(LIVE_WATCH);
+    await interruptUpload(page, proxy, original.path, pass, 16 * MiB);
+    const first = readyTokens(harness.frames);
+    await expect(page.getByRole('status').filter({ hasText: 'was interrupted' })).toBeVisible();
+
+    await page.locator('#file-input').setInputFiles(other.path);
+    await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+    const linkBox = page.getByRole('textbox', { name: 'Share link' });
+    await expect(linkBox).toBeVisible({ timeout: 120_000 });
+    const link = await linkBox.inputValue();
+    const said = await liveTexts(page);
+    expect(said).toContain(
+      'The interrupted upload was not continued: the file changed since, so it was discarded. A new upload starts instead.',
+    );
+    expect(said).not.toContain('were already on the server');
+    harness.secrets.push(new URL(link).hash.slice(1));
+    expect(shareId(link), 'a new share, not the interrupted one').not.toBe(first.shareId);
+    expect(await storedText(page)).toBe('');
+    await expectCliReceives(link, server, pass, 'same-name.bin', other.data);
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
+});
+
+test('after a reload, another passphrase does not continue the upload, whose record stays until discarded', async ({
+  harness,
+}) => {
+  test.setTimeout(300_000);
+  const server = await startServer(nextPort++);
+  const proxy = await startProxy(server, []);
+  try {
+    const file = makeFile('other-passphrase.bin', 32 * MiB + 7);
+    const [pass, otherPass] = [passphrase(), passphrase()];
+    harness.secrets.push(file.marker, pass, otherPass);
+    const page = await harness.openPage(proxy.url);
+    await page.addInitScript(LIVE_WATCH);
+    await interruptUpload(page, proxy, file.path, pass, 12 * MiB);
+    const first = readyTokens(harness.frames);
+
+    await page.locator('#file-input').setInputFiles(file.path);
+    await page.getByLabel('Passphrase', { exact: true }).fill(otherPass);
+    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+    const linkBox = page.getByRole('textbox', { name: 'Share link' });
+    await expect(linkBox).toBeVisible({ timeout: 120_000 });
+    const link = await linkBox.inputValue();
+    harness.secrets.push(new URL(link).hash.slice(1));
+    expect(shareId(link)).not.toBe(first.shareId);
+    expect(await liveTexts(page)).toContain(
+      'The interrupted upload was not continued: the passphrase is not the one it used. A new upload starts instead.',
+    );
+    await expectCliReceives(link, server, otherPass, 'other-passphrase.bin', file.data);
+
+    // The interrupted upload is still offered, until the person discards it.
+    expect(await storedText(page)).toContain(first.shareId);
+    await page.getByRole('button', { name: 'Send another file' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'was interrupted' })).toBeVisible();
+    await page.getByRole('button', { name: 'Discard the interrupted upload' }).click();
+    await expect(page.getByRole('status').filter({ hasText: 'discarded' })).toHaveText(
+      'The interrupted upload was discarded.',
+    );
+    expect(await storedText(page)).toBe('');
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
+});
+
+test('after a reload, an upload the server no longer has is dropped and a new one starts', async ({ harness }) => {
+  test.setTimeout(300_000);
+  const port = nextPort++;
+  let server = await startServer(port);
+  const proxy = await startProxy(server, []);
+  try {
+    const file = makeFile('server-forgot.bin', 32 * MiB + 3);
+    const pass = passphrase();
+    harness.secrets.push(file.marker, pass);
+    const page = await harness.openPage(proxy.url);
+    await page.addInitScript(LIVE_WATCH);
+    await interruptUpload(page, proxy, file.path, pass, 12 * MiB);
+    const first = readyTokens(harness.frames);
+    // A server with an empty data directory on the same address: the upload is unknown there.
+    await server.stop();
+    server = await startServer(port);
+    await page.reload();
+    await expect(page.getByRole('status').filter({ hasText: 'was interrupted' })).toBeVisible();
+
+    await page.locator('#file-input').setInputFiles(file.path);
+    await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+    const linkBox = page.getByRole('textbox', { name: 'Share link' });
+    await expect(linkBox).toBeVisible({ timeout: 120_000 });
+    const link = await linkBox.inputValue();
+    harness.secrets.push(new URL(link).hash.slice(1));
+    expect(shareId(link)).not.toBe(first.shareId);
+    expect(await liveTexts(page)).toContain(
+      'The interrupted upload was not continued: the server no longer has it (expired or removed), so it was discarded. A new upload starts instead.',
+    );
+    expect(await storedText(page)).toBe('');
+    await expectCliReceives(link, server, pass, 'server-forgot.bin', file.data);
   } finally {
     await proxy.stop();
     await server.stop();

@@ -2,12 +2,15 @@
 use std::time::Duration;
 
 use ferry_common::protocol::Limits;
-use ferry_worker::{Command, Phase, Report};
+use ferry_worker::{Command, Phase, Report, ResumeNote, pending::Store};
 use leptos::prelude::*;
 
 use crate::{
     api,
-    components::{drop_zone::DropZone, progress::TransferProgress, share_link::ShareLink},
+    components::{
+        drop_zone::DropZone, interrupted::InterruptedUpload, progress::TransferProgress,
+        share_link::ShareLink,
+    },
     format,
     pages::phase_text,
     transfer::{Transfer, aes_choice, lanes_choice},
@@ -47,6 +50,9 @@ pub fn SendPage() -> impl IntoView {
     let status = RwSignal::new(None::<String>);
     let deleted = RwSignal::new(false);
     let transfer = StoredValue::new_local(None::<Transfer>);
+    let resume_note = RwSignal::new(None::<ResumeNote>);
+    // The share ID of the running upload's stored record, to drop it on Cancel.
+    let kept = StoredValue::new(None::<String>);
 
     leptos::task::spawn_local(async move {
         let result = api::limits().await.map_err(|e| e.message());
@@ -154,6 +160,7 @@ pub fn SendPage() -> impl IntoView {
             lanes: lanes_choice(),
         };
         working.set(true);
+        resume_note.set(None);
         phase.set(None);
         done.set(0);
         total.set(f.size() as u64);
@@ -191,6 +198,8 @@ pub fn SendPage() -> impl IntoView {
                 passphrase.set(String::new());
                 status.set(Some("Not downloaded yet.".into()));
             }
+            Report::Resume(ResumeNote::Kept { share_id }) => kept.set_value(Some(share_id)),
+            Report::Resume(note) => resume_note.set(Some(note)),
             Report::Failed(f) => {
                 working.set(false);
                 error.set(Some(format!("The upload failed: {}", f.message)));
@@ -213,6 +222,14 @@ pub fn SendPage() -> impl IntoView {
             }
         });
         working.set(false);
+        if let Some(id) = kept.get_value() {
+            kept.set_value(None);
+            leptos::task::spawn_local(async move {
+                if let Ok(store) = Store::open().await {
+                    let _ = store.remove(&id).await;
+                }
+            });
+        }
         error.set(Some(
             "Upload cancelled. Nothing was kept on the server.".into(),
         ));
@@ -240,6 +257,7 @@ pub fn SendPage() -> impl IntoView {
         file.set_value(None);
         file_label.set(None);
         error.set(None);
+        resume_note.set(None);
     };
 
     let title = Signal::derive(move || match file_label.get() {
@@ -252,6 +270,7 @@ pub fn SendPage() -> impl IntoView {
         view! {
             <form class="send" on:submit=|ev| ev.prevent_default()>
                 <DropZone title=title on_file=on_file disabled=working />
+                <InterruptedUpload note=resume_note disabled=working />
                 {move || match limits.get() {
                     None => view! { <p class="hint">"Loading the server's limits…"</p> }.into_any(),
                     Some(Err(e)) => {

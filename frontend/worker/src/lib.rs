@@ -13,6 +13,7 @@
 use ferry_common::protocol::ErrorCode;
 use serde::{Deserialize, Serialize};
 
+pub mod pending;
 pub mod read_plan;
 pub mod reconnect;
 
@@ -183,8 +184,51 @@ pub enum Report {
         /// Downloads the share still allows, if the server said.
         downloads_left: Option<u32>,
     },
+    /// About continuing an upload that an earlier page began (see [`pending`]).
+    Resume(ResumeNote),
     /// The transfer failed; the worker is finished.
     Failed(Failure),
+}
+
+/// What became of an interrupted upload kept in the browser's storage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResumeNote {
+    /// The file and passphrase match an interrupted upload and the file seals to every
+    /// chunk sent before: this upload continues it, and its link will be that upload's.
+    Resuming,
+    /// The server answered the resumed upload: `already` of `total` plaintext bytes were
+    /// stored before and are not sent again.
+    Continued {
+        /// Bytes the server already had.
+        already: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// An interrupted upload of a file this size exists but is not continued, for this
+    /// reason; a new upload starts instead.
+    NotResumed(NotResumed),
+    /// The upload's record was stored (the page may remove it if the person cancels).
+    Kept {
+        /// The share ID (part of the link, no secret beyond it).
+        share_id: String,
+    },
+}
+
+/// Why an interrupted upload was not continued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotResumed {
+    /// The passphrase is not the one that upload used (its record does not open).
+    OtherPassphrase,
+    /// The chosen file's name or modification time differ from that upload's file.
+    OtherFile,
+    /// The file's content differs from what was sent before (a re-sealed chunk did not
+    /// match its kept tag); that upload's record was removed.
+    FileChanged,
+    /// The server refused to continue it (expired, abandoned or already gone); its record
+    /// was removed.
+    ServerRefused,
 }
 
 /// Why a transfer failed, as a code the page can match on (the worker and the page are
@@ -273,6 +317,36 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&FailureCode::Corrupted).unwrap(),
             r#""corrupted""#
+        );
+    }
+
+    /// What became of an interrupted upload crosses to the page typed too, so the page
+    /// words it without comparing strings.
+    #[test]
+    fn resume_notes_cross_to_the_page_typed() {
+        for note in [
+            ResumeNote::Resuming,
+            ResumeNote::Continued {
+                already: 5,
+                total: 9,
+            },
+            ResumeNote::NotResumed(NotResumed::OtherPassphrase),
+            ResumeNote::NotResumed(NotResumed::OtherFile),
+            ResumeNote::NotResumed(NotResumed::FileChanged),
+            ResumeNote::NotResumed(NotResumed::ServerRefused),
+            ResumeNote::Kept {
+                share_id: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            },
+        ] {
+            let json = serde_json::to_string(&Report::Resume(note.clone())).unwrap();
+            let Report::Resume(back) = serde_json::from_str(&json).unwrap() else {
+                panic!("not a resume note: {json}");
+            };
+            assert_eq!(back, note, "{json}");
+        }
+        assert_eq!(
+            serde_json::to_string(&ResumeNote::NotResumed(NotResumed::FileChanged)).unwrap(),
+            r#"{"not-resumed":"file-changed"}"#
         );
     }
 }

@@ -140,6 +140,15 @@ impl Chunks {
         Self::new(key, header, aes, false).await
     }
 
+    /// How many lanes an upload sealed here may use, of `wanted`: one for the wasm engine
+    /// on this thread (it cannot [`fork`](Chunks::fork)).
+    pub fn lanes(&self, wanted: usize) -> usize {
+        match &self.kind {
+            Kind::Ahead { .. } => wanted.max(1),
+            _ => 1,
+        }
+    }
+
     /// Another sealer of the same share on the same engine, for another lane (each lane
     /// seeks to its own segments); `None` for the wasm engine on this thread, which seals
     /// strictly in order.
@@ -205,9 +214,10 @@ impl Chunks {
     }
 
     /// Seals chunk `index` next (a resumed upload, or one that skips segments the server
-    /// already has). Only ever to re-seal the very same plaintext: the page's `File` is a
-    /// snapshot the browser refuses to read once the file changed on disk, and an upload
-    /// never continues across page loads (see `ChunkSequence::seek`).
+    /// already has). Only ever to re-seal the very same plaintext (see
+    /// `ChunkSequence::seek`): the page's `File` is a snapshot the browser refuses to read
+    /// once the file changed on disk, and no re-sealed chunk is sent unless it matches the
+    /// tag logged when it was first sealed (`keeper`), in this page or an earlier one.
     pub fn seek(&mut self, index: u64) -> Result<(), Failure> {
         match &mut self.kind {
             Kind::Ahead { seq, .. } => seq.seek(index),

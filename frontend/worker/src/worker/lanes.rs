@@ -8,13 +8,17 @@ use std::cell::{Cell, RefCell};
 use ferry_common::client::{UploadAction, UploadLanes, Uploaded};
 use ferry_common::protocol::{UPLOAD_PATH, UploadRequest};
 use ferry_worker::{Failure, FailureCode, Phase, Report, reconnect::Retries};
+
+/// Why an upload's lanes stopped: [`Stop::Transient`] when a lane ran out of tries (the
+/// upload may still be continued later), [`Stop::Fatal`] when it was refused or failed.
+pub(super) use super::upload::Stop;
 use futures_channel::oneshot;
 use futures_util::future::{Either, select, try_join_all};
 
 use super::{
     now_ms, post, sleep_ms,
     socket::{Event, Socket},
-    upload::{Producer, Stop, client_failure},
+    upload::{Producer, client_failure},
 };
 
 /// What the lanes of one upload share.
@@ -70,7 +74,7 @@ pub(super) async fn run(
     producers: Vec<Producer>,
     size: u64,
     engine: String,
-) -> Result<Uploaded, Failure> {
+) -> Result<Uploaded, Stop> {
     let shared = Shared {
         session: RefCell::new(session),
         waiters: RefCell::default(),
@@ -84,27 +88,24 @@ pub(super) async fn run(
         .enumerate()
         .map(|(lane, producer)| lane_task(&shared, lane, producer));
     let mut done = try_join_all(lanes).await?;
-    done.pop()
-        .ok_or_else(|| Failure::new(FailureCode::Internal, "an upload with no lane"))
+    done.pop().ok_or_else(|| Stop::Fatal(internal()))
 }
 
 /// One lane, over as many sockets as it takes. Bounded: every turn ends the lane or counts
 /// a try, and the count starts over only when the server stored more than ever before.
-async fn lane_task(
-    shared: &Shared,
-    lane: usize,
-    mut producer: Producer,
-) -> Result<Uploaded, Failure> {
+async fn lane_task(shared: &Shared, lane: usize, mut producer: Producer) -> Result<Uploaded, Stop> {
     let (mut retries, mut best) = (Retries::default(), 0);
     loop {
         let why = match connection(shared, lane, &mut producer).await {
             Ok(done) => return Ok(done),
-            Err(Stop::Fatal(failure)) => return Err(failure),
             Err(Stop::Transient(failure)) => failure,
+            Err(fatal) => return Err(fatal),
         };
+        // Before the server's first `ready` there is nothing to resume.
         let stored = shared.session.borrow().stored_bytes();
-        let Some((attempt, pause)) = retries.next(stored > best) else {
-            return Err(why);
+        let resumable = shared.session.borrow().resumable().is_some();
+        let Some((attempt, pause)) = retries.next(stored > best).filter(|_| resumable) else {
+            return Err(Stop::Transient(why));
         };
         best = best.max(stored);
         shared.phase(Phase::Reconnecting { attempt });
@@ -168,6 +169,7 @@ async fn connection(
             {
                 if !flowing {
                     flowing = true;
+                    begin(shared, producer).await;
                     shared.phase(Phase::Transferring);
                 }
                 // A new connection, or the server has the segments in between.
@@ -212,6 +214,20 @@ async fn connection(
             Some(UploadAction::Failed(e)) => return Err(e.into()),
         }
     }
+}
+
+/// The server accepted this connection: the keeper writes a new upload's record before its
+/// first chunk goes out (see `keeper`).
+async fn begin(shared: &Shared, producer: &Producer) {
+    let (saved, stored, total) = {
+        let session = shared.session.borrow();
+        let saved = session.resumable().cloned();
+        (saved, session.stored_bytes(), session.total_bytes())
+    };
+    let mut keeper = producer.keeper.lock().await;
+    keeper
+        .begin(saved.as_ref(), (stored, total), shared.size)
+        .await;
 }
 
 fn internal() -> Failure {

@@ -1,8 +1,11 @@
 //! The worker's entry point and its two jobs.
+mod begin;
 mod crypto_pool;
 mod download;
 mod engine;
+mod keeper;
 mod lanes;
+mod resume;
 mod save_stream;
 mod socket;
 mod upload;

@@ -7,24 +7,32 @@
 //! server that is briefly unable) is replaced after a pause, a bounded number of times in
 //! a row without progress (`ferry_worker::reconnect`): the lane resumes with the upload
 //! token, and the chunks of the segments the server lacks are read and sealed again from
-//! the same `File`. That is
-//! safe only because the plaintext is the same: the page's `File` is a snapshot the browser
-//! refuses to read once the file changed on disk, and nothing is resumed across page loads.
+//! the same `File`. Every chunk's tag is logged before it is sent (`keeper`, shared by the
+//! lanes), and a chunk sealed again must match.
+//!
+//! An upload that an earlier page began (reloaded or closed tab) is continued when the same
+//! file is chosen and the same passphrase typed (`resume`): every logged chunk is re-sealed
+//! from the file and compared before anything is sent; otherwise a new upload starts.
 use ferry_common::{
-    DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret, b64,
+    Header, LinkSecret, b64,
     client::{ClientError, UploadLanes, Uploaded},
-    protocol::{PROTOCOL_VERSION, UploadRequest},
 };
-use ferry_worker::{AesChoice, Failure, FailureCode, Phase, Report, read_plan::ReadPlan};
-use std::collections::VecDeque;
+use ferry_worker::{
+    AesChoice, Failure, FailureCode, Phase, Report, ResumeNote, pending::Store, read_plan::ReadPlan,
+};
+use futures_util::lock::Mutex;
+use std::{collections::VecDeque, rc::Rc};
+use zeroize::Zeroizing;
 
 use js_sys::{Function, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use wasm_bindgen_futures::JsFuture;
 
 use super::{
-    engine::{Chunks, failure, result},
-    lanes, post,
+    begin,
+    engine::{Chunks, result},
+    keeper::Keeper,
+    lanes, post, resume,
     socket::lost,
 };
 
@@ -179,9 +187,32 @@ pub(super) struct Producer {
     window: u64,
     /// Whether the final chunk was sealed (with the final flag) at least once.
     pub(super) final_sealed: bool,
+    /// The tag of every chunk sealed, logged (and stored) before the chunk is sent; one
+    /// for all the lanes of an upload.
+    pub(super) keeper: Rc<Mutex<Keeper>>,
 }
 
 impl Producer {
+    /// Reads `file` (`size` bytes, `total` chunks of `chunk_size`) and seals it with
+    /// `chunks`, logging every chunk in `keeper`.
+    pub(super) fn new(
+        file: gloo_file::File,
+        (size, chunk_size, total): (u64, u64, u64),
+        chunks: Chunks,
+        keeper: Rc<Mutex<Keeper>>,
+    ) -> Producer {
+        Producer {
+            reader: Reader::new(file, size, chunk_size, total),
+            chunks,
+            ahead: VecDeque::new(),
+            issued: 0,
+            total,
+            window: 0,
+            final_sealed: false,
+            keeper,
+        }
+    }
+
     /// Continues at chunk `index` (the first chunk of a connection, or of a segment after
     /// segments the server already has): drops what was read or sealed ahead and seals
     /// from `index` on again, the same plaintext under the same nonces.
@@ -225,16 +256,68 @@ impl Producer {
         Ok(())
     }
 
-    /// The next sealed chunk, or `None` if none is read yet (its block does not fit in
-    /// the window yet: wait for an ack).
+    /// The next sealed chunk, logged, or `None` if none is read yet (its block does not
+    /// fit in the window yet: wait for an ack). Chunks are logged in batches: every chunk
+    /// sealed ahead at once, the new tags stored before any of them is sent, and a chunk
+    /// sealed before (a new connection) compared with its tag.
     pub(super) async fn take(&mut self) -> Result<Option<Uint8Array>, Failure> {
+        // Logged chunks form a prefix of `ahead`: all are logged whenever the first is not.
+        if self
+            .ahead
+            .front()
+            .is_some_and(|a| !matches!(a, Ahead::Logged(_)))
+        {
+            let mut batch = Vec::with_capacity(self.ahead.len());
+            for ahead in self.ahead.iter_mut() {
+                let sealed = match ahead {
+                    Ahead::Pending(future) => result(future.await.map_err(|_| unreadable())?),
+                    Ahead::Ready(sealed) | Ahead::Logged(sealed) => sealed.clone(),
+                };
+                batch.push(sealed.clone());
+                *ahead = Ahead::Logged(sealed);
+            }
+            let refs: Vec<&Uint8Array> = batch.iter().collect();
+            let first = self.next_out();
+            self.keeper.lock().await.log(first, &refs).await?;
+        }
+        self.pop().await
+    }
+
+    /// The next sealed chunk as it is, or `None` if none is read yet.
+    async fn pop(&mut self) -> Result<Option<Uint8Array>, Failure> {
         Ok(match self.ahead.pop_front() {
             None => None,
-            Some(Ahead::Ready(sealed)) => Some(sealed),
+            Some(Ahead::Ready(sealed) | Ahead::Logged(sealed)) => Some(sealed),
             Some(Ahead::Pending(future)) => Some(result(future.await.map_err(|_| unreadable())?)),
         })
     }
+
+    /// Re-seals every chunk up to the last logged one from the file and compares each
+    /// logged one with its tag, before a resumed upload sends anything: false if the file
+    /// differs anywhere.
+    pub(super) async fn unchanged(&mut self) -> Result<bool, Failure> {
+        let Some(last) = self.keeper.lock().await.last_logged(self.total) else {
+            return Ok(true);
+        };
+        self.restart(0, VERIFY_WINDOW)?;
+        // Bounded: each turn takes chunk `next_out()` and moves past it.
+        while self.next_out() <= last {
+            self.fill(self.total).await?;
+            let index = self.next_out();
+            let Some(sealed) = self.pop().await? else {
+                return Err(unreadable());
+            };
+            if !self.keeper.lock().await.matches(index, &sealed) {
+                return Ok(false);
+            }
+        }
+        self.final_sealed = false;
+        Ok(true)
+    }
 }
+
+/// The read window (in chunks) while a resumed upload's file is checked: 64 chunks a read.
+const VERIFY_WINDOW: u64 = 128;
 
 /// Why one connection's part of the upload ended.
 pub(super) enum Stop {
@@ -254,34 +337,78 @@ impl From<ClientError> for Stop {
     }
 }
 
+/// Sends `file`: continues an interrupted upload it and the passphrase match (see
+/// `resume`), else starts a new one.
 pub async fn run(
     file: web_sys::File,
     passphrase: String,
     options: UploadOptions,
 ) -> Result<(), Failure> {
-    post(
-        &Report::Phase {
-            phase: Phase::DerivingKeys,
-            engine: None,
+    let passphrase = Zeroizing::new(passphrase);
+    let store = Store::open().await.ok();
+    let why = match resume::find(store.as_ref(), &file, &passphrase).await {
+        Ok(found) => match begin::resumed(found, &file, store.clone(), &options).await {
+            begin::Continued::Over(result) => return result,
+            begin::Continued::Declined(why) => Some(why),
         },
-        None,
-    );
-    let header =
-        Header::generate(KdfParams::DEFAULT, DEFAULT_CHUNK_SIZE, false).map_err(failure)?;
-    let secret = LinkSecret::generate().map_err(failure)?;
-    let keys = Keys::derive(&header, &passphrase, Some(&secret)).map_err(failure)?;
-    drop(passphrase);
-    let file = gloo_file::File::from(file);
-    let size = file.size();
-    let metadata = FileMetadata {
-        name: file.name(),
-        size,
-        media_type: file.raw_mime_type(),
+        Err(why) => why,
+    };
+    if let Some(why) = why {
+        post(&Report::Resume(ResumeNote::NotResumed(why)), None);
     }
-    .seal(&keys.metadata, &header)
-    .map_err(failure)?;
-    let chunks = Chunks::sealer(&keys.payload, &header, options.aes).await;
-    let engine = chunks.engine();
+    let (session, producers, secret, size) =
+        begin::fresh(file, &passphrase, &options, store).await?;
+    drop(passphrase);
+    drive(session, producers, &secret, size)
+        .await
+        .map_err(|e| e.failure)
+}
+
+/// One producer per lane, each with its own reader and sealer over the same file and key
+/// and all with one keeper (the wasm engine on this thread seals strictly in order, so it
+/// gets one lane). `shape`: the file's size, chunk size and chunk count.
+pub(super) fn producers(
+    file: gloo_file::File,
+    shape: (u64, u64, u64),
+    (chunks, header): (Chunks, &Header),
+    keeper: Keeper,
+    lanes: usize,
+) -> Vec<Producer> {
+    let keeper = Rc::new(Mutex::new(keeper));
+    let mut sealers: Vec<Chunks> = (1..lanes).filter_map(|_| chunks.fork(header)).collect();
+    sealers.insert(0, chunks);
+    sealers
+        .into_iter()
+        .map(|chunks| Producer::new(file.clone(), shape, chunks, keeper.clone()))
+        .collect()
+}
+
+/// The failure that ended an upload.
+pub(super) struct Ended {
+    pub(super) failure: Failure,
+    /// Refused for good (its record removed), rather than a connection lost for good.
+    pub(super) fatal: bool,
+}
+
+/// Runs the upload over its lanes, each over as many connections as it takes; the record
+/// goes once it is committed or refused for good (a connection lost for good keeps it, to
+/// resume later).
+pub(super) async fn drive(
+    session: UploadLanes,
+    producers: Vec<Producer>,
+    secret: &LinkSecret,
+    size: u64,
+) -> Result<(), Ended> {
+    let (Some(keeper), Some(engine)) = (
+        producers.first().map(|p| p.keeper.clone()),
+        producers.first().map(|p| p.chunks.engine()),
+    ) else {
+        let failure = Failure::new(FailureCode::Internal, "an upload with no lane");
+        return Err(Ended {
+            failure,
+            fatal: true,
+        });
+    };
     post(
         &Report::Phase {
             phase: Phase::Connecting,
@@ -289,46 +416,26 @@ pub async fn run(
         },
         None,
     );
-    let start = UploadRequest::Start {
-        version: PROTOCOL_VERSION,
-        header: header.to_bytes().to_vec().into(),
-        metadata: metadata.into(),
-        verifier: keys.download_token.verifier().to_vec().into(),
-        expires_in_secs: options.expires_in_secs,
-        max_downloads: options.max_downloads,
-        ciphertext_size: header.ciphertext_len(size),
-    };
-    let producers = producers(chunks, &header, &file, options.lanes);
-    let session = UploadLanes::new(&start, producers.len()).map_err(client_failure)?;
-    let done = lanes::run(session, producers, size, engine).await?;
-    finished(done, &secret, size)
-}
-
-/// One producer per lane, each with its own reader and sealer over the same file and key
-/// (the wasm engine on this thread seals strictly in order, so it gets one lane).
-fn producers(
-    chunks: Chunks,
-    header: &Header,
-    file: &gloo_file::File,
-    lanes: usize,
-) -> Vec<Producer> {
-    let size = file.size();
-    let chunk_size = u64::from(header.chunk_size);
-    let total = header.chunk_count(size);
-    let mut sealers: Vec<Chunks> = (1..lanes).filter_map(|_| chunks.fork(header)).collect();
-    sealers.insert(0, chunks);
-    sealers
-        .into_iter()
-        .map(|chunks| Producer {
-            reader: Reader::new(file.clone(), size, chunk_size, total),
-            chunks,
-            ahead: VecDeque::new(),
-            issued: 0,
-            total,
-            window: 0,
-            final_sealed: false,
-        })
-        .collect()
+    match lanes::run(session, producers, size, engine).await {
+        Ok(done) => {
+            keeper.lock().await.forget().await;
+            finished(done, secret, size).map_err(|failure| Ended {
+                failure,
+                fatal: true,
+            })
+        }
+        Err(Stop::Fatal(failure)) => {
+            keeper.lock().await.forget().await;
+            Err(Ended {
+                failure,
+                fatal: true,
+            })
+        }
+        Err(Stop::Transient(failure)) => Err(Ended {
+            failure,
+            fatal: false,
+        }),
+    }
 }
 
 /// How many chunks are sealed ahead of the socket (and always within the window). With
@@ -337,11 +444,12 @@ fn producers(
 /// `scripts/bench-browser-transfer.sh`).
 const AHEAD: usize = 16;
 
-/// A chunk read and sealed ahead: still running (WebCrypto, helper workers), or done by
-/// the wasm engine on this thread.
+/// A chunk read and sealed ahead: still running (WebCrypto, helper workers), done by
+/// the wasm engine on this thread, or done and its tag logged (ready to send).
 enum Ahead {
     Pending(JsFuture),
     Ready(Uint8Array),
+    Logged(Uint8Array),
 }
 
 fn unreadable() -> Failure {
