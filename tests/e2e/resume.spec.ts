@@ -2,16 +2,16 @@
 // ferry-faultproxy (tests/README.md "Fault-injecting proxy"), which resets the connection
 // three times mid-transfer. The page says it is reconnecting, the file arrives byte for
 // byte, and a one-time link counts once.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import {
   test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes, rebase, shareId,
 } from '../support/fixtures';
-import { cliBinary, repoRoot, startServer, type Server } from '../support/server';
+import { RECONNECT_WATCH, startProxy } from '../support/faultproxy';
+import { cliBinary, startServer } from '../support/server';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -21,69 +21,6 @@ let nextPort = 18260;
 
 // A trace would keep every byte of these transfers.
 test.use({ trace: 'off' });
-
-interface Proxy {
-  url: string;
-  /** The proxy's counters (`stats` on its stdin). */
-  stats: () => Promise<{ connections: number; cuts: number }>;
-  stop: () => Promise<void>;
-}
-
-function faultproxyBinary(): string {
-  return process.env.FERRY_FAULTPROXY_BIN ?? join(repoRoot, 'target', 'debug', 'ferry-faultproxy');
-}
-
-/** Starts ferry-faultproxy on 127.0.0.1 in front of `server` with `args`. */
-async function startProxy(server: Server, args: string[]): Promise<Proxy> {
-  const child: ChildProcess = spawn(faultproxyBinary(), ['--upstream', `127.0.0.1:${server.port}`, ...args], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const waiting: ((line: string) => void)[] = [];
-  const queued: string[] = [];
-  lines.on('line', (line) => {
-    const next = waiting.shift();
-    if (next) next(line);
-    else queued.push(line);
-  });
-  const nextLine = () =>
-    new Promise<string>((resolve, reject) => {
-      const queuedLine = queued.shift();
-      if (queuedLine !== undefined) return resolve(queuedLine);
-      const timer = setTimeout(() => reject(new Error('ferry-faultproxy did not answer within 10 s')), 10_000);
-      waiting.push((line) => {
-        clearTimeout(timer);
-        resolve(line);
-      });
-    });
-  const address = await nextLine();
-  expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
-  return {
-    url: `http://${address}`,
-    stats: async () => {
-      child.stdin!.write('stats\n');
-      return JSON.parse(await nextLine());
-    },
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
-
-/** Records every status line the page announces (its live regions) that says it is
- * reconnecting: a pause lasts only about a second, too short to catch by polling. */
-const RECONNECT_WATCH = `
-  window.__ferryReconnecting = [];
-  new MutationObserver(() => {
-    for (const el of document.querySelectorAll('[aria-live]')) {
-      const text = el.textContent || '';
-      if (/Reconnecting/.test(text) && !window.__ferryReconnecting.includes(text)) window.__ferryReconnecting.push(text);
-    }
-  }).observe(document, { subtree: true, childList: true, characterData: true });
-`;
 
 test('a browser upload through three dropped connections arrives byte for byte', async ({ harness }) => {
   test.setTimeout(300_000);
@@ -198,3 +135,4 @@ test('a download cut inside its first window cannot resume: it fails visibly and
     await server.stop();
   }
 });
+
