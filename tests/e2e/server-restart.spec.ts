@@ -42,9 +42,15 @@ interface Restarted {
 }
 
 /** Once `server` has stored [`STORED_BEFORE_CRASH`] segments, kills it with SIGKILL and
- * starts a new one on the same port and data directory. Polls the directory every 20 ms
- * while `uploading()` says the client still runs, for at most 120 s. */
-async function crashOnceStored(server: Server, proxy: Proxy, uploading: () => boolean): Promise<Restarted> {
+ * starts a new one on the same port and data directory (calling `whileDown` in between,
+ * when the upload cannot have finished). Polls the directory every 20 ms while
+ * `uploading()` says the client still runs, for at most 120 s. */
+async function crashOnceStored(
+  server: Server,
+  proxy: Proxy,
+  uploading: () => boolean,
+  whileDown: () => void = () => {},
+): Promise<Restarted> {
   const deadline = Date.now() + 120_000;
   while (storedSegments(server.dataDir).length < STORED_BEFORE_CRASH) {
     if (!uploading()) throw new Error('the upload ended before the server was killed');
@@ -55,6 +61,7 @@ async function crashOnceStored(server: Server, proxy: Proxy, uploading: () => bo
   await server.crash();
   const upAtCrash = (await proxy.stats()).bytes_up;
   const segmentsAtCrash = storedSegments(server.dataDir).length;
+  whileDown();
   const restarted = await startServer(server.port, [], {}, { dataDir: server.dataDir });
   // A figure, not an assertion: the clients' retries (CLI about 16 s, browser about 40 s)
   // must outlast it.
@@ -119,6 +126,7 @@ test('a browser upload completes by itself after its server is killed (SIGKILL) 
 
     const shown: string[] = await sender.evaluate(() => (window as any).__ferryReconnecting);
     expect(shown.join('\n')).toMatch(/Reconnecting… \(attempt \d of 8\)/);
+    console.log(`browser: the page said ${JSON.stringify(shown)}`);
     await checkNotSentTwice(proxy, restart, size, 'browser');
     await receivedByCli(server, link, pass, 'restart-up.bin', file.data);
     expectNoSecrets(dataDir, [file.marker, pass, new URL(link).hash.slice(1)]);
@@ -153,13 +161,22 @@ test('a CLI upload completes by itself after its server is killed (SIGKILL) and 
     child.stderr!.on('data', (d) => (stderr += d));
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     const running = child;
-    const restart = await crashOnceStored(server, proxy, () => running.exitCode === null);
+    const stateFiles = () => readdirSync(stateDir).filter((f) => f.startsWith('send-')).sort();
+    const restart = await crashOnceStored(server, proxy, () => running.exitCode === null, () => {
+      // What a later run would resume from is on disk while the server is gone.
+      expect(stateFiles().map((f) => f.replace(/^send-[^.]+/, 'send-<key>'))).toEqual([
+        'send-<key>.json',
+        'send-<key>.seals',
+      ]);
+    });
     server = restart.server;
     expect(await exited, `ferry send failed:\n${stderr}`).toBe(0);
     const link = stdout.trim();
     expect(link).toMatch(/\/s\/[A-Za-z0-9_-]+#[A-Za-z0-9_-]{22}$/);
     // It said it lost the connection and went on by itself.
     expect(stderr).toMatch(/reconnecting in/);
+    // Done, so nothing is left to resume: its state files are gone.
+    expect(stateFiles()).toEqual([]);
 
     await checkNotSentTwice(proxy, restart, size, 'CLI');
     await receivedByCli(server, link, pass, 'restart-cli.bin', file.data);
