@@ -2,131 +2,95 @@
 // ferry-faultproxy (tests/README.md "Fault-injecting proxy"), which resets the connection
 // three times mid-transfer. The page says it is reconnecting, the file arrives byte for
 // byte, and a one-time link counts once.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import type { Page } from '@playwright/test';
+import type { Browser, Page } from '@playwright/test';
 import {
   type Frame, test, expect, makeFile, passphrase, send, openLink, download, downloadedBytes, rebase, shareId,
+  type Harness,
 } from '../support/fixtures';
-import { cliBinary, repoRoot, startServer, type Server } from '../support/server';
+import { ENGINE_SCRIPT, engines } from '../support/engines';
+import { RECONNECT_WATCH, startProxy } from '../support/faultproxy';
+import { cliBinary, startServer, type Server } from '../support/server';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
 
 // Own servers (18260 and up: see tests/README.md), so the cuts touch nothing else.
 let nextPort = 18260;
+// The proxy in front of the page without a service worker listens on a port fixed in
+// advance: its origin must be on the server's --allowed-origin list.
+const NO_SW_PROXY_PORT = 18279;
 
 // A trace would keep every byte of these transfers.
 test.use({ trace: 'off' });
 
-interface Proxy {
-  url: string;
-  /** The proxy's counters (`stats` on its stdin). */
-  stats: () => Promise<{ connections: number; cuts: number; bytes_up: number }>;
-  /** Sends a control line (`down`: reset every connection until `up`). */
-  command: (line: 'down' | 'up') => Promise<void>;
-  stop: () => Promise<void>;
-}
-
-function faultproxyBinary(): string {
-  return process.env.FERRY_FAULTPROXY_BIN ?? join(repoRoot, 'target', 'debug', 'ferry-faultproxy');
-}
-
-/** Starts ferry-faultproxy on 127.0.0.1 in front of `server` with `args`. */
-async function startProxy(server: Server, args: string[]): Promise<Proxy> {
-  const child: ChildProcess = spawn(faultproxyBinary(), ['--upstream', `127.0.0.1:${server.port}`, ...args], {
-    stdio: ['pipe', 'pipe', 'inherit'],
+/** The most WebSockets `page` (its workers included) had open at once, counted from
+ * Playwright's events: opened, and closed or failed. */
+function watchSockets(page: Page): () => number {
+  let open = 0;
+  let most = 0;
+  page.on('websocket', (ws) => {
+    open++;
+    most = Math.max(most, open);
+    ws.on('close', () => open--);
   });
-  const lines = createInterface({ input: child.stdout! });
-  const waiting: ((line: string) => void)[] = [];
-  const queued: string[] = [];
-  lines.on('line', (line) => {
-    const next = waiting.shift();
-    if (next) next(line);
-    else queued.push(line);
-  });
-  const nextLine = () =>
-    new Promise<string>((resolve, reject) => {
-      const queuedLine = queued.shift();
-      if (queuedLine !== undefined) return resolve(queuedLine);
-      const timer = setTimeout(() => reject(new Error('ferry-faultproxy did not answer within 10 s')), 10_000);
-      waiting.push((line) => {
-        clearTimeout(timer);
-        resolve(line);
-      });
-    });
-  const address = await nextLine();
-  expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
-  return {
-    url: `http://${address}`,
-    stats: async () => {
-      child.stdin!.write('stats\n');
-      return JSON.parse(await nextLine());
-    },
-    command: async (line) => {
-      child.stdin!.write(`${line}\n`);
-      expect(await nextLine()).toBe('ok');
-    },
-    stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return () => most;
 }
 
-/** Records every status line the page announces (its live regions) that says it is
- * reconnecting: a pause lasts only about a second, too short to catch by polling. */
-const RECONNECT_WATCH = `
-  window.__ferryReconnecting = [];
-  new MutationObserver(() => {
-    for (const el of document.querySelectorAll('[aria-live]')) {
-      const text = el.textContent || '';
-      if (/Reconnecting/.test(text) && !window.__ferryReconnecting.includes(text)) window.__ferryReconnecting.push(text);
-    }
-  }).observe(document, { subtree: true, childList: true, characterData: true });
-`;
-
-test('a browser upload through three dropped connections arrives byte for byte', async ({ harness }) => {
-  test.setTimeout(300_000);
+/** Uploads a random file of `size` bytes from the send page at `query` through three cuts
+ * (each of the first three upload connections reset after 8 MiB sent: mid-segment), checks
+ * that the page said it was reconnecting and that the CLI, straight from the server, gets
+ * exactly the file; resolves with the page, for more checks. `watch` sees the page before
+ * it loads. */
+async function uploadThroughCuts(
+  harness: Harness,
+  name: string,
+  size: number,
+  query: string,
+  watch: (page: Page) => void = () => {},
+): Promise<Page> {
   const server = await startServer(nextPort++);
-  // Each of the first three upload connections is reset after 8 MiB sent: mid-segment.
   const proxy = await startProxy(server, ['--cut-after', String(8 * MiB), '--direction', 'up', '--max-cuts', '3']);
   try {
-    const file = makeFile('through-cuts-up.bin', 72 * MiB + 12_345);
+    const file = makeFile(name, size);
     const pass = passphrase();
     harness.secrets.push(file.marker, pass);
     const sender = await harness.openPage(proxy.url, { recordFrames: false });
     await sender.addInitScript(RECONNECT_WATCH);
-    const link = await send(sender, file.path, pass, { timeout: 240_000 });
+    await sender.addInitScript(ENGINE_SCRIPT);
+    watch(sender);
+    const link = await send(sender, file.path, pass, { query, timeout: 240_000 });
     harness.secrets.push(new URL(link).hash.slice(1));
 
     expect((await proxy.stats()).cuts, 'the proxy cut three times').toBe(3);
     const shown: string[] = await sender.evaluate(() => (window as any).__ferryReconnecting);
     expect(shown.length, `reconnecting shown: ${JSON.stringify(shown)}`).toBeGreaterThan(0);
     expect(shown.join('\n')).toMatch(/Reconnecting… \(attempt \d of 8\)/);
-
-    // The CLI, straight from the server, gets exactly the file.
     const out = mkdtempSync(join(tmpdir(), 'ferry-cli-out-'));
     try {
       await run(cliBinary(), ['receive', rebase(link, server.url), '-o', out], {
         env: { ...process.env, FERRY_PASSPHRASE: pass },
         maxBuffer: 16 * MiB,
       });
-      expect(readdirSync(out)).toEqual(['through-cuts-up.bin']);
-      expect(readFileSync(join(out, 'through-cuts-up.bin')).equals(file.data)).toBe(true);
+      expect(readdirSync(out)).toEqual([name]);
+      expect(readFileSync(join(out, name)).equals(file.data)).toBe(true);
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
+    return sender;
   } finally {
     await proxy.stop();
     await server.stop();
   }
+}
+
+test('a browser upload through three dropped connections arrives byte for byte', async ({ harness }) => {
+  test.setTimeout(300_000);
+  await uploadThroughCuts(harness, 'through-cuts-up.bin', 72 * MiB + 12_345, '');
 });
 
 test('a browser download through three dropped connections arrives byte for byte and counts once', async ({
@@ -474,6 +438,94 @@ test('after a reload, an upload the server no longer has is dropped and a new on
     );
     expect(await storedText(page)).toBe('');
     await expectCliReceives(link, server, pass, 'server-forgot.bin', file.data);
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
+});
+
+test('a one-thread wasm upload (?aes=wasm-single, one lane) through three dropped connections arrives byte for byte', async ({
+  harness,
+}) => {
+  test.setTimeout(240_000);
+  let most = () => 0;
+  const sender = await uploadThroughCuts(harness, 'cuts-wasm-single.bin', 32 * MiB + 777, '?aes=wasm-single', (page) => {
+    most = watchSockets(page);
+  });
+  // The engine that seals strictly in order had to go back to the first missing segment.
+  expect(await engines(sender)).toEqual(['wasm']);
+  console.log(`?aes=wasm-single: at most ${most()} upload socket(s) open at once`);
+  expect(most(), 'one lane: one socket at a time').toBe(1);
+});
+
+test('a four-lane upload (?lanes=4) through three dropped connections arrives byte for byte', async ({ harness }) => {
+  test.setTimeout(240_000);
+  let most = () => 0;
+  const sender = await uploadThroughCuts(harness, 'cuts-four-lanes.bin', 72 * MiB + 4321, '?lanes=4', (page) => {
+    most = watchSockets(page);
+  });
+  expect(await engines(sender)).toEqual(['webcrypto']);
+  console.log(`?lanes=4: at most ${most()} upload sockets open at once`);
+  expect(most(), 'several sockets at once').toBeGreaterThan(1);
+});
+
+// A page without a service worker: a second Chromium that maps ferry.test to loopback (and
+// resolves nothing else) opens the app at http://ferry.test:<proxy port>, not a secure
+// context, so the receive page assembles the file as a Blob (insecure-origin.spec.ts).
+let insecureBrowser: Browser | undefined;
+test.afterAll(async () => {
+  await insecureBrowser?.close();
+});
+
+test('a download on a page without a service worker (a Blob) through three dropped connections arrives byte for byte', async ({
+  harness,
+  playwright,
+  launchOptions,
+}) => {
+  test.setTimeout(240_000);
+  const origin = `http://ferry.test:${NO_SW_PROXY_PORT}`;
+  const server = await startServer(nextPort++, ['--allowed-origin', origin]);
+  // Past the first window (~16 MiB), as in the streamed download above.
+  const proxy = await startProxy(server, [
+    '--listen', `127.0.0.1:${NO_SW_PROXY_PORT}`,
+    '--cut-after', String(20 * MiB), '--direction', 'down', '--max-cuts', '3',
+  ]);
+  try {
+    insecureBrowser = await playwright.chromium.launch({
+      ...launchOptions,
+      args: [...(launchOptions.args ?? []), '--host-resolver-rules=MAP ferry.test 127.0.0.1, MAP * ~NOTFOUND'],
+    });
+    const file = makeFile('cuts-blob-down.bin', 72 * MiB + 2468);
+    const pass = passphrase();
+    harness.secrets.push(file.marker, pass);
+    const { stdout } = await run(cliBinary(), ['send', file.path, '--server', server.url], {
+      env: { ...process.env, FERRY_PASSPHRASE: pass },
+    });
+    const link = rebase(stdout.trim(), origin);
+    harness.secrets.push(new URL(link).hash.slice(1));
+
+    const recipient = await harness.openPage(origin, { browser: insecureBrowser, recordFrames: false });
+    await recipient.addInitScript(RECONNECT_WATCH);
+    await openLink(recipient, link);
+    const env = await recipient.evaluate(() => ({
+      secure: window.isSecureContext,
+      serviceWorker: 'serviceWorker' in navigator,
+    }));
+    expect(env, 'no service worker here: the download is assembled as a Blob').toEqual({
+      secure: false,
+      serviceWorker: false,
+    });
+    const saved = await download(recipient, pass, 200_000);
+    expect(saved.suggestedFilename()).toBe('cuts-blob-down.bin');
+    expect((await downloadedBytes(saved)).equals(file.data)).toBe(true);
+    await expect(recipient.getByText(/The link is now used up/)).toBeVisible({ timeout: 60_000 });
+
+    expect((await proxy.stats()).cuts, 'the proxy cut three times').toBe(3);
+    const shown: string[] = await recipient.evaluate(() => (window as any).__ferryReconnecting);
+    expect(shown.join('\n')).toMatch(/Reconnecting… \(attempt \d of 8\)/);
+    const info = await fetch(`${server.url}/api/shares/${shareId(link)}`);
+    expect(info.status).toBe(410);
+    expect((await info.json()).code).toBe('used-up');
   } finally {
     await proxy.stop();
     await server.stop();

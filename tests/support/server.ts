@@ -1,5 +1,6 @@
 // Starts and stops ferry-server processes for the tests: 127.0.0.1 only, a fresh
-// temporary data directory each, the web app from dist/.
+// temporary data directory each (or one the caller keeps, for a restart), the web app from
+// dist/.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { get as httpsGet } from 'node:https';
@@ -61,17 +62,24 @@ export interface Server {
   dataDir: string;
   process: ChildProcess;
   log: () => string;
+  /** Ends the server (SIGTERM, SIGKILL after 5 s) and deletes its data directory unless
+   * the caller passed it in. */
   stop: () => Promise<void>;
+  /** Kills the server with SIGKILL (by its PID) and waits until it is gone; the data
+   * directory stays, for a new server on it. */
+  crash: () => Promise<void>;
 }
 
-/** Starts a server on 127.0.0.1:`port`; with `tls`, speaking HTTPS and WSS with the test PKI. */
+/** Starts a server on 127.0.0.1:`port`; with `tls`, speaking HTTPS and WSS with the test PKI;
+ * with `dataDir`, on that directory (say, one a killed server left), which the caller then
+ * owns and deletes. */
 export async function startServer(
   port: number,
   extraArgs: string[] = [],
   env: Record<string, string> = {},
-  { tls = false }: { tls?: boolean } = {},
+  { tls = false, dataDir: given }: { tls?: boolean; dataDir?: string } = {},
 ): Promise<Server> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
+  const dataDir = given ?? mkdtempSync(join(tmpdir(), 'ferry-e2e-'));
   const dist = process.env.FERRY_DIST ?? join(repoRoot, 'dist');
   if (!existsSync(join(dist, 'index.html'))) {
     throw new Error(`${dist}/index.html missing: build the web app first (trunk build --release)`);
@@ -106,14 +114,21 @@ export async function startServer(
     process: child,
     log: () => output,
     stop: async () => {
-      if (child.exitCode === null) {
+      // Not when it already ended (`crash`, or on its own): no 'exit' would come.
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGTERM');
         const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!given) rmSync(dataDir, { recursive: true, force: true });
+    },
+    crash: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
     },
   };
 }
