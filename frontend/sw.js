@@ -3,9 +3,10 @@
 //
 // The receive page hands this worker a MessagePort whose other end is the page's decrypting
 // Web Worker, then navigates a hidden iframe to /dl/<id>. This worker answers that request
-// with a ReadableStream: each time the stream has room it asks the decrypting worker for the
-// next verified chunk ("pull"), so backpressure reaches the server (which is acknowledged only
-// as fast as the disk takes the data). The decrypting worker sends "end" only after the final
+// with a ReadableStream. The decrypting worker may send CREDIT chunks at once when the stream
+// starts, and one more each time the stream has room ("pull"), so chunks keep flowing while
+// a pull travels, and backpressure still reaches the server (which is acknowledged only as
+// fast as the disk takes the data). The decrypting worker sends "end" only after the final
 // chunk verified; "error" (or a stall) errors the stream, so the browser marks the download
 // failed instead of keeping a truncated file as complete. No crypto and nothing secret here:
 // only plaintext the page's own worker decrypted, and it never leaves the browser.
@@ -20,6 +21,9 @@ const running = new Map();
 
 /** Chunks (256 KiB by default) the stream buffers ahead of the download manager. */
 const HIGH_WATER_MARK = 8;
+/** Chunks the decrypting worker may send before the first pull: one round trip per chunk
+ * (a pull, then its chunk) would cap the download at a chunk per round trip. */
+const CREDIT = 8;
 /** How long a pull may go unanswered before the download is failed (the page closed, say). */
 const STALL_MS = 120_000;
 /** How long a request waits for its announcement (they race by a few milliseconds). */
@@ -135,7 +139,7 @@ function stream(id, port) {
             end();
           }
         };
-        port.postMessage({ type: 'started' });
+        port.postMessage({ type: 'started', credit: CREDIT });
       },
       pull() {
         if (finished) return undefined;

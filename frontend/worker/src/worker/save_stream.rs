@@ -1,8 +1,9 @@
 //! The streaming save: verified plaintext chunks go over a `MessagePort` to the page's
 //! service worker (`sw.js`), which hands them to the browser's download manager as a
-//! `ReadableStream`. The service worker asks for a chunk ("pull") whenever its stream has
-//! room, so at most [`QUEUE_BYTES`] wait here and the server is acknowledged only as fast as
-//! the disk takes the data: memory stays flat whatever the file size.
+//! `ReadableStream`. The service worker grants a few chunks when its stream starts and one
+//! more ("pull") whenever its stream has room, so chunks flow without a round trip each,
+//! at most [`QUEUE_BYTES`] wait here, and the server is acknowledged only as fast as the
+//! disk takes the data: memory stays flat whatever the file size.
 //!
 //! The save starts only once [`QUEUE_BYTES`] are verified (or the whole file, if smaller),
 //! so a small file that fails verification never reaches the download manager at all. A
@@ -22,13 +23,16 @@ use super::post;
 
 /// Verified plaintext held here before the service worker takes it (at least two chunks).
 const QUEUE_BYTES: u32 = 4 << 20;
+/// Most chunks a service worker may ask for ahead of its pulls (what it grants it holds).
+const MAX_CREDIT: u32 = 64;
 /// How long the browser may take to request the download after the page was told to.
 const START_TIMEOUT_MS: i32 = 20_000;
 
 /// What the service worker (or the start timer) said.
 enum Signal {
-    /// The download manager requested the stream.
-    Started,
+    /// The download manager requested the stream, which may take this many chunks before
+    /// its first pull.
+    Started(u32),
     /// The stream has room for one more chunk.
     Pull,
     /// The person cancelled the download in the browser, or the page cancelled it.
@@ -46,7 +50,7 @@ pub struct StreamSink {
     rx: UnboundedReceiver<Signal>,
     queue: VecDeque<Uint8Array>,
     queued_bytes: u32,
-    /// Pulls not yet answered (the stream asks for one chunk at a time).
+    /// Chunks the stream may take now: its credit, plus pulls not yet answered.
     wanted: u32,
     /// The page was told to start the download.
     announced: bool,
@@ -73,12 +77,13 @@ impl StreamSink {
         let on_message = {
             let tx = tx.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
-                let kind = Reflect::get(&ev.data(), &"type".into())
+                let data = ev.data();
+                let kind = Reflect::get(&data, &"type".into())
                     .ok()
                     .and_then(|t| t.as_string())
                     .unwrap_or_default();
                 let signal = match kind.as_str() {
-                    "started" => Signal::Started,
+                    "started" => Signal::Started(credit(&data)),
                     "pull" => Signal::Pull,
                     "cancel" => Signal::Cancel,
                     "closed" => Signal::Closed,
@@ -176,7 +181,10 @@ impl StreamSink {
 
     fn on_signal(&mut self, signal: Signal) -> Result<(), Failure> {
         match signal {
-            Signal::Started => self.started = true,
+            Signal::Started(credit) => {
+                self.started = true;
+                self.wanted += credit;
+            }
             Signal::Pull => self.wanted += 1,
             Signal::Cancel => return Err(cancelled()),
             Signal::Closed => {}
@@ -236,6 +244,16 @@ impl Drop for StreamSink {
     fn drop(&mut self) {
         self.port.set_onmessage(None);
     }
+}
+
+/// The chunks a `started` message grants before the first pull (none from a service worker
+/// of an earlier release, which pulls one at a time), at most [`MAX_CREDIT`].
+fn credit(data: &JsValue) -> u32 {
+    let credit = Reflect::get(data, &"credit".into())
+        .ok()
+        .and_then(|c| c.as_f64())
+        .unwrap_or(0.0);
+    (credit.max(0.0) as u32).min(MAX_CREDIT)
 }
 
 fn msg(kind: &str) -> Object {
