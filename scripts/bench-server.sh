@@ -5,6 +5,7 @@
 #
 #   scripts/bench-server.sh            # 2 GiB
 #   BENCH_BYTES=$((512<<20)) scripts/bench-server.sh
+#   LANES=4 scripts/bench-server.sh    # the upload over 4 sockets at once (default 1)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

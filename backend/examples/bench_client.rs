@@ -8,11 +8,14 @@
 //!
 //! ```text
 //! cargo run --release -p ferry-backend --example bench_client -- upload PORT BYTES > share.txt
+//! LANES=4 cargo run --release -p ferry-backend --example bench_client -- upload PORT BYTES
 //! # share.txt: SHARE_ID DOWNLOAD_TOKEN OWNER_TOKEN
 //! cargo run --release -p ferry-backend --example bench_client -- download PORT "$(cat share.txt)"
 //! ```
 #[path = "support/filler.rs"]
 mod filler;
+#[path = "support/lanes.rs"]
+mod lanes;
 
 use std::time::Instant;
 
@@ -58,11 +61,12 @@ async fn upload(port: u16, plaintext_len: u64) -> anyhow::Result<()> {
     else {
         unreachable!("Filler::new builds a start message")
     };
+    let lanes: usize = std::env::var("LANES").map_or(Ok(1), |n| n.parse())?;
     let began = Instant::now();
-    let done = filler.upload(port).await?;
+    let done = filler.upload(port, lanes).await?;
     let secs = began.elapsed().as_secs_f64();
     eprintln!(
-        "upload: {ciphertext_size} bytes in {secs:.2} s = {:.0} MB/s",
+        "upload: {ciphertext_size} bytes in {secs:.2} s = {:.0} MB/s ({lanes} lanes)",
         ciphertext_size as f64 / 1e6 / secs
     );
     // The share, then the download token and the owner token (for DELETE).

@@ -18,6 +18,8 @@ use std::{
 
 #[path = "support/filler.rs"]
 mod filler;
+#[path = "support/lanes.rs"]
+mod lanes;
 #[path = "../tests/support/raw_ws.rs"]
 mod raw_ws;
 
@@ -216,6 +218,6 @@ fn upload_start(plaintext_len: u64) -> anyhow::Result<UploadRequest> {
 /// download token.
 async fn upload_share(port: u16) -> anyhow::Result<(String, [u8; 32])> {
     let filler = Filler::new(STALLED_SHARE, 100)?;
-    let done = filler.upload(port).await?;
+    let done = filler.upload(port, 1).await?;
     Ok((done.share_id.as_str().to_owned(), filler.token))
 }

@@ -1,14 +1,12 @@
 //! Shares of filler ciphertext for the load tools (`bench_client`, `hostile_load`): a real
 //! header at the KDF floor and a random download token, with bytes the server cannot tell
-//! from ciphertext (it never decrypts), uploaded through the client core.
+//! from ciphertext (it never decrypts), uploaded through the client core (`lanes`).
 use ferry_common::{
     Header, KdfParams,
-    client::{Upload, UploadAction, Uploaded},
+    client::Uploaded,
     keys::{random_token, verifier},
-    protocol::{PROTOCOL_VERSION, UPLOAD_PATH, UploadRequest},
+    protocol::{PROTOCOL_VERSION, UploadRequest},
 };
-use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 /// Plaintext bytes per chunk.
 pub const CHUNK: u32 = 256 * 1024;
@@ -36,32 +34,16 @@ impl Filler {
         Ok(Filler { start, token })
     }
 
-    /// Uploads it to the server on 127.0.0.1:`port`, honouring the window.
-    pub async fn upload(&self, port: u16) -> anyhow::Result<Uploaded> {
+    /// Chunks of filler: every chunk the same bytes (the server never decrypts).
+    fn chunks() -> super::lanes::ChunkSource {
         let full = bytes::Bytes::from(vec![0xA5u8; CHUNK as usize + 16]);
-        let (mut ws, _) = connect_async(format!("ws://127.0.0.1:{port}{UPLOAD_PATH}")).await?;
-        let mut session = Upload::new(&self.start)?;
-        // Bounded: each turn sends a frame or reads one; the core ends after `done`.
-        loop {
-            match session.poll() {
-                UploadAction::Send(text) => ws.send(Message::text(text)).await?,
-                UploadAction::SendChunk { len, .. } => {
-                    let frame = full.slice(..len);
-                    session.chunk_ready(frame.len())?;
-                    ws.send(Message::Binary(frame)).await?;
-                }
-                UploadAction::Wait => match ws.next().await {
-                    Some(Ok(Message::Text(t))) => session.handle_text(&t)?,
-                    Some(Ok(Message::Binary(b))) => session.handle_binary(b.len())?,
-                    Some(Ok(Message::Close(frame))) => {
-                        session.handle_closed(frame.as_ref().map(|f| f.reason.as_str()))?
-                    }
-                    Some(Ok(_)) => {}
-                    None | Some(Err(_)) => session.handle_closed(None)?,
-                },
-                UploadAction::Done(done) => return Ok(done),
-                UploadAction::Failed(e) => return Err(e.into()),
-            }
-        }
+        std::sync::Arc::new(move |_, len| full.slice(..len))
+    }
+
+    /// Uploads it to the server on 127.0.0.1:`port` over `lanes` sockets at once.
+    pub async fn upload(&self, port: u16, lanes: usize) -> anyhow::Result<Uploaded> {
+        let chunks = Self::chunks();
+        let (done, _) = super::lanes::upload(port, &self.start, lanes, chunks, None).await?;
+        Ok(done)
     }
 }
