@@ -189,18 +189,8 @@ impl UploadLanes {
     }
 
     fn lane_failed(&mut self, lane: usize, e: ClientError) -> UploadAction {
-        if let Some(upload) = self.lanes[lane].take() {
-            for segment in upload.held().collect::<Vec<_>>() {
-                self.release(segment, lane);
-            }
-        }
-        if self.finisher == Some(lane) {
-            self.finisher = None;
-        }
-        let unresumable = self.resumable.is_none() && self.first.is_none();
-        if !e.is_transient() || unresumable {
-            self.outcome = Some(Err(e.clone()));
-        }
+        self.settle(lane);
+        self.lanes[lane] = None;
         UploadAction::Failed(e)
     }
 
@@ -215,24 +205,61 @@ impl UploadLanes {
 
     /// The transport sealed the chunk `lane` asked for (see [`Upload::chunk_ready`]).
     pub fn chunk_ready(&mut self, lane: usize, len: usize) -> Result<(), ClientError> {
-        self.lane(lane)?.chunk_ready(len)
+        let result = self.lane(lane)?.chunk_ready(len);
+        self.settle(lane);
+        result
     }
 
     /// A text message from the server on `lane`'s socket.
     pub fn handle_text(&mut self, lane: usize, text: &str) -> Result<(), ClientError> {
         let result = self.lane(lane)?.handle_text(text);
         self.take_reports(lane)?;
+        self.settle(lane);
         result
     }
 
     /// A binary frame on `lane`'s socket (never allowed).
     pub fn handle_binary(&mut self, lane: usize, len: usize) -> Result<(), ClientError> {
-        self.lane(lane)?.handle_binary(len)
+        let result = self.lane(lane)?.handle_binary(len);
+        self.settle(lane);
+        result
     }
 
     /// `lane`'s socket ended.
     pub fn handle_closed(&mut self, lane: usize, reason: Option<&str>) -> Result<(), ClientError> {
-        self.lane(lane)?.handle_closed(reason)
+        let result = self.lane(lane)?.handle_closed(reason);
+        self.settle(lane);
+        result
+    }
+
+    /// Takes in at once what ended `lane`, so that every other lane sees it on its next
+    /// poll (whichever lane polls first): the upload's end, or the segments a failed
+    /// lane gives back. The lane itself still reports its end on its next poll.
+    fn settle(&mut self, lane: usize) {
+        let Some(Some(upload)) = self.lanes.get(lane) else {
+            return;
+        };
+        match upload.ended() {
+            Some(Ok(done)) => {
+                self.stored_bytes = self.ciphertext_size;
+                self.outcome.get_or_insert(Ok(done));
+            }
+            Some(Err(e)) => {
+                let held: Vec<u64> = upload.held().collect();
+                for segment in held {
+                    self.release(segment, lane);
+                }
+                if self.finisher == Some(lane) {
+                    self.finisher = None;
+                }
+                // Before the first `ready` there is nothing another socket could continue.
+                let unresumable = self.resumable.is_none() && self.first.is_none();
+                if !e.is_transient() || unresumable {
+                    self.outcome.get_or_insert(Err(e));
+                }
+            }
+            None => {}
+        }
     }
 
     fn lane(&mut self, lane: usize) -> Result<&mut Upload, ClientError> {
@@ -283,13 +310,12 @@ impl UploadLanes {
         if segment_chunks != self.segment_chunks {
             return self.fail_lane(lane, "lanes announce different segments");
         }
+        // A segment this `ready` lists as missing may have been acknowledged on another
+        // socket since the server wrote it: sockets are not ordered with each other, so
+        // only "not missing" is news.
         let mut missing = missing.into_iter().peekable();
         for segment in 0..self.segments.len() as u64 {
-            if missing.next_if_eq(&segment).is_some() {
-                if self.segments[segment as usize] == Segment::Stored {
-                    return self.fail_lane(lane, "`ready` lists an acknowledged segment");
-                }
-            } else {
+            if missing.next_if_eq(&segment).is_none() {
                 self.mark_stored(segment);
             }
         }

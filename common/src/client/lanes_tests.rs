@@ -34,6 +34,8 @@ struct Server {
     /// Cut this lane's socket once this many chunks arrived over all lanes.
     cut: Option<(usize, u64)>,
     received: u64,
+    /// Holds `done` back: the lane that sent `finish`.
+    hold_done: Option<Option<usize>>,
 }
 
 impl Server {
@@ -76,7 +78,13 @@ impl Server {
                     "finish too early"
                 );
                 self.finishes += 1;
-                Some(json!({"type": "done", "share_id": ID, "expires_at": 7}).to_string())
+                match &mut self.hold_done {
+                    Some(held) => {
+                        *held = Some(lane);
+                        None
+                    }
+                    None => Some(done_text()),
+                }
             }
             other => panic!("unexpected {other}"),
         };
@@ -166,7 +174,12 @@ fn server(chunks: u64, lanes: usize) -> Server {
         sockets: (0..lanes).map(|_| Socket::default()).collect(),
         cut: None,
         received: 0,
+        hold_done: None,
     }
+}
+
+fn done_text() -> String {
+    json!({"type": "done", "share_id": ID, "expires_at": 7}).to_string()
 }
 
 /// 20 chunks of 1 KiB plus a short one: 7 segments of 3 chunks.
@@ -248,4 +261,81 @@ fn a_first_lane_cut_before_ready_fails_the_upload() {
     up.handle_closed(0, None).unwrap_err();
     assert!(matches!(up.poll(0), Some(UploadAction::Failed(_))));
     assert!(!up.can_connect(0), "nothing to resume");
+}
+
+#[test]
+fn every_lane_sees_the_end_as_soon_as_one_lane_got_it() {
+    // Idle lanes poll again only when another lane moves on: the `done` that arrives on
+    // one lane must end the others at once, even if they poll before that lane does.
+    let mut up = UploadLanes::new(&start(LEN), 3).unwrap();
+    let mut server = server(21, 3);
+    server.hold_done = Some(None);
+    for _ in 0..10_000 {
+        if server.hold_done != Some(None) {
+            break;
+        }
+        for lane in 0..3 {
+            if up.can_connect(lane) {
+                up.connect(lane).unwrap();
+            }
+            match up.poll(lane) {
+                Some(UploadAction::Send(text)) => server.text(&mut up, lane, &text),
+                Some(UploadAction::SendChunk { index, len }) => {
+                    server.chunk(&mut up, lane, index, len);
+                }
+                Some(UploadAction::Wait) if !server.sockets[lane].unacked.is_empty() => {
+                    server.ack(&mut up, lane)
+                }
+                _ => {}
+            }
+        }
+    }
+    let finisher = server.hold_done.flatten().expect("finish was sent");
+    up.handle_text(finisher, &done_text()).unwrap();
+    for lane in (0..3).filter(|&l| l != finisher) {
+        assert!(
+            matches!(up.poll(lane), Some(UploadAction::Done(_))),
+            "lane {lane} sees the end before lane {finisher} polled"
+        );
+    }
+    assert!(matches!(up.poll(finisher), Some(UploadAction::Done(_))));
+}
+
+#[test]
+fn a_ready_older_than_an_ack_on_another_lane_is_no_failure() {
+    let mut up = UploadLanes::new(&start(LEN), 2).unwrap();
+    let mut server = server(21, 2);
+    up.connect(0).unwrap();
+    let Some(UploadAction::Send(text)) = up.poll(0) else {
+        panic!("start")
+    };
+    server.text(&mut up, 0, &text);
+    // Lane 1 asks to join; the server answers it before lane 0's first segment is stored,
+    // but the answer arrives after lane 0's ack.
+    up.connect(1).unwrap();
+    let Some(UploadAction::Send(resume)) = up.poll(1) else {
+        panic!("resume")
+    };
+    assert_eq!(json_of(&resume)["type"], "resume");
+    let stale_ready = server.ready(false);
+    let Some(UploadAction::Send(segment)) = up.poll(0) else {
+        panic!("segment")
+    };
+    server.text(&mut up, 0, &segment);
+    for _ in 0..SEGMENT_CHUNKS {
+        let Some(UploadAction::SendChunk { index, len }) = up.poll(0) else {
+            panic!("chunk")
+        };
+        server.chunk(&mut up, 0, index, len);
+    }
+    server.ack(&mut up, 0);
+    let before = up.stored_bytes();
+    up.handle_text(1, &stale_ready).unwrap();
+    assert_eq!(
+        up.stored_bytes(),
+        before,
+        "an acknowledged segment stays stored"
+    );
+    run(&mut up, &mut server);
+    assert_eq!(server.announced.iter().filter(|&&s| s == 0).count(), 1);
 }

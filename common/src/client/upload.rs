@@ -231,6 +231,15 @@ impl Upload {
         UploadAction::Send(to_text(&UploadRequest::Finish))
     }
 
+    /// How this upload ended, once it did.
+    pub(crate) fn ended(&self) -> Option<Result<Uploaded, ClientError>> {
+        match &self.state {
+            State::Done(done) => Some(Ok(done.clone())),
+            State::Failed(e) => Some(Err(e.clone())),
+            _ => None,
+        }
+    }
+
     /// The server's window in chunks (0 before `ready`).
     pub(crate) fn window(&self) -> u64 {
         self.window
