@@ -67,6 +67,8 @@ export interface Leg {
   streamMs?: number;
   idle?: number;
   peak?: number;
+  /** Each Chromium process's PSS (MiB) at the peak. */
+  atPeak?: string;
   longest?: number;
   /** The engine as the page names it ("wasm, 2 workers"). */
   label?: string;
@@ -150,11 +152,11 @@ export async function cdpDownload(cdp: Cdp, link: string, engine: string, expect
     ]).catch((e) => ({ file: undefined, error: String(e) }));
     const end = Date.now();
     await page.eval(`window.__stop = true`).catch(() => {});
-    const { idle, peak } = mem.stop();
+    const { idle, peak, atPeak } = mem.stop();
     const m: Marks = await page.eval(`window.__bench.marks`);
     const longest: number = await page.eval(`window.__bench.longest`);
     const label: string | undefined = await page.eval(`window.__bench.label`);
-    const base = { direction: 'download' as const, engine, driver: 'cdp', idle, peak, longest, label };
+    const base = { direction: 'download' as const, engine, driver: 'cdp', idle, peak, atPeak, longest, label };
     let error = outcome.error;
     if (!error && outcome.file) {
       const got = await sha256(join(dir, outcome.file.guid));

@@ -9,11 +9,18 @@ export const MB = 1e6;
 export const MiB = 1 << 20;
 
 /** PSS of Chromium's processes (tests/support/memory.ts: all this worker started, or
- * `root` and its descendants) idle now, and the peak until `stop`, sampled every 200 ms. */
+ * `root` and its descendants) idle now, and the peak until `stop`, sampled every 200 ms,
+ * with each process's share at the peak (`atPeak`). */
 export function memorySampler(root?: number) {
   const idle = chromiumPss(root);
   const sampler = sampleChromium(200, root);
-  return { idle, stop: () => ({ idle, peak: Math.max(idle, sampler.stop().peak) }) };
+  return {
+    idle,
+    stop: () => {
+      const { peak, atPeak } = sampler.stop();
+      return { idle, peak: Math.max(idle, peak), atPeak };
+    },
+  };
 }
 
 /** A pause so memory freed by the previous step can settle before the idle sample. */

@@ -31,6 +31,8 @@ interface Run {
   streamMs?: number;
   idle?: number;
   peak?: number;
+  /** Each Chromium process's PSS (MiB) at the peak. */
+  atPeak?: string;
 }
 
 /** An expression for Send's failure: it routes to /error (or /404) when a transfer fails. */
@@ -79,13 +81,13 @@ async function sendDownload(cdp: Cdp, link: string, size: number, expected: stri
     ]).catch((e) => ({ file: undefined, error: String(e) }));
     const end = Date.now();
     await page.eval(`window.__stop = true`).catch(() => {});
-    const { idle, peak } = mem.stop();
+    const { idle, peak, atPeak } = mem.stop();
     let error = outcome.error;
     if (!error && outcome.file) {
       const got = await sha256(join(dir, outcome.file.guid));
       if (got !== expected) error = `the saved file differs (sha256 ${got}, expected ${expected})`;
     }
-    const base = { app: 'Send' as const, size, idle, peak };
+    const base = { app: 'Send' as const, size, idle, peak, atPeak };
     if (error) return { ...base, ok: false, error };
     return { ...base, ok: true, totalMs: end - clicked, streamMs: outcome.file!.began ? end - outcome.file!.began : undefined };
   } finally {
@@ -114,7 +116,8 @@ async function measure(app: App, input: string, expected: string, chromium: stri
   try {
     if (app === 'Send') return await sendDownload(cdp, link, size, expected);
     const leg = await cdpDownload(cdp, link, 'webcrypto', expected);
-    return { app, size, ok: leg.ok, error: leg.error, totalMs: leg.totalMs, streamMs: leg.streamMs, idle: leg.idle, peak: leg.peak };
+    const { ok, error, totalMs, streamMs, idle, peak, atPeak } = leg;
+    return { app, size, ok, error, totalMs, streamMs, idle, peak, atPeak };
   } finally {
     await cdp.close();
   }
