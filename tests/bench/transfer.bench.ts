@@ -14,78 +14,12 @@
 // each WebSocket frame (base64) to this process. The bench adds no frame listeners, and
 // times the transfer phases inside the page; see BENCHMARKS.md for what that costs.
 import { test, expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
-import { createHash } from 'node:crypto';
-import { createReadStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { chromiumPss, sampleChromium } from '../support/memory';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Cdp, PAGE_ERROR } from '../support/cdp';
+import { statSync } from 'node:fs';
+import { Cdp } from '../support/cdp';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-
-const MB = 1e6;
-const MiB = 1 << 20;
-
-// ---------------------------------------------------------------- in-page instruments
-
-// Worst main-thread long task (reset before each click), and when each phase's text first
-// appears (performance.timeOrigin + now, i.e. epoch milliseconds, comparable with Date.now()
-// in this process).
-const PAGE_SCRIPT = `
-  window.__bench = { longest: 0, marks: {} };
-  try {
-    new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) window.__bench.longest = Math.max(window.__bench.longest, e.duration);
-    }).observe({ type: 'longtask', buffered: true });
-  } catch (e) {}
-  const PHASES = {
-    keys: /Deriving keys from the passphrase/,
-    connecting: /Connecting to the server/,
-    transferring: /Encrypting and uploading|Downloading and decrypting/,
-    finishing: /Finishing the (upload|download)/,
-  };
-  const mark = (name) => {
-    const m = window.__bench.marks;
-    if (!m[name]) m[name] = performance.timeOrigin + performance.now();
-  };
-  const look = () => {
-    const text = document.body ? document.body.textContent || '' : '';
-    for (const [name, re] of Object.entries(PHASES)) if (re.test(text)) mark(name);
-    if (document.querySelector('#share-link')) mark('link');
-    const label = /AES-GCM: ([^)]+)\\)/.exec(text);
-    if (label) window.__bench.label = label[1];
-    const saved = document.querySelector('p.saved');
-    if (saved && (saved.textContent || '').trim()) mark('saved');
-  };
-  new MutationObserver(look).observe(document, { subtree: true, childList: true, characterData: true });
-`;
-
-interface Marks {
-  keys?: number;
-  connecting?: number;
-  transferring?: number;
-  finishing?: number;
-  link?: number;
-  saved?: number;
-}
-
-const marksOf = (page: Page): Promise<Marks> => page.evaluate(() => (window as any).__bench.marks);
-const longestOf = (page: Page): Promise<number> => page.evaluate(() => (window as any).__bench.longest);
-const resetPage = (page: Page) =>
-  page.evaluate(() => {
-    (window as any).__bench.longest = 0;
-    (window as any).__bench.marks = {};
-  });
-
-// ---------------------------------------------------------------- memory of Chromium
-
-/** PSS of Chromium's processes (tests/support/memory.ts: all this worker started, or
- * `root` and its descendants) idle now, and the peak until `stop`, sampled every 200 ms. */
-function memorySampler(root?: number) {
-  const idle = chromiumPss(root);
-  const sampler = sampleChromium(200, root);
-  return { idle, stop: () => ({ idle, peak: Math.max(idle, sampler.stop().peak) }) };
-}
+import { cdpDownload, cdpUpload, engineQuery, PAGE_SCRIPT, PASSPHRASE, type Leg, type Marks } from './ferry-pages';
+import { fmt, loadAverage, MB, MiB, memorySampler, settle, sha256 } from './measure';
 
 // ---------------------------------------------------------------- raw WebCrypto
 
@@ -174,26 +108,15 @@ async function measureRaw(browser: Browser, mib: number): Promise<Raw> {
   }
 }
 
-// ---------------------------------------------------------------- the app
+// ---------------------------------------------------------------- the app, driven by Playwright
 
-interface Leg {
-  direction: 'upload' | 'download';
-  engine: string;
-  driver?: string;
-  ok: boolean;
-  error?: string;
-  /** ms from the click to the link / the saved file (Argon2id, socket, transfer). */
-  totalMs?: number;
-  /** ms from "Encrypting and uploading…" / "Downloading and decrypting…" to the end. */
-  transferMs?: number;
-  /** ms of key derivation (the click to "Connecting…"). */
-  keysMs?: number;
-  idle?: number;
-  peak?: number;
-  longest?: number;
-  /** The engine as the page names it ("wasm, 2 workers"). */
-  label?: string;
-}
+const marksOf = (page: Page): Promise<Marks> => page.evaluate(() => (window as any).__bench.marks);
+const longestOf = (page: Page): Promise<number> => page.evaluate(() => (window as any).__bench.longest);
+const resetPage = (page: Page) =>
+  page.evaluate(() => {
+    (window as any).__bench.longest = 0;
+    (window as any).__bench.marks = {};
+  });
 
 async function newPage(browser: Browser, baseURL: string): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext({ baseURL, acceptDownloads: true });
@@ -201,8 +124,6 @@ async function newPage(browser: Browser, baseURL: string): Promise<{ context: Br
   const page = await context.newPage();
   return { context, page };
 }
-
-const PASSPHRASE = 'benchmark passphrase, not a secret';
 
 /** Resolves with the error the page shows (non-empty `p.error`) once it shows one; never
  * settles if the page closes first. Polls with `evaluate` (CDP's Runtime.callFunctionOn
@@ -224,21 +145,11 @@ async function pageError(page: Page): Promise<string> {
   }
 }
 
-/**
- * The page query for an engine name: "webcrypto" or "wasm", optionally with the upload's
- * number of sockets, as in "webcrypto/lanes=4".
- */
 /** A leg's engine as the page named it, with the upload's lanes when the engine set them. */
 function legName(l: Leg): string {
   const lanes = l.engine.split('/')[1];
   const name = l.label ?? l.engine.split('/')[0];
   return lanes && l.direction === 'upload' ? `${name}, ${lanes.replace('=', ' ')}` : name;
-}
-
-function engineQuery(engine: string): string {
-  const [aes, lanes] = engine.split('/');
-  const params = [aes === 'wasm' ? 'aes=wasm' : '', lanes ?? ''].filter(Boolean);
-  return params.length ? `?${params.join('&')}` : '';
 }
 
 async function upload(browser: Browser, input: string, engine: string): Promise<{ leg: Leg; link?: string }> {
@@ -348,115 +259,7 @@ async function download(
   }
 }
 
-// The same two legs driven over a bare CDP pipe (no Network domain): see tests/support/cdp.ts.
-
-
-async function cdpUpload(cdp: Cdp, input: string, engine: string): Promise<{ leg: Leg; link?: string }> {
-  const query = engineQuery(engine);
-  const page = await cdp.newPage(PAGE_SCRIPT);
-  try {
-    await page.goto(`${process.env.FERRY_BENCH_URL}/${query}`);
-    await page.waitFor(`/Files up to/.test(document.body.textContent)`);
-    await page.setInputFiles('#file-input', [input]);
-    await page.fill('#passphrase', PASSPHRASE);
-    await page.eval(`window.__bench.longest = 0, window.__bench.marks = {}`);
-    await settle();
-    const mem = memorySampler(cdp.pid);
-    const clicked = Date.now();
-    await page.clickButton('Encrypt and upload');
-    const outcome = await page.waitFor<{ link?: string; error?: string }>(
-      `(() => { const l = document.querySelector('#share-link'); const e = ${PAGE_ERROR};
-        return l && l.value ? { link: l.value } : e ? { error: e } : null; })()`,
-      250,
-    );
-    const { idle, peak } = mem.stop();
-    const m: Marks = await page.eval(`window.__bench.marks`);
-    const longest: number = await page.eval(`window.__bench.longest`);
-    const label: string | undefined = await page.eval(`window.__bench.label`);
-    const base = { direction: 'upload' as const, engine, driver: 'cdp', idle, peak, longest, label };
-    if (outcome.error) return { leg: { ...base, ok: false, error: outcome.error } };
-    const end = m.link ?? Date.now();
-    return {
-      link: outcome.link,
-      leg: {
-        ...base,
-        ok: true,
-        totalMs: end - clicked,
-        transferMs: m.transferring ? end - m.transferring : undefined,
-        keysMs: m.connecting ? m.connecting - clicked : undefined,
-      },
-    };
-  } finally {
-    await page.close();
-  }
-}
-
-async function cdpDownload(cdp: Cdp, link: string, engine: string, expected: string): Promise<Leg> {
-  const u = new URL(link);
-  const url = `${u.origin}${u.pathname}${engineQuery(engine)}${u.hash}`;
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-dl-'));
-  const page = await cdp.newPage(PAGE_SCRIPT, dir);
-  try {
-    await page.goto(url);
-    await page.waitFor(`/A file is waiting for you/.test(document.body.textContent)`);
-    await page.fill('#passphrase', PASSPHRASE);
-    await page.eval(`window.__bench.longest = 0, window.__bench.marks = {}`);
-    await settle();
-    const mem = memorySampler(cdp.pid);
-    const clicked = Date.now();
-    const saved = page.nextDownload();
-    await page.clickButton('Download');
-    const shown = page
-      .waitFor<string>(`(${PAGE_ERROR}) || (window.__stop ? 'stopped' : '')`, 250)
-      .then((error) => ({ error, file: undefined }))
-      // The page closes once the race is decided.
-      .catch(() => new Promise<never>(() => {}));
-    const outcome = await Promise.race([
-      saved.then((file) => ({ file, error: undefined as string | undefined })),
-      shown,
-    ]).catch((e) => ({ file: undefined, error: String(e) }));
-    const end = Date.now();
-    await page.eval(`window.__stop = true`).catch(() => {});
-    const { idle, peak } = mem.stop();
-    const m: Marks = await page.eval(`window.__bench.marks`);
-    const longest: number = await page.eval(`window.__bench.longest`);
-    const label: string | undefined = await page.eval(`window.__bench.label`);
-    const base = { direction: 'download' as const, engine, driver: 'cdp', idle, peak, longest, label };
-    let error = outcome.error;
-    if (!error && outcome.file) {
-      const got = await sha256(join(dir, outcome.file.guid));
-      if (got !== expected) error = `the saved file differs (sha256 ${got}, expected ${expected})`;
-    }
-    if (error) return { ...base, ok: false, error };
-    return {
-      ...base,
-      ok: true,
-      totalMs: end - clicked,
-      transferMs: m.transferring ? end - m.transferring : undefined,
-      keysMs: m.connecting ? m.connecting - clicked : undefined,
-    };
-  } finally {
-    await page.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** A pause so memory freed by the previous step can settle before the idle sample. */
-const settle = () => new Promise((r) => setTimeout(r, 1500));
-
-function sha256(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path, { highWaterMark: 4 * MiB })
-      .on('data', (d) => h.update(d))
-      .on('end', () => resolve(h.digest('hex')))
-      .on('error', reject);
-  });
-}
-
 // ---------------------------------------------------------------- report
-
-const fmt = (n: number | undefined, digits = 0) => (n === undefined ? '–' : n.toFixed(digits));
 
 test('browser transfer benchmark', async ({ browser, launchOptions }) => {
   const input = process.env.FERRY_BENCH_INPUT!;
@@ -464,8 +267,7 @@ test('browser transfer benchmark', async ({ browser, launchOptions }) => {
   const engines = (process.env.FERRY_BENCH_ENGINES ?? 'webcrypto,wasm').split(',').filter(Boolean);
   const rawMib = Number(process.env.FERRY_BENCH_RAW_MIB ?? 1024);
   const expected = await sha256(input);
-  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  const loadBefore = load();
+  const loadBefore = loadAverage();
 
   const raw = await measureRaw(browser, rawMib);
   const drivers = (process.env.FERRY_BENCH_DRIVERS ?? 'cdp,playwright').split(',').filter(Boolean);
@@ -489,7 +291,7 @@ test('browser transfer benchmark', async ({ browser, launchOptions }) => {
     }
   }
   const rawAfter = await measureRaw(browser, rawMib);
-  const loadAfter = load();
+  const loadAfter = loadAverage();
 
   const rate = (ms?: number) => (ms ? (size / MB / (ms / 1000)).toFixed(0) : '–');
   const lines = [

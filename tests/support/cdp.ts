@@ -158,15 +158,20 @@ export class CdpPage {
   }
 
   /** Resolves with the download's file name (its guid in the download directory) once the
-   * browser finished writing it, or rejects if it was cancelled. */
-  nextDownload(): Promise<{ guid: string; suggestedFilename: string }> {
+   * browser finished writing it, or rejects if it was cancelled. `began` is when the browser
+   * announced the download (`Date.now()`): the response's headers are in, bytes follow. */
+  nextDownload(): Promise<{ guid: string; suggestedFilename: string; began: number }> {
     let name = '';
+    let began = 0;
     return new Promise((resolve, reject) => {
       const off = this.cdp.on((method, params) => {
-        if (method === 'Browser.downloadWillBegin') name = params.suggestedFilename;
+        if (method === 'Browser.downloadWillBegin') {
+          name = params.suggestedFilename;
+          began = Date.now();
+        }
         if (method === 'Browser.downloadProgress' && params.state === 'completed') {
           off();
-          resolve({ guid: params.guid, suggestedFilename: name });
+          resolve({ guid: params.guid, suggestedFilename: name, began });
         }
         if (method === 'Browser.downloadProgress' && params.state === 'canceled') {
           off();
