@@ -2,111 +2,15 @@
 use std::os::unix::fs::PermissionsExt;
 use std::{
     path::{Path, PathBuf},
-    process::{Output, Stdio},
+    process::Output,
     time::Duration,
 };
 
-use tempfile::TempDir;
-use tokio::process::Command;
-
-const PASSPHRASE: &str = "correct horse battery staple";
 const CHUNK: usize = 256 * 1024;
 
-struct TestServer {
-    url: String,
-    data_dir: TempDir,
-    /// The server's socket caps (to see how many sockets are open).
-    gate: std::sync::Arc<ferry_backend::gate::SocketGate>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
+mod support;
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn spawn_server() -> TestServer {
-    spawn_server_with(|_| {}).await
-}
-
-/// A server with the test defaults adjusted by `tweak` (https:// once it has a certificate).
-async fn spawn_server_with(tweak: impl FnOnce(&mut ferry_backend::Config)) -> TestServer {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut config = ferry_backend::Config::for_tests(data_dir.path().to_path_buf());
-    tweak(&mut config);
-    let scheme = if config.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    let app = ferry_backend::Application::build(config)
-        .await
-        .expect("server starts");
-    let url = format!("{scheme}://127.0.0.1:{}", app.port());
-    let gate = app.state().gate.clone();
-    let task = tokio::spawn(app.run_until_stopped());
-    TestServer {
-        url,
-        data_dir,
-        gate,
-        task,
-    }
-}
-
-fn ferry_command(args: &[&str], cwd: &Path, passphrase: Option<&str>) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .env_remove("FERRY_SERVER")
-        .env_remove("FERRY_PASSPHRASE")
-        .env_remove("FERRY_CA_CERT")
-        .env("FERRY_STATE_DIR", state_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    if let Some(p) = passphrase {
-        cmd.env("FERRY_PASSPHRASE", p);
-    }
-    cmd
-}
-
-/// Where the tests' `ferry send` keeps interrupted uploads (one per file path, so tests
-/// running at once do not meet).
-fn state_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("ferry-cli-tests-{}", std::process::id()))
-}
-
-async fn ferry(args: &[&str], cwd: &Path, passphrase: Option<&str>) -> Output {
-    tokio::time::timeout(
-        Duration::from_secs(300),
-        ferry_command(args, cwd, passphrase).output(),
-    )
-    .await
-    .expect("ferry finishes in time")
-    .expect("ferry runs")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited normally")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A file of `len` random bytes (from the kernel: fast even in a debug build).
-fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
-    use std::io::Read;
-    let path = dir.join(name);
-    let mut file = std::fs::File::create(&path).unwrap();
-    let mut random = std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .take(len as u64);
-    assert_eq!(std::io::copy(&mut random, &mut file).unwrap(), len as u64);
-    path
-}
+use support::*;
 
 /// Sends `file` and returns the link printed on stdout.
 async fn send(server: &TestServer, file: &Path, extra: &[&str]) -> String {
@@ -136,12 +40,6 @@ async fn receives_the_same(link: &str, original: &Path) {
     .await;
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_same_file(original, &dst.path().join(original.file_name().unwrap()));
-}
-
-fn assert_same_file(a: &Path, b: &Path) {
-    let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
-    assert_eq!(x.len(), y.len(), "sizes differ");
-    assert!(x == y, "contents differ");
 }
 
 /// The receiver's temporary files (`.ferry-XXXXXXXX.part`) in `dir`.

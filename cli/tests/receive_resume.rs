@@ -8,7 +8,7 @@
 //! passed, which shows where a rerun started.
 use std::{
     path::{Path, PathBuf},
-    process::{Output, Stdio},
+    process::Output,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -19,7 +19,7 @@ use std::{
 use tempfile::TempDir;
 use tokio::process::Command;
 
-const PASSPHRASE: &str = "correct horse battery staple";
+use support::PASSPHRASE;
 const CHUNK: usize = 256 * 1024;
 const MIB: usize = 1 << 20;
 /// The test file: more than two windows (16 MiB each) of chunks.
@@ -31,82 +31,22 @@ const STALL_AT: usize = 24 * MIB;
 /// with its 16 MiB checkpoint recorded (checkpoints come every 8 MiB, in order).
 const PARTIAL_AT: u64 = 20 * MIB as u64;
 
-struct TestServer {
-    url: String,
-    port: u16,
-    _data_dir: TempDir,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
+mod support;
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+use support::{
+    TestServer, assert_same_file, code, random_file, spawn_server_with, state_dir, stderr,
+};
 
 async fn spawn_server(lease: Duration) -> TestServer {
-    let data_dir = tempfile::tempdir().unwrap();
-    let mut config = ferry_backend::Config::for_tests(data_dir.path().to_path_buf());
-    config.lease = lease;
-    let app = ferry_backend::Application::build(config)
-        .await
-        .expect("server starts");
-    let port = app.port();
-    let task = tokio::spawn(app.run_until_stopped());
-    TestServer {
-        url: format!("http://127.0.0.1:{port}"),
-        port,
-        _data_dir: data_dir,
-        task,
-    }
-}
-
-/// This test binary's state directory (interrupted transfers), shared by its tests: each
-/// record is keyed by its share, so they do not meet.
-fn state_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("ferry-resume-tests-{}", std::process::id()))
+    spawn_server_with(|config| config.lease = lease).await
 }
 
 fn ferry_command(args: &[&str], cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-    cmd.args(args)
-        .current_dir(cwd)
-        .env_remove("FERRY_SERVER")
-        .env_remove("FERRY_CA_CERT")
-        .env("FERRY_PASSPHRASE", PASSPHRASE)
-        .env("FERRY_STATE_DIR", state_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
+    support::ferry_command(args, cwd, Some(PASSPHRASE))
 }
 
 async fn ferry(args: &[&str], cwd: &Path) -> Output {
-    tokio::time::timeout(Duration::from_secs(300), ferry_command(args, cwd).output())
-        .await
-        .expect("ferry finishes in time")
-        .expect("ferry runs")
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exited normally")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A file of `len` random bytes.
-fn random_file(dir: &Path, name: &str, len: usize) -> PathBuf {
-    use std::io::Read;
-    let path = dir.join(name);
-    let mut file = std::fs::File::create(&path).unwrap();
-    let mut random = std::fs::File::open("/dev/urandom")
-        .unwrap()
-        .take(len as u64);
-    assert_eq!(std::io::copy(&mut random, &mut file).unwrap(), len as u64);
-    path
+    support::ferry(args, cwd, Some(PASSPHRASE)).await
 }
 
 async fn send(server: &TestServer, file: &Path, downloads: &str) -> String {
@@ -131,12 +71,6 @@ async fn downloads_left(server: &TestServer, link: &str) -> serde_json::Value {
     let url = format!("{}/api/shares/{}", server.url, share_id(link));
     let info: serde_json::Value = reqwest::get(url).await.unwrap().json().await.unwrap();
     info["downloads_left"].clone()
-}
-
-fn assert_same_file(a: &Path, b: &Path) {
-    let (x, y) = (std::fs::read(a).unwrap(), std::fs::read(b).unwrap());
-    assert_eq!(x.len(), y.len(), "sizes differ");
-    assert!(x == y, "contents differ");
 }
 
 /// The receiver's partial files (`.ferry-XXXXXXXX.part`) in `dir`.

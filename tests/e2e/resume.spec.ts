@@ -13,7 +13,7 @@ import {
   type Harness,
 } from '../support/fixtures';
 import { ENGINE_SCRIPT, engines } from '../support/engines';
-import { RECONNECT_WATCH, startProxy } from '../support/faultproxy';
+import { RECONNECT_WATCH, startProxy, type Proxy } from '../support/faultproxy';
 import { cliBinary, startServer, type Server } from '../support/server';
 
 const run = promisify(execFile);
@@ -249,6 +249,19 @@ async function interruptUpload(page: Page, proxy: Proxy, path: string, pass: str
   await page.goto('/');
 }
 
+/** Runs `body` with a server of its own and a `ferry-faultproxy` with `args` in front of
+ * it, and stops both afterwards. */
+async function throughProxy(args: string[], body: (server: Server, proxy: Proxy) => Promise<void>) {
+  const server = await startServer(nextPort++);
+  const proxy = await startProxy(server, args);
+  try {
+    await body(server, proxy);
+  } finally {
+    await proxy.stop();
+    await server.stop();
+  }
+}
+
 /** The CLI, straight from `server`, receives exactly `data` as `name` from `link`. */
 async function expectCliReceives(link: string, server: Server, pass: string, name: string, data: Buffer) {
   const out = mkdtempSync(join(tmpdir(), 'ferry-cli-out-'));
@@ -268,9 +281,7 @@ test('an upload interrupted by a reload continues with the same file and passphr
   harness,
 }) => {
   test.setTimeout(300_000);
-  const server = await startServer(nextPort++);
-  const proxy = await startProxy(server, []);
-  try {
+  await throughProxy([], async (server, proxy) => {
     const file = makeFile('reloaded-upload.bin', 64 * MiB + 4_321);
     const pass = passphrase();
     harness.secrets.push(file.marker, pass);
@@ -295,12 +306,7 @@ test('an upload interrupted by a reload continues with the same file and passphr
 
     // Same file, same passphrase: continued, only the missing part sent, the same link.
     const upBefore = (await proxy.stats()).bytes_up;
-    await page.locator('#file-input').setInputFiles(file.path);
-    await page.getByLabel('Passphrase', { exact: true }).fill(pass);
-    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
-    const linkBox = page.getByRole('textbox', { name: 'Share link' });
-    await expect(linkBox).toBeVisible({ timeout: 120_000 });
-    const link = await linkBox.inputValue();
+    const link = await send(page, file.path, pass, { stay: true, timeout: 120_000 });
     harness.secrets.push(new URL(link).hash.slice(1));
     expect(shareId(link)).toBe(first.shareId);
     const said = await liveTexts(page);
@@ -314,19 +320,14 @@ test('an upload interrupted by a reload continues with the same file and passphr
     // The record is gone once committed.
     expect(await storedText(page)).toBe('');
     await expectCliReceives(link, server, pass, 'reloaded-upload.bin', file.data);
-  } finally {
-    await proxy.stop();
-    await server.stop();
-  }
+  });
 });
 
 test('after a reload, another file of the same size, name and date is not continued: a new upload starts', async ({
   harness,
 }) => {
   test.setTimeout(300_000);
-  const server = await startServer(nextPort++);
-  const proxy = await startProxy(server, []);
-  try {
+  await throughProxy([], async (server, proxy) => {
     const size = 40 * MiB + 99;
     const original = makeFile('same-name.bin', size);
     const other = makeFile('same-name.bin', size);
@@ -342,12 +343,7 @@ test('after a reload, another file of the same size, name and date is not contin
     const first = readyTokens(harness.frames);
     await expect(page.getByRole('status').filter({ hasText: 'was interrupted' })).toBeVisible();
 
-    await page.locator('#file-input').setInputFiles(other.path);
-    await page.getByLabel('Passphrase', { exact: true }).fill(pass);
-    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
-    const linkBox = page.getByRole('textbox', { name: 'Share link' });
-    await expect(linkBox).toBeVisible({ timeout: 120_000 });
-    const link = await linkBox.inputValue();
+    const link = await send(page, other.path, pass, { stay: true, timeout: 120_000 });
     const said = await liveTexts(page);
     expect(said).toContain(
       'The interrupted upload was not continued: the file changed since, so it was discarded. A new upload starts instead.',
@@ -357,19 +353,14 @@ test('after a reload, another file of the same size, name and date is not contin
     expect(shareId(link), 'a new share, not the interrupted one').not.toBe(first.shareId);
     expect(await storedText(page)).toBe('');
     await expectCliReceives(link, server, pass, 'same-name.bin', other.data);
-  } finally {
-    await proxy.stop();
-    await server.stop();
-  }
+  });
 });
 
 test('after a reload, another passphrase does not continue the upload, whose record stays until discarded', async ({
   harness,
 }) => {
   test.setTimeout(300_000);
-  const server = await startServer(nextPort++);
-  const proxy = await startProxy(server, []);
-  try {
+  await throughProxy([], async (server, proxy) => {
     const file = makeFile('other-passphrase.bin', 32 * MiB + 7);
     const [pass, otherPass] = [passphrase(), passphrase()];
     harness.secrets.push(file.marker, pass, otherPass);
@@ -378,12 +369,7 @@ test('after a reload, another passphrase does not continue the upload, whose rec
     await interruptUpload(page, proxy, file.path, pass, 12 * MiB);
     const first = readyTokens(harness.frames);
 
-    await page.locator('#file-input').setInputFiles(file.path);
-    await page.getByLabel('Passphrase', { exact: true }).fill(otherPass);
-    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
-    const linkBox = page.getByRole('textbox', { name: 'Share link' });
-    await expect(linkBox).toBeVisible({ timeout: 120_000 });
-    const link = await linkBox.inputValue();
+    const link = await send(page, file.path, otherPass, { stay: true, timeout: 120_000 });
     harness.secrets.push(new URL(link).hash.slice(1));
     expect(shareId(link)).not.toBe(first.shareId);
     expect(await liveTexts(page)).toContain(
@@ -400,10 +386,7 @@ test('after a reload, another passphrase does not continue the upload, whose rec
       'The interrupted upload was discarded.',
     );
     expect(await storedText(page)).toBe('');
-  } finally {
-    await proxy.stop();
-    await server.stop();
-  }
+  });
 });
 
 test('after a reload, an upload the server no longer has is dropped and a new one starts', async ({ harness }) => {
@@ -425,12 +408,7 @@ test('after a reload, an upload the server no longer has is dropped and a new on
     await page.reload();
     await expect(page.getByRole('status').filter({ hasText: 'was interrupted' })).toBeVisible();
 
-    await page.locator('#file-input').setInputFiles(file.path);
-    await page.getByLabel('Passphrase', { exact: true }).fill(pass);
-    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
-    const linkBox = page.getByRole('textbox', { name: 'Share link' });
-    await expect(linkBox).toBeVisible({ timeout: 120_000 });
-    const link = await linkBox.inputValue();
+    const link = await send(page, file.path, pass, { stay: true, timeout: 120_000 });
     harness.secrets.push(new URL(link).hash.slice(1));
     expect(shareId(link)).not.toBe(first.shareId);
     expect(await liveTexts(page)).toContain(

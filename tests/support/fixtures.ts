@@ -179,9 +179,10 @@ export async function send(
   page: Page,
   filePath: string,
   pass: string,
-  opts: { query?: string; downloads?: string; timeout?: number } = {},
+  opts: { query?: string; downloads?: string; timeout?: number; stay?: boolean } = {},
 ): Promise<string> {
-  await page.goto(`/${opts.query ?? ''}`);
+  // `stay`: send from the page as it is (say, one that offers to continue an upload).
+  if (!opts.stay) await page.goto(`/${opts.query ?? ''}`);
   await expect(page.getByText(/^Files up to/)).toBeVisible();
   await page.locator('#file-input').setInputFiles(filePath);
   await page.getByLabel('Passphrase', { exact: true }).fill(pass);
