@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use lanes::LaneLog;
+use lanes::{Faults, LaneLog};
 use support::*;
 
 /// 12 MiB of 64 KiB chunks: six segments of 32 chunks.
@@ -19,7 +19,7 @@ async fn upload_lanes(
     port: u16,
     prep: Prepared,
     lanes: usize,
-    cut: Option<(usize, u32)>,
+    faults: Faults,
 ) -> (Share, Vec<LaneLog>) {
     let chunks: Arc<Vec<Bytes>> = Arc::new(prep.chunks.into_iter().map(Bytes::from).collect());
     let source: lanes::ChunkSource = Arc::new(move |index, len| {
@@ -27,7 +27,7 @@ async fn upload_lanes(
         assert_eq!(chunk.len(), len);
         chunk
     });
-    let (done, logs) = lanes::upload(port, &prep.start, lanes, source, cut)
+    let (done, logs) = lanes::upload(port, &prep.start, lanes, source, faults)
         .await
         .expect("the upload commits");
     let share = Share {
@@ -44,8 +44,13 @@ async fn upload_lanes(
 async fn three_lanes_store_every_segment_once() {
     let server = TestServer::start(|_| {}).await;
     let data = random_bytes(SIZE);
-    let (share, logs) =
-        upload_lanes(server.port, prepare(&data, &UploadOpts::default()), 3, None).await;
+    let (share, logs) = upload_lanes(
+        server.port,
+        prepare(&data, &UploadOpts::default()),
+        3,
+        Faults::default(),
+    )
+    .await;
     let mut sent: Vec<u64> = logs.iter().flat_map(|l| l.segments.clone()).collect();
     sent.sort_unstable();
     assert_eq!(sent, (0..6).collect::<Vec<_>>(), "{logs:?}");
@@ -64,7 +69,16 @@ async fn a_lane_cut_inside_a_segment_hands_it_on_and_reconnects() {
     let data = random_bytes(SIZE);
     let prep = prepare(&data, &UploadOpts::default());
     // Lane 1 is cut after 40 chunks: inside its second segment.
-    let (share, logs) = upload_lanes(server.port, prep, 2, Some((1, 40))).await;
+    let (share, logs) = upload_lanes(
+        server.port,
+        prep,
+        2,
+        Faults {
+            cut: Some((1, 40)),
+            ..Faults::default()
+        },
+    )
+    .await;
     assert_eq!(logs[1].connections, 2, "{logs:?}");
     let cut = logs[1].segments[1];
     let all: Vec<u64> = logs.iter().flat_map(|l| l.segments.clone()).collect();
@@ -72,5 +86,28 @@ async fn a_lane_cut_inside_a_segment_hands_it_on_and_reconnects() {
     assert_eq!(times, 2, "the cut segment went again: {logs:?}");
     let objects = list_files(&server.dir.path().join("segments").join(&share.id));
     assert_eq!(objects.len(), 6, "one object per segment: {objects:?}");
+    assert_eq!(download(server.port, &share).await.unwrap().plaintext, data);
+}
+
+#[tokio::test]
+async fn a_lane_out_of_work_closes_rather_than_outlast_the_idle_timeout() {
+    // Lane 0 crawls (a slow link): lane 1 runs out of segments long before the upload
+    // ends, and a socket silent for the server's idle timeout would be ended with
+    // `protocol-violation`, failing the whole upload. It parks instead.
+    let server = TestServer::start(|c| c.idle_timeout = std::time::Duration::from_secs(1)).await;
+    let data = random_bytes(SIZE);
+    let slow = Some((0, std::time::Duration::from_millis(50)));
+    let faults = Faults {
+        slow,
+        ..Faults::default()
+    };
+    let (share, logs) = upload_lanes(
+        server.port,
+        prepare(&data, &UploadOpts::default()),
+        2,
+        faults,
+    )
+    .await;
+    assert!(logs[1].parked >= 1, "{logs:?}");
     assert_eq!(download(server.port, &share).await.unwrap().plaintext, data);
 }

@@ -153,7 +153,9 @@ async fn lane_task(
     loop {
         let before = shared.stored_bytes();
         let err = match connection(server, shared, lane, &mut sealer).await {
-            Ok(uploaded) => return Ok(uploaded),
+            Ok(Some(uploaded)) => return Ok(uploaded),
+            // Parked: it connects again once there is work (another lane failed).
+            Ok(None) => continue,
             Err(err @ Error::Network(_)) => err,
             Err(err) => return Err(err),
         };
@@ -202,22 +204,21 @@ async fn turn(shared: &Shared<'_>, lane: usize) -> Result<Option<Uploaded>> {
     }
 }
 
-/// One connection of `lane`, as the client core directs.
+/// One connection of `lane`, as the client core directs. `Ok(None)`: the lane ran out of
+/// work and closed its connection (parked).
 async fn connection(
     server: &Server,
     shared: &Shared<'_>,
     lane: usize,
     sealer: &mut Sealer,
-) -> Result<Uploaded> {
+) -> Result<Option<Uploaded>> {
     if let Some(done) = turn(shared, lane).await? {
-        return Ok(done);
+        return Ok(Some(done));
     }
     let (mut sink, mut stream) = net::connect(server, UPLOAD_PATH).await?.split();
     if shared.session.borrow_mut().connect(lane).is_err() {
-        // The upload ended while the socket opened.
-        return turn(shared, lane)
-            .await?
-            .ok_or_else(|| Error::Other("the upload ended out of turn".into()));
+        // Another lane took the work, or the upload ended, while the socket opened.
+        return Ok(None);
     }
     // Bounded: every turn sends a frame or consumes a server message (each awaited at
     // most the idle timeout) or waits for another lane, and the core ends after `done`
@@ -246,6 +247,10 @@ async fn connection(
                 }
             }
             Some(UploadAction::Wait) => receive(shared, lane, &mut stream).await,
+            None if shared.session.borrow_mut().park(lane) => {
+                let _ = sink.send(Message::Close(None)).await;
+                return Ok(None);
+            }
             None => {
                 // Nothing for this lane until another one moves on; its own socket may
                 // still speak (a close, an error).
@@ -256,7 +261,7 @@ async fn connection(
             }
             Some(UploadAction::Done(uploaded)) => {
                 let _ = sink.send(Message::Close(None)).await;
-                return Ok(uploaded);
+                return Ok(Some(uploaded));
             }
             Some(UploadAction::Failed(e)) => return Err(Error::from_client(e)),
         }

@@ -43,7 +43,8 @@ impl Filler {
     /// Uploads it to the server on 127.0.0.1:`port` over `lanes` sockets at once.
     pub async fn upload(&self, port: u16, lanes: usize) -> anyhow::Result<Uploaded> {
         let chunks = Self::chunks();
-        let (done, _) = super::lanes::upload(port, &self.start, lanes, chunks, None).await?;
+        let faults = super::lanes::Faults::default();
+        let (done, _) = super::lanes::upload(port, &self.start, lanes, chunks, faults).await?;
         Ok(done)
     }
 }

@@ -22,6 +22,8 @@ pub struct LaneLog {
     pub segments: Vec<u64>,
     /// The sockets it opened.
     pub connections: u32,
+    /// The times it closed its socket for want of work.
+    pub parked: u32,
 }
 
 /// What the lanes of one upload share.
@@ -49,15 +51,24 @@ impl Shared {
     }
 }
 
+/// Faults a test asks for.
+#[derive(Clone, Copy, Default)]
+pub struct Faults {
+    /// Drop lane `.0`'s first socket once it sent `.1` chunks.
+    pub cut: Option<(usize, u32)>,
+    /// Pause lane `.0` this long before each chunk (a slow link).
+    pub slow: Option<(usize, std::time::Duration)>,
+}
+
 /// Uploads `start`'s share to the server on 127.0.0.1:`port` over `lanes` sockets, with
-/// the chunks `chunks` gives; `cut`: drop lane `cut.0`'s first socket once it sent `cut.1`
-/// chunks. Returns the committed share and what each lane did.
+/// the chunks `chunks` gives and the `faults` asked for. Returns the committed share and
+/// what each lane did.
 pub async fn upload(
     port: u16,
     start: &UploadRequest,
     lanes: usize,
     chunks: ChunkSource,
-    cut: Option<(usize, u32)>,
+    faults: Faults,
 ) -> Result<(Uploaded, Vec<LaneLog>), ClientError> {
     let shared = Arc::new(Shared {
         session: Mutex::new(UploadLanes::new(start, lanes)?),
@@ -65,8 +76,10 @@ pub async fn upload(
     });
     let tasks: Vec<_> = (0..lanes)
         .map(|i| {
-            let cut_after = cut.filter(|c| c.0 == i).map(|c| c.1);
-            tokio::spawn(lane(port, shared.clone(), i, chunks.clone(), cut_after))
+            let cut_after = faults.cut.filter(|c| c.0 == i).map(|c| c.1);
+            let pause = faults.slow.filter(|s| s.0 == i).map(|s| s.1);
+            let faults = LaneFaults { cut_after, pause };
+            tokio::spawn(lane(port, shared.clone(), i, chunks.clone(), faults))
         })
         .collect();
     let mut logs = Vec::new();
@@ -79,14 +92,24 @@ pub async fn upload(
     Ok((uploaded.expect("at least one lane"), logs))
 }
 
+/// One lane's share of the [`Faults`].
+struct LaneFaults {
+    cut_after: Option<u32>,
+    pause: Option<std::time::Duration>,
+}
+
 /// Drives `lane` over as many sockets as it takes (at most 10) until the upload ends.
 async fn lane(
     port: u16,
     shared: Arc<Shared>,
     lane: usize,
     chunks: ChunkSource,
-    mut cut_after: Option<u32>,
+    faults: LaneFaults,
 ) -> Result<(Uploaded, LaneLog), ClientError> {
+    let LaneFaults {
+        mut cut_after,
+        pause,
+    } = faults;
     let mut log = LaneLog::default();
     for _ in 0..10 {
         // Bounded: the core lets this lane connect once the first `ready` came, or ends.
@@ -102,7 +125,10 @@ async fn lane(
         let Ok((mut ws, _)) = connect_async(url).await else {
             continue;
         };
-        shared.session.lock().unwrap().connect(lane)?;
+        if shared.session.lock().unwrap().connect(lane).is_err() {
+            // Another lane took the work while the socket opened.
+            continue;
+        }
         log.connections += 1;
         let mut sent = 0;
         // Bounded: each turn sends a frame, reads one, or waits for another lane; the
@@ -128,6 +154,9 @@ async fn lane(
                         let _ = shared.poll(lane);
                         break;
                     }
+                    if let Some(pause) = pause {
+                        tokio::time::sleep(pause).await;
+                    }
                     shared.session.lock().unwrap().chunk_ready(lane, len)?;
                     if ws.send(Message::Binary(chunks(index, len))).await.is_err() {
                         shared.feed(lane, None);
@@ -138,7 +167,18 @@ async fn lane(
                     let msg = ws.next().await.and_then(Result::ok);
                     shared.feed(lane, msg);
                 }
-                None => news.await,
+                None if shared.session.lock().unwrap().park(lane) => {
+                    log.parked += 1;
+                    let _ = ws.close(None).await;
+                    break;
+                }
+                // Idle: like the real clients, it still hears its own socket (a close).
+                None => {
+                    tokio::select! {
+                        () = news => {}
+                        msg = ws.next() => shared.feed(lane, msg.and_then(Result::ok)),
+                    }
+                }
                 Some(UploadAction::Done(done)) => return Ok((done, log)),
                 Some(UploadAction::Failed(e)) if e.is_transient() => break,
                 Some(UploadAction::Failed(e)) => return Err(e),

@@ -102,11 +102,37 @@ impl UploadLanes {
     }
 
     /// Whether `lane` may open a socket now: it has none, the upload is not over, and
-    /// either it is the first lane of a new upload or the upload token is known.
+    /// either it is the first lane of a new upload, or the upload token is known and there
+    /// is work for it (a free segment, or the `finish` no connected lane will send).
     pub fn can_connect(&self, lane: usize) -> bool {
+        let unconnected = self.lanes.get(lane).is_some_and(Option::is_none);
+        let first = lane == 0 && self.first.is_some();
         self.outcome.is_none()
-            && self.lanes.get(lane).is_some_and(Option::is_none)
-            && (self.resumable.is_some() || (lane == 0 && self.first.is_some()))
+            && unconnected
+            && (first || self.resumable.is_some() && self.has_work())
+    }
+
+    /// Whether a lane that connects now would have something to do.
+    fn has_work(&self) -> bool {
+        let all_stored = self.stored == self.segments.len();
+        self.segments.is_empty()
+            || !self.free.is_empty()
+            || (all_stored && self.lanes.iter().all(Option::is_none))
+    }
+
+    /// `lane` has nothing to send or wait for ([`UploadLanes::poll`] said `None`) and no
+    /// segment is free: close its socket (true) rather than keep it silent until the
+    /// other lanes are done, which on a slow link can outlast the server's idle timeout.
+    /// It may connect again once [`UploadLanes::can_connect`] says there is work.
+    pub fn park(&mut self, lane: usize) -> bool {
+        let idle = match self.lanes.get(lane) {
+            Some(Some(upload)) => upload.held().next().is_none() && upload.is_sending(),
+            _ => false,
+        };
+        if idle && self.free.is_empty() && self.finisher != Some(lane) {
+            self.lanes[lane] = None;
+        }
+        idle && self.lanes[lane].is_none()
     }
 
     /// `lane` has a new socket: its first [`UploadLanes::poll`] says what to send.

@@ -339,3 +339,46 @@ fn a_ready_older_than_an_ack_on_another_lane_is_no_failure() {
     run(&mut up, &mut server);
     assert_eq!(server.announced.iter().filter(|&&s| s == 0).count(), 1);
 }
+
+#[test]
+fn a_lane_out_of_work_parks_and_comes_back_when_another_lane_fails() {
+    let mut up = UploadLanes::new(&start(LEN), 2).unwrap();
+    let mut server = server(21, 2);
+    up.connect(0).unwrap();
+    let Some(UploadAction::Send(text)) = up.poll(0) else {
+        panic!("start")
+    };
+    server.text(&mut up, 0, &text);
+    up.connect(1).unwrap();
+    let Some(UploadAction::Send(resume)) = up.poll(1) else {
+        panic!("resume")
+    };
+    server.text(&mut up, 1, &resume);
+    // Lane 0 alone takes every segment; lane 1 is not polled meanwhile.
+    for _ in 0..1_000 {
+        if server.announced.len() == 7 {
+            break;
+        }
+        match up.poll(0) {
+            Some(UploadAction::Send(text)) => server.text(&mut up, 0, &text),
+            Some(UploadAction::SendChunk { index, len }) => {
+                server.chunk(&mut up, 0, index, len);
+            }
+            Some(UploadAction::Wait) => server.ack(&mut up, 0),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(server.announced.len(), 7);
+    // Lane 1 has nothing to do and nothing is free: it parks, and may not come back yet.
+    assert_eq!(up.poll(1), None);
+    assert!(!up.park(0), "lane 0 still holds a segment");
+    assert!(up.park(1));
+    assert!(!up.can_connect(1), "no work for it");
+    // Lane 0 breaks: what it held is free, so lane 1 has work again.
+    up.handle_closed(0, None).unwrap_err();
+    assert!(up.can_connect(1));
+    assert!(matches!(up.poll(0), Some(UploadAction::Failed(_))));
+    server.sockets[0] = Socket::default();
+    run(&mut up, &mut server);
+    assert_eq!(server.stored.len(), 7);
+}

@@ -231,6 +231,11 @@ impl Upload {
         UploadAction::Send(to_text(&UploadRequest::Finish))
     }
 
+    /// Whether segments flow on this socket (after `ready`, before `finish`).
+    pub(crate) fn is_sending(&self) -> bool {
+        matches!(self.state, State::Sending)
+    }
+
     /// How this upload ended, once it did.
     pub(crate) fn ended(&self) -> Option<Result<Uploaded, ClientError>> {
         match &self.state {

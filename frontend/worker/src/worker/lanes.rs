@@ -97,7 +97,9 @@ async fn lane_task(shared: &Shared, lane: usize, mut producer: Producer) -> Resu
     let (mut retries, mut best) = (Retries::default(), 0);
     loop {
         let why = match connection(shared, lane, &mut producer).await {
-            Ok(done) => return Ok(done),
+            Ok(Some(done)) => return Ok(done),
+            // Parked: it connects again once there is work (another lane failed).
+            Ok(None) => continue,
             Err(Stop::Transient(failure)) => failure,
             Err(fatal) => return Err(fatal),
         };
@@ -131,19 +133,19 @@ async fn turn(shared: &Shared, lane: usize) -> Result<Option<Uploaded>, Stop> {
 
 /// One socket of `lane`: its first message (`start` or `resume`), the server's `ready`,
 /// then the chunks of every segment the core hands this lane, and `finish` on the lane
-/// that is last.
+/// that is last. `Ok(None)`: the lane ran out of work and closed its socket (parked).
 async fn connection(
     shared: &Shared,
     lane: usize,
     producer: &mut Producer,
-) -> Result<Uploaded, Stop> {
+) -> Result<Option<Uploaded>, Stop> {
     if let Some(done) = turn(shared, lane).await? {
-        return Ok(done);
+        return Ok(Some(done));
     }
     let mut socket = Socket::open(UPLOAD_PATH).await.map_err(Stop::Transient)?;
     if shared.session.borrow_mut().connect(lane).is_err() {
-        // The upload ended while the socket opened.
-        return turn(shared, lane).await?.ok_or(Stop::Fatal(internal()));
+        // Another lane took the work, or the upload ended, while the socket opened.
+        return Ok(None);
     }
     let mut flowing = false;
     loop {
@@ -203,6 +205,7 @@ async fn connection(
             Some(UploadAction::Wait) => shared.feed(lane, socket.next().await),
             // Nothing for this lane until another one moves on; its own socket may still
             // speak (close, or an error).
+            None if shared.session.borrow_mut().park(lane) => return Ok(None),
             None => {
                 let news = std::pin::pin!(shared.news());
                 let own = std::pin::pin!(socket.next());
@@ -210,7 +213,7 @@ async fn connection(
                     shared.feed(lane, event);
                 }
             }
-            Some(UploadAction::Done(done)) => return Ok(done),
+            Some(UploadAction::Done(done)) => return Ok(Some(done)),
             Some(UploadAction::Failed(e)) => return Err(e.into()),
         }
     }
