@@ -182,6 +182,24 @@ fn done_text() -> String {
     json!({"type": "done", "share_id": ID, "expires_at": 7}).to_string()
 }
 
+/// Two lanes of a new upload: lane 0 started (its `ready` taken in), lane 1 connected and
+/// its `resume` returned, not yet sent to the server.
+fn two_lanes() -> (UploadLanes, Server, String) {
+    let mut up = UploadLanes::new(&start(LEN), 2).unwrap();
+    let mut server = server(21, 2);
+    up.connect(0).unwrap();
+    let Some(UploadAction::Send(text)) = up.poll(0) else {
+        panic!("start")
+    };
+    server.text(&mut up, 0, &text);
+    up.connect(1).unwrap();
+    let Some(UploadAction::Send(resume)) = up.poll(1) else {
+        panic!("resume")
+    };
+    assert_eq!(json_of(&resume)["type"], "resume");
+    (up, server, resume)
+}
+
 /// 20 chunks of 1 KiB plus a short one: 7 segments of 3 chunks.
 const LEN: u64 = 20 * 1024 + 10;
 
@@ -303,20 +321,9 @@ fn every_lane_sees_the_end_as_soon_as_one_lane_got_it() {
 
 #[test]
 fn a_ready_older_than_an_ack_on_another_lane_is_no_failure() {
-    let mut up = UploadLanes::new(&start(LEN), 2).unwrap();
-    let mut server = server(21, 2);
-    up.connect(0).unwrap();
-    let Some(UploadAction::Send(text)) = up.poll(0) else {
-        panic!("start")
-    };
-    server.text(&mut up, 0, &text);
     // Lane 1 asks to join; the server answers it before lane 0's first segment is stored,
     // but the answer arrives after lane 0's ack.
-    up.connect(1).unwrap();
-    let Some(UploadAction::Send(resume)) = up.poll(1) else {
-        panic!("resume")
-    };
-    assert_eq!(json_of(&resume)["type"], "resume");
+    let (mut up, mut server, _) = two_lanes();
     let stale_ready = server.ready(false);
     let Some(UploadAction::Send(segment)) = up.poll(0) else {
         panic!("segment")
@@ -342,17 +349,7 @@ fn a_ready_older_than_an_ack_on_another_lane_is_no_failure() {
 
 #[test]
 fn a_lane_out_of_work_parks_and_comes_back_when_another_lane_fails() {
-    let mut up = UploadLanes::new(&start(LEN), 2).unwrap();
-    let mut server = server(21, 2);
-    up.connect(0).unwrap();
-    let Some(UploadAction::Send(text)) = up.poll(0) else {
-        panic!("start")
-    };
-    server.text(&mut up, 0, &text);
-    up.connect(1).unwrap();
-    let Some(UploadAction::Send(resume)) = up.poll(1) else {
-        panic!("resume")
-    };
+    let (mut up, mut server, resume) = two_lanes();
     server.text(&mut up, 1, &resume);
     // Lane 0 alone takes every segment; lane 1 is not polled meanwhile.
     for _ in 0..1_000 {
