@@ -2,8 +2,9 @@
 # The WebSocket ceiling in headless Chromium: how fast the browser alone moves bytes over
 # loopback WebSockets to a server that does nothing with them (no protocol, disk or
 # crypto: backend/examples/ws_ceiling.rs), with 1, 2 and 4 sockets at once, upload and
-# download, in a dedicated worker like Ferry's. A Ferry transfer in the same browser can
-# only be slower; compare with scripts/bench-browser-transfer.sh.
+# download, in a dedicated worker like Ferry's, and the same download over plain HTTP
+# (fetch, 1, 2 or 4 at once). A Ferry transfer in the same browser can only be slower;
+# compare with scripts/bench-browser-transfer.sh.
 #
 #   scripts/bench-browser-socket.sh [MIB]        # per run, default 1024
 #

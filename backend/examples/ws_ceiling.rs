@@ -5,7 +5,9 @@
 //! receives and a source that sends from one shared buffer, both with no disk, no
 //! protocol and no acknowledgements, plus a page whose worker (`CEILING_JS`) drives one or
 //! several sockets at once. Whatever a Ferry transfer adds (the protocol, the store,
-//! fsync, crypto, the save) can only make a transfer slower than this.
+//! fsync, crypto, the save) can only make a transfer slower than this. Beside them, the
+//! same bytes downloaded over plain HTTP (`fetch` and its body stream, 1, 2 or 4 at
+//! once), to weigh a download over HTTP against one over WebSockets.
 //!
 //! ```text
 //! cargo run --release -p ferry-backend --example ws_ceiling -- PORT
@@ -57,6 +59,21 @@ async function download(ws, frames) {
   await new Promise((r) => { ws.onmessage = (e) => { if (typeof e.data === 'string') r(); else got += e.data.byteLength; }; ws.send(String(frames)); });
   ws.close(); return got;
 }
+async function fetched(frames) {
+  const res = await fetch(`/bytes?frames=${frames}`);
+  const reader = res.body.getReader();
+  let got = 0;
+  for (;;) { const { done, value } = await reader.read(); if (done) return got; got += value.byteLength; }
+}
+async function runFetch(fetches, total) {
+  const frames = Math.floor(total / FRAME / fetches);
+  const t0 = performance.now();
+  const got = await Promise.all(Array.from({ length: fetches }, () => fetched(frames)));
+  const s = (performance.now() - t0) / 1000;
+  const bytes = got.reduce((a, b) => a + b, 0);
+  if (bytes !== frames * FRAME * fetches) throw new Error(`fetch: ${bytes} of ${frames * FRAME * fetches} bytes`);
+  postMessage(`download over HTTP, ${fetches} fetch(es): ${Math.round(bytes / s / 1e6)} MB/s (${(bytes / 1048576).toFixed(0)} MiB in ${s.toFixed(2)} s)`);
+}
 async function run(kind, sockets, total) {
   const frames = Math.floor(total / FRAME / sockets);
   const wss = await Promise.all(Array.from({ length: sockets }, () => open(kind === 'upload' ? '/sink' : '/source')));
@@ -71,6 +88,7 @@ onmessage = async (e) => {
   const total = e.data * 1048576;
   try {
     for (const kind of ['upload', 'download']) for (const n of [1, 2, 4]) await run(kind, n, total);
+    for (const n of [1, 2, 4]) await runFetch(n, total);
   } catch (err) { postMessage(String(err)); }
   postMessage('done');
 };
@@ -98,6 +116,24 @@ async fn sink(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpRes
         }
     });
     Ok(response)
+}
+
+/// `?frames=N` for [`bytes`].
+#[derive(serde::Deserialize)]
+struct Frames {
+    frames: u64,
+}
+
+/// Answers `GET /bytes?frames=N` with N frames of bytes as one streamed body (one shared
+/// buffer, never copied).
+async fn bytes(query: web::Query<Frames>) -> HttpResponse {
+    let frame = Bytes::from(vec![0x5a; FRAME]);
+    let body = futures_util::stream::iter(
+        (0..query.frames).map(move |_| Ok::<_, std::io::Error>(frame.clone())),
+    );
+    HttpResponse::Ok()
+        .content_type("application/octet-stream")
+        .streaming(body)
 }
 
 /// Sends the number of frames asked for (one shared buffer, never copied), then "end".
@@ -140,6 +176,7 @@ async fn main() -> std::io::Result<()> {
             )
             .route("/sink", web::get().to(sink))
             .route("/source", web::get().to(source))
+            .route("/bytes", web::get().to(bytes))
     })
     .bind(("127.0.0.1", port))?
     .run()

@@ -1,6 +1,7 @@
 // The WebSocket ceiling: Chromium's loopback WebSockets to a server that does nothing
 // (backend/examples/ws_ceiling.rs), one, two and four sockets at once, each way, in a
-// dedicated worker, driven over a bare CDP pipe (tests/support/cdp.ts). Runs only from
+// dedicated worker, and the same download over HTTP (fetch), driven over a bare CDP pipe
+// (tests/support/cdp.ts). Runs only from
 // scripts/bench-browser-socket.sh (FERRY_BENCH_CEILING_URL). Measurements only.
 import { test } from '@playwright/test';
 import { Cdp } from '../support/cdp';
