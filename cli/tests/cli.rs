@@ -597,16 +597,6 @@ async fn https_server_with_a_private_ca() {
     );
 }
 
-/// Sends `signal` (`-STOP`, `-CONT`, `-INT`) to a `ferry` this test started.
-fn signal(child: &tokio::process::Child, signal: &str) {
-    let pid = child.id().expect("still running").to_string();
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {signal} {pid}");
-}
-
 /// Waits (bounded) until a temporary download file exists in `dir`.
 async fn wait_for_partial_file(dir: &Path) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);

@@ -238,12 +238,7 @@ async fn held_receive(link: &str, dir: &Path) -> tokio::process::Child {
 
 /// Sends `signal` to a `ferry` this test started and waits for it to end.
 async fn stop(child: tokio::process::Child, signal: &str) -> Output {
-    let pid = child.id().expect("still running").to_string();
-    let status = std::process::Command::new("kill")
-        .args([signal, &pid])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {signal} {pid}");
+    support::signal(&child, signal);
     tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
         .await
         .expect("ferry ends")

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cdp, PAGE_ERROR } from '../support/cdp';
-import { memorySampler, settle, sha256 } from './measure';
+import { clickToSaved, memorySampler, settle, sha256 } from './measure';
 
 // ---------------------------------------------------------------- in-page instruments
 
@@ -137,22 +137,12 @@ export async function cdpDownload(cdp: Cdp, link: string, engine: string, expect
     await page.fill('#passphrase', PASSPHRASE);
     await page.eval(`window.__bench.longest = 0, window.__bench.marks = {}`);
     await settle();
-    const mem = memorySampler(cdp.pid);
-    const clicked = Date.now();
-    const saved = page.nextDownload();
-    await page.clickButton('Download');
-    const shown = page
-      .waitFor<string>(`(${PAGE_ERROR}) || (window.__stop ? 'stopped' : '')`, 250)
-      .then((error) => ({ error, file: undefined }))
-      // The page closes once the race is decided.
-      .catch(() => new Promise<never>(() => {}));
-    const outcome = await Promise.race([
-      saved.then((file) => ({ file, error: undefined as string | undefined })),
-      shown,
-    ]).catch((e) => ({ file: undefined, error: String(e) }));
-    const end = Date.now();
-    await page.eval(`window.__stop = true`).catch(() => {});
-    const { idle, peak, atPeak } = mem.stop();
+    const { outcome, clicked, end, idle, peak, atPeak } = await clickToSaved(
+      cdp.pid,
+      page,
+      () => page.clickButton('Download'),
+      PAGE_ERROR,
+    );
     const m: Marks = await page.eval(`window.__bench.marks`);
     const longest: number = await page.eval(`window.__bench.longest`);
     const label: string | undefined = await page.eval(`window.__bench.label`);

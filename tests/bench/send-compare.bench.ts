@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cdp } from '../support/cdp';
 import { cdpDownload, cdpUpload } from './ferry-pages';
-import { fmt, loadAverage, MiB, memorySampler, settle, sha256 } from './measure';
+import { clickToSaved, fmt, loadAverage, MiB, settle, sha256 } from './measure';
 
 type App = 'Send' | 'Ferry';
 
@@ -67,21 +67,12 @@ async function sendDownload(cdp: Cdp, link: string, size: number, expected: stri
     await page.goto(link);
     await page.waitFor(`!!document.querySelector('#download-btn')`);
     await settle();
-    const mem = memorySampler(cdp.pid);
-    const clicked = Date.now();
-    const saved = page.nextDownload();
-    await page.eval(`document.querySelector('#download-btn').click()`);
-    const shown = page
-      .waitFor<string>(`(${SEND_ERROR}) || (window.__stop ? 'stopped' : '')`, 250)
-      .then((error) => ({ error, file: undefined }))
-      .catch(() => new Promise<never>(() => {}));
-    const outcome = await Promise.race([
-      saved.then((file) => ({ file, error: undefined as string | undefined })),
-      shown,
-    ]).catch((e) => ({ file: undefined, error: String(e) }));
-    const end = Date.now();
-    await page.eval(`window.__stop = true`).catch(() => {});
-    const { idle, peak, atPeak } = mem.stop();
+    const { outcome, clicked, end, idle, peak, atPeak } = await clickToSaved(
+      cdp.pid,
+      page,
+      () => page.eval(`document.querySelector('#download-btn').click()`),
+      SEND_ERROR,
+    );
     let error = outcome.error;
     if (!error && outcome.file) {
       const got = await sha256(join(dir, outcome.file.guid));

@@ -3,8 +3,7 @@
 // three times mid-transfer. The page says it is reconnecting, the file arrives byte for
 // byte, and a one-time link counts once.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from '@playwright/test';
@@ -14,6 +13,7 @@ import {
 } from '../support/fixtures';
 import { ENGINE_SCRIPT, engines } from '../support/engines';
 import { RECONNECT_WATCH, startProxy, type Proxy } from '../support/faultproxy';
+import { expectCliReceives } from '../support/cli-receive';
 import { cliBinary, startServer, type Server } from '../support/server';
 
 const run = promisify(execFile);
@@ -70,17 +70,7 @@ async function uploadThroughCuts(
     const shown: string[] = await sender.evaluate(() => (window as any).__ferryReconnecting);
     expect(shown.length, `reconnecting shown: ${JSON.stringify(shown)}`).toBeGreaterThan(0);
     expect(shown.join('\n')).toMatch(/Reconnecting… \(attempt \d of 8\)/);
-    const out = mkdtempSync(join(tmpdir(), 'ferry-cli-out-'));
-    try {
-      await run(cliBinary(), ['receive', rebase(link, server.url), '-o', out], {
-        env: { ...process.env, FERRY_PASSPHRASE: pass },
-        maxBuffer: 16 * MiB,
-      });
-      expect(readdirSync(out)).toEqual([name]);
-      expect(readFileSync(join(out, name)).equals(file.data)).toBe(true);
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
+    await expectCliReceives(link, server.url, pass, name, file.data);
     return sender;
   } finally {
     await proxy.stop();
@@ -262,21 +252,6 @@ async function throughProxy(args: string[], body: (server: Server, proxy: Proxy)
   }
 }
 
-/** The CLI, straight from `server`, receives exactly `data` as `name` from `link`. */
-async function expectCliReceives(link: string, server: Server, pass: string, name: string, data: Buffer) {
-  const out = mkdtempSync(join(tmpdir(), 'ferry-cli-out-'));
-  try {
-    await run(cliBinary(), ['receive', rebase(link, server.url), '-o', out], {
-      env: { ...process.env, FERRY_PASSPHRASE: pass },
-      maxBuffer: 16 * MiB,
-    });
-    expect(readdirSync(out)).toEqual([name]);
-    expect(readFileSync(join(out, name)).equals(data)).toBe(true);
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
-}
-
 test('an upload interrupted by a reload continues with the same file and passphrase, sending only the rest', async ({
   harness,
 }) => {
@@ -319,7 +294,7 @@ test('an upload interrupted by a reload continues with the same file and passphr
 
     // The record is gone once committed.
     expect(await storedText(page)).toBe('');
-    await expectCliReceives(link, server, pass, 'reloaded-upload.bin', file.data);
+    await expectCliReceives(link, server.url, pass, 'reloaded-upload.bin', file.data);
   });
 });
 
@@ -352,7 +327,7 @@ test('after a reload, another file of the same size, name and date is not contin
     harness.secrets.push(new URL(link).hash.slice(1));
     expect(shareId(link), 'a new share, not the interrupted one').not.toBe(first.shareId);
     expect(await storedText(page)).toBe('');
-    await expectCliReceives(link, server, pass, 'same-name.bin', other.data);
+    await expectCliReceives(link, server.url, pass, 'same-name.bin', other.data);
   });
 });
 
@@ -375,7 +350,7 @@ test('after a reload, another passphrase does not continue the upload, whose rec
     expect(await liveTexts(page)).toContain(
       'The interrupted upload was not continued: the passphrase is not the one it used. A new upload starts instead.',
     );
-    await expectCliReceives(link, server, otherPass, 'other-passphrase.bin', file.data);
+    await expectCliReceives(link, server.url, otherPass, 'other-passphrase.bin', file.data);
 
     // The interrupted upload is still offered, until the person discards it.
     expect(await storedText(page)).toContain(first.shareId);
@@ -415,7 +390,7 @@ test('after a reload, an upload the server no longer has is dropped and a new on
       'The interrupted upload was not continued: the server no longer has it (expired or removed), so it was discarded. A new upload starts instead.',
     );
     expect(await storedText(page)).toBe('');
-    await expectCliReceives(link, server, pass, 'server-forgot.bin', file.data);
+    await expectCliReceives(link, server.url, pass, 'server-forgot.bin', file.data);
   } finally {
     await proxy.stop();
     await server.stop();

@@ -5,7 +5,7 @@
 // it sends: after the restart it must send less than the whole ciphertext, so the segments
 // stored before the crash were kept and not sent again.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,7 @@ import {
   test, expect, makeFile, passphrase, send, rebase, ciphertextSize, findInDir, listFiles,
 } from '../support/fixtures';
 import { RECONNECT_WATCH, startProxy, type Proxy } from '../support/faultproxy';
+import { expectCliReceives } from '../support/cli-receive';
 import { cliBinary, startServer, type Server } from '../support/server';
 
 const run = promisify(execFile);
@@ -80,21 +81,6 @@ async function checkNotSentTwice(proxy: Proxy, restart: Restarted, size: number,
   expect(upAfter, 'bytes sent after the restart: the stored segments were not sent again').toBeLessThan(ciphertext);
 }
 
-/** `ferry receive` straight from `server` saves exactly `data` as `name`. */
-async function receivedByCli(server: Server, link: string, pass: string, name: string, data: Buffer): Promise<void> {
-  const out = mkdtempSync(join(tmpdir(), 'ferry-cli-out-'));
-  try {
-    await run(cliBinary(), ['receive', rebase(link, server.url), '-o', out], {
-      env: { ...process.env, FERRY_PASSPHRASE: pass },
-      maxBuffer: 16 * MiB,
-    });
-    expect(readdirSync(out)).toEqual([name]);
-    expect(readFileSync(join(out, name)).equals(data)).toBe(true);
-  } finally {
-    rmSync(out, { recursive: true, force: true });
-  }
-}
-
 /** No file the servers wrote holds any of `secrets`. */
 function expectNoSecrets(dataDir: string, secrets: string[]): void {
   for (const secret of secrets) {
@@ -128,7 +114,7 @@ test('a browser upload completes by itself after its server is killed (SIGKILL) 
     expect(shown.join('\n')).toMatch(/Reconnecting… \(attempt \d of 8\)/);
     console.log(`browser: the page said ${JSON.stringify(shown)}`);
     await checkNotSentTwice(proxy, restart, size, 'browser');
-    await receivedByCli(server, link, pass, 'restart-up.bin', file.data);
+    await expectCliReceives(link, server.url, pass, 'restart-up.bin', file.data);
     expectNoSecrets(dataDir, [file.marker, pass, new URL(link).hash.slice(1)]);
   } finally {
     await proxy.stop();
@@ -179,7 +165,7 @@ test('a CLI upload completes by itself after its server is killed (SIGKILL) and 
     expect(stateFiles()).toEqual([]);
 
     await checkNotSentTwice(proxy, restart, size, 'CLI');
-    await receivedByCli(server, link, pass, 'restart-cli.bin', file.data);
+    await expectCliReceives(link, server.url, pass, 'restart-cli.bin', file.data);
     expectNoSecrets(dataDir, [file.marker, pass, new URL(link).hash.slice(1)]);
   } finally {
     if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

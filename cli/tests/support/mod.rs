@@ -118,3 +118,13 @@ pub fn assert_same_file(a: &Path, b: &Path) {
     assert_eq!(x.len(), y.len(), "sizes differ");
     assert!(x == y, "contents differ");
 }
+
+/// Sends `signal` (`-STOP`, `-CONT`, `-INT`) to a `ferry` this test started.
+pub fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().expect("still running").to_string();
+    let status = std::process::Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {signal} {pid}");
+}

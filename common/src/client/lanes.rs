@@ -149,11 +149,6 @@ impl UploadLanes {
         Ok(())
     }
 
-    /// Whether `lane` has a socket that is not over.
-    pub fn is_connected(&self, lane: usize) -> bool {
-        self.lanes.get(lane).is_some_and(Option::is_some)
-    }
-
     /// What `lane` should do next, as [`Upload::poll`] says; `None` when it has nothing to
     /// send or wait for until another lane moves on (an ack, a failure, the end; a lane
     /// with no socket waits for [`UploadLanes::can_connect`]): poll it again then. [`UploadAction::Failed`] with a transient error ends only this lane:

@@ -46,7 +46,7 @@ pub enum StoreError {
 }
 
 /// One unfinished upload, as stored.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Record {
     /// The share ID (in the link).
     pub share_id: String,
@@ -62,6 +62,17 @@ pub struct Record {
     pub expires_at: f64,
     /// `ResumeSecrets` sealed under the resume-record key, base64url.
     pub sealed: String,
+}
+
+impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The share ID and the link secret are the link itself: never printed.
+        f.debug_struct("Record")
+            .field("ciphertext_size", &self.ciphertext_size)
+            .field("size", &self.size)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The open database.
