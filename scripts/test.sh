@@ -22,7 +22,7 @@ cargo test --workspace --locked
 
 step "the server's integration tests against PostgreSQL (a throwaway cluster on 127.0.0.1)"
 # One test at a time: every server reconciles the shared database with its own blobs.
-scripts/with-postgres.sh cargo test -p ferry-backend --test api --test failing_storage --test resume --test claims --locked -- --test-threads=1
+scripts/with-postgres.sh cargo test -p ferry-backend --test api --test failing_storage --test resume --test claims --test http_download --locked -- --test-threads=1
 
 step "envelope tests in headless Chromium (wasm32)"
 CHROMEDRIVER=/usr/bin/chromedriver cargo test -p ferry-common --target wasm32-unknown-unknown --locked

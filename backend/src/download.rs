@@ -73,7 +73,7 @@ fn not_found() -> End {
 }
 
 /// Looks up a downloadable share, or the refusal for it.
-async fn downloadable(state: &AppState, id: &str) -> Result<ShareRow, End> {
+pub(crate) async fn downloadable(state: &AppState, id: &str) -> Result<ShareRow, End> {
     if !ids::is_share_id(id) {
         return Err(not_found());
     }
@@ -88,10 +88,10 @@ async fn downloadable(state: &AppState, id: &str) -> Result<ShareRow, End> {
 
 /// A `start`: which share, the download token, and for a resume its claim token and the
 /// first chunk still wanted.
-struct Start {
-    share_id: String,
-    token: Vec<u8>,
-    resume: Option<(Vec<u8>, u64)>,
+pub(crate) struct Start {
+    pub(crate) share_id: String,
+    pub(crate) token: Vec<u8>,
+    pub(crate) resume: Option<(Vec<u8>, u64)>,
 }
 
 /// Reads and checks the first message.
@@ -100,17 +100,19 @@ async fn read_start(
     session: &mut Outbox,
     stream: &mut Frames,
 ) -> Result<Start, End> {
-    let text = match ws::next_message(session, stream, state.config.idle_timeout).await? {
-        Incoming::Closed => return Err(End::Gone),
-        Incoming::Binary(_) => {
-            return Err(End::refuse(
-                ErrorCode::ProtocolViolation,
-                "binary data before \"start\"",
-            ));
-        }
-        Incoming::Text(text) => text,
-    };
-    match serde_json::from_str::<DownloadRequest>(&text) {
+    match ws::next_message(session, stream, state.config.idle_timeout).await? {
+        Incoming::Closed => Err(End::Gone),
+        Incoming::Binary(_) => Err(End::refuse(
+            ErrorCode::ProtocolViolation,
+            "binary data before \"start\"",
+        )),
+        Incoming::Text(text) => parse_start(&text),
+    }
+}
+
+/// Checks a `start` message (the first on the socket, or the body of a claim over HTTP).
+pub(crate) fn parse_start(text: &str) -> Result<Start, End> {
+    match serde_json::from_str::<DownloadRequest>(text) {
         Err(e) => Err(End::refuse(
             ErrorCode::BadRequest,
             format!("malformed message: {e}"),
@@ -152,7 +154,7 @@ async fn read_start(
 }
 
 /// Checks the download token; a wrong one counts against the share's tries.
-async fn check_token(
+pub(crate) async fn check_token(
     state: &AppState,
     row: &ShareRow,
     token: &[u8],
@@ -181,15 +183,15 @@ async fn check_token(
 
 /// How a share's ciphertext is cut into chunk frames (the envelope's rule, shared with
 /// the clients) and how many go ahead of the acks.
-struct Plan {
-    layout: Layout,
-    total: u64,
-    chunks: u64,
-    window: u64,
+pub(crate) struct Plan {
+    pub(crate) layout: Layout,
+    pub(crate) total: u64,
+    pub(crate) chunks: u64,
+    pub(crate) window: u64,
 }
 
 impl Plan {
-    fn of(row: &ShareRow) -> Result<Plan, End> {
+    pub(crate) fn of(row: &ShareRow) -> Result<Plan, End> {
         // The header was validated at upload time; re-parse to be safe.
         let header = ferry_common::Header::parse(&row.header)
             .map_err(|e| End::internal(anyhow::anyhow!("stored header invalid: {e}")))?;
@@ -212,7 +214,7 @@ impl Plan {
 
 /// Claims a free download for a fresh `start` (and makes its claim token), or takes over
 /// the live claim a resumed `start` names.
-async fn claim_for(
+pub(crate) async fn claim_for(
     state: &AppState,
     row: &ShareRow,
     plan: &Plan,
@@ -289,13 +291,7 @@ async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Res
         .await
         .inspect_err(|end| tracing::info!(share = %short, code = ?end.code(), resumed, "download not started"))?;
     tracing::info!(share = %short, slot = claim.slot, bytes = row.ciphertext_size, resumed, from, "download claimed");
-    let ready = DownloadEvent::Ready {
-        metadata: row.metadata.clone().into(),
-        ciphertext_size: plan.total,
-        chunks: plan.chunks,
-        window: plan.window as u32,
-        claim_token: claim_token.map(|t| Bytes(t.to_vec())),
-    };
+    let ready = ready(&row, &plan, claim_token);
     let started = Instant::now();
     let result = match ws::send_json(session, &ready).await {
         Ok(()) => {
@@ -305,6 +301,46 @@ async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Res
         Err(end) => Err(Stopped::ByClient(end)),
     };
     settle(state, session, &row, &claim, result, started).await
+}
+
+/// The `ready` answer to a `start`: the claim token only for a fresh claim.
+pub(crate) fn ready(row: &ShareRow, plan: &Plan, claim_token: Option<[u8; 32]>) -> DownloadEvent {
+    DownloadEvent::Ready {
+        metadata: row.metadata.clone().into(),
+        ciphertext_size: plan.total,
+        chunks: plan.chunks,
+        window: plan.window as u32,
+        claim_token: claim_token.map(|t| Bytes(t.to_vec())),
+    }
+}
+
+/// Counts a download whose client has the whole file (removing a share with none left),
+/// and returns the downloads left; `started` is when serving began, if this process knows.
+pub(crate) async fn count(
+    state: &AppState,
+    row: &ShareRow,
+    claim: &Claim,
+    started: Option<Instant>,
+) -> Result<u32, End> {
+    let short = ids::short(&row.id);
+    let Some(left) = state.shares.consume(claim).await? else {
+        // Taken over by a resume elsewhere, or counted after its lease ran out.
+        tracing::warn!(share = %short, "a completed claim was no longer this connection's");
+        return Err(lost_claim(state, &row.id).await);
+    };
+    if left == 0 {
+        remove_share(state, &row.id, GoneReason::UsedUp).await?;
+    }
+    let secs = started.map(|s| s.elapsed().as_secs_f64());
+    tracing::info!(
+        share = %short,
+        bytes = row.ciphertext_size,
+        secs,
+        mb_per_s = secs.map(|secs| row.ciphertext_size as f64 / 1e6 / secs.max(1e-9)),
+        downloads_left = left,
+        "download counted"
+    );
+    Ok(left)
 }
 
 /// Counts a completed download and answers `done`, or decides what a stopped one leaves:
@@ -321,23 +357,7 @@ async fn settle(
     let short = ids::short(&row.id);
     match result {
         Ok(()) => {
-            let Some(left) = state.shares.consume(claim).await? else {
-                // Taken over by a resume elsewhere, or counted after its lease ran out.
-                tracing::warn!(share = %short, "a completed claim was no longer this connection's");
-                return Err(lost_claim(state, &row.id).await);
-            };
-            if left == 0 {
-                remove_share(state, &row.id, GoneReason::UsedUp).await?;
-            }
-            let secs = started.elapsed().as_secs_f64();
-            tracing::info!(
-                share = %short,
-                bytes = row.ciphertext_size,
-                secs,
-                mb_per_s = row.ciphertext_size as f64 / 1e6 / secs.max(1e-9),
-                downloads_left = left,
-                "download counted"
-            );
+            let left = count(state, row, claim, Some(started)).await?;
             ws::send_json(
                 session,
                 &DownloadEvent::Done {
@@ -371,7 +391,7 @@ async fn settle(
 }
 
 /// Why serving stopped before the client acknowledged the final chunk.
-enum Stopped {
+pub(crate) enum Stopped {
     /// The client went away, stalled or broke the protocol: a held claim stays its
     /// claimant's.
     ByClient(End),
@@ -513,7 +533,7 @@ fn take_ack(msg: Incoming, plan: &Plan, at: &mut Served) -> Result<bool, End> {
 /// (its segment, or for shares stored before segments their single blob). A read that
 /// fails or comes back shorter than the chunk means the server cannot serve the file in
 /// full.
-async fn read_chunk(
+pub(crate) async fn read_chunk(
     state: &AppState,
     row: &ShareRow,
     plan: &Plan,
@@ -554,7 +574,7 @@ async fn read_failed(state: &AppState, id: &str, err: anyhow::Error) -> End {
 /// The refusal for a download whose claim is no longer its own: the share was removed
 /// meanwhile (deleted by its owner, expired and swept: say so), or the claim was taken
 /// over or lapsed (`busy`).
-async fn lost_claim(state: &AppState, id: &str) -> End {
+pub(crate) async fn lost_claim(state: &AppState, id: &str) -> End {
     match state.shares.lookup(id).await {
         Ok(Lookup::Gone(t)) => gone_refusal(t.reason),
         Ok(Lookup::NotFound) => not_found(),

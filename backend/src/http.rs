@@ -25,6 +25,9 @@ pub const EXPIRY_CHOICES: [u64; 4] = [300, 3600, 86_400, 604_800];
 /// Download-limit choices offered to clients, capped at the server's maximum.
 pub const DOWNLOAD_CHOICES: [u32; 8] = [1, 2, 3, 5, 10, 20, 50, 100];
 
+const OWNER_TOKEN_MISSING: &str =
+    "this needs the share's owner token (Authorization: Bearer <token>)";
+
 /// An HTTP refusal: status plus [`ErrorBody`] JSON.
 #[derive(Debug)]
 pub struct ApiError {
@@ -48,7 +51,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorCode::Unauthorized,
-            "this needs the share's owner token (Authorization: Bearer <token>)",
+            OWNER_TOKEN_MISSING,
         )
     }
 }
@@ -87,6 +90,8 @@ impl From<End> for ApiError {
                     ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
                     ErrorCode::InsufficientStorage => StatusCode::INSUFFICIENT_STORAGE,
                     ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+                    ErrorCode::WrongToken => StatusCode::FORBIDDEN,
+                    ErrorCode::Busy | ErrorCode::ClaimLost => StatusCode::CONFLICT,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 ApiError { status, body }
@@ -203,17 +208,22 @@ pub async fn share_info(
         .json(info))
 }
 
-/// The owner token from `Authorization: Bearer <base64url>`.
-fn owner_token(req: &HttpRequest) -> Result<Vec<u8>, ApiError> {
+/// The token in `Authorization: Bearer <base64url>`, or `401` with `missing` as its
+/// message.
+pub(crate) fn bearer(req: &HttpRequest, missing: &str) -> Result<Vec<u8>, ApiError> {
+    let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, missing);
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(ApiError::unauthorized)?;
-    let token = value
-        .strip_prefix("Bearer ")
-        .ok_or_else(ApiError::unauthorized)?;
-    ferry_common::b64::decode(token.trim()).map_err(|_| ApiError::unauthorized())
+        .ok_or_else(unauthorized)?;
+    let token = value.strip_prefix("Bearer ").ok_or_else(unauthorized)?;
+    ferry_common::b64::decode(token.trim()).map_err(|_| unauthorized())
+}
+
+/// The owner token from `Authorization: Bearer <base64url>`.
+fn owner_token(req: &HttpRequest) -> Result<Vec<u8>, ApiError> {
+    bearer(req, OWNER_TOKEN_MISSING)
 }
 
 /// `GET /api/shares/{id}/status` for the owner.

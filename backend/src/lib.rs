@@ -23,6 +23,7 @@ pub mod descriptors;
 pub mod download;
 pub mod gate;
 pub mod http;
+pub mod http_download;
 pub mod ids;
 pub mod lifecycle;
 pub mod origin;
@@ -70,6 +71,18 @@ pub fn configure(cfg: &mut aweb::ServiceConfig, static_dir: Option<std::path::Pa
         )
         .service(
             http::api(&format!("{share}/status"), "GET").route(aweb::get().to(http::share_status)),
+        )
+        .service(
+            http::api(&format!("{share}/claims"), "POST")
+                .route(aweb::post().to(http_download::claim)),
+        )
+        .service(
+            http::api(&format!("{share}/chunks"), "GET")
+                .route(aweb::get().to(http_download::chunks)),
+        )
+        .service(
+            http::api(&format!("{share}/claims/done"), "POST")
+                .route(aweb::post().to(http_download::done)),
         )
         .service(http::api(UPLOAD_PATH, "GET").route(aweb::get().to(upload::upload_ws)))
         .service(http::api(DOWNLOAD_PATH, "GET").route(aweb::get().to(download::download_ws)));

@@ -96,19 +96,6 @@ async fn data_dir_never_holds_plaintext_or_name() {
     assert!(files >= expected, "blob and database were searched");
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn one_time_share_serves_exactly_one_of_eight() {
     let server = TestServer::start(|_| {}).await;

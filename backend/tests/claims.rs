@@ -5,12 +5,8 @@ mod support;
 use std::{sync::Arc, time::Duration};
 
 use ferry_backend::{Application, Config};
-use ferry_common::{
-    b64,
-    protocol::{
-        DOWNLOAD_PATH, DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION,
-        ShareStatus,
-    },
+use ferry_common::protocol::{
+    DOWNLOAD_PATH, DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION,
 };
 use futures_util::SinkExt;
 use support::*;
@@ -19,24 +15,6 @@ use tokio_tungstenite::tungstenite::Message;
 /// 64 KiB chunks: the server's window is 64 chunks, so 160 chunks is 2.5 windows.
 const CHUNK: usize = 64 * 1024;
 const WINDOW: u64 = 64;
-
-async fn owner_status(port: u16, share: &Share) -> ShareStatus {
-    reqwest::Client::new()
-        .get(format!(
-            "http://127.0.0.1:{port}/api/shares/{}/status",
-            share.id
-        ))
-        .header(
-            "Authorization",
-            format!("Bearer {}", b64::encode(&share.owner_token)),
-        )
-        .send()
-        .await
-        .expect("GET status")
-        .json()
-        .await
-        .expect("ShareStatus JSON")
-}
 
 /// Resets the TCP connection under a WebSocket (no close frame, RST instead of FIN).
 fn reset(ws: Ws) {
@@ -68,11 +46,7 @@ async fn download_when_free(port: u16, share: &Share) -> Result<Downloaded, Erro
 /// got past its first window is its claimant's until its lease ends, and then it counts.
 #[tokio::test]
 async fn a_claim_cut_past_its_first_window_counts_as_used_when_its_lease_ends() {
-    let server = TestServer::start(|c| {
-        c.lease = Duration::from_millis(600);
-        c.sweep_interval = Duration::from_millis(100);
-    })
-    .await;
+    let server = TestServer::start(short_leases).await;
     let data = random_bytes(160 * CHUNK);
     let share = upload(server.port, &data, &UploadOpts::default())
         .await
@@ -242,35 +216,6 @@ async fn a_blob_shorter_than_recorded_never_counts() {
     // A retry is not blocked by the failed claim (it fails the same way, uncounted).
     let err = download(server.port, &share).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Internal, "{err:?}");
-}
-
-/// Cuts `by` bytes off the end of the share's stored ciphertext (its last stored file).
-fn truncate_blob(server: &TestServer, id: &str, by: u64) {
-    let files: Vec<_> = walk(&server.dir.path().join("segments").join(id));
-    let number = |p: &std::path::PathBuf| {
-        let name = p.file_name().unwrap().to_string_lossy().into_owned();
-        name.parse::<u64>().expect("a segment's index")
-    };
-    let last = files
-        .iter()
-        .max_by_key(|p| number(p))
-        .expect("the share's segments on disk");
-    let file = std::fs::OpenOptions::new().write(true).open(last).unwrap();
-    let len = file.metadata().unwrap().len();
-    file.set_len(len - by).unwrap();
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 /// A download cut twice past its first window resumes each time from the next chunk and

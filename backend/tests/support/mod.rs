@@ -8,13 +8,13 @@ use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use ferry_backend::{Application, Config, gate::SocketGate};
 use ferry_common::{
-    FileMetadata, Header, KdfParams, Keys, LinkSecret, StreamDecryptor, StreamEncryptor,
+    FileMetadata, Header, KdfParams, Keys, LinkSecret, StreamDecryptor, StreamEncryptor, b64,
     client::{
         ClientError, Download, DownloadAction, Resumable, ShareId, Upload, UploadAction, Uploaded,
     },
     protocol::{
         DOWNLOAD_PATH, DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION,
-        ShareInfo, UPLOAD_PATH, UploadEvent, UploadRequest,
+        ShareInfo, ShareStatus, UPLOAD_PATH, UploadEvent, UploadRequest,
     },
 };
 use futures_util::{SinkExt, StreamExt};
@@ -700,4 +700,59 @@ pub async fn start_by_hand(ws: &mut Ws, share: &Share) -> DownloadEvent {
         Some(Message::Text(text)) => serde_json::from_str(&text).expect("a download event"),
         other => panic!("expected ready, got {other:?}"),
     }
+}
+
+/// What the owner sees of a share.
+pub async fn owner_status(port: u16, share: &Share) -> ShareStatus {
+    reqwest::Client::new()
+        .get(format!(
+            "http://127.0.0.1:{port}/api/shares/{}/status",
+            share.id
+        ))
+        .header(
+            "Authorization",
+            format!("Bearer {}", b64::encode(&share.owner_token)),
+        )
+        .send()
+        .await
+        .expect("GET status")
+        .json()
+        .await
+        .expect("ShareStatus JSON")
+}
+
+/// Cuts `by` bytes off the end of the share's stored ciphertext (its last stored file).
+pub fn truncate_blob(server: &TestServer, id: &str, by: u64) {
+    let files: Vec<_> = walk(&server.dir.path().join("segments").join(id));
+    let number = |p: &std::path::PathBuf| {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        name.parse::<u64>().expect("a segment's index")
+    };
+    let last = files
+        .iter()
+        .max_by_key(|p| number(p))
+        .expect("the share's segments on disk");
+    let file = std::fs::OpenOptions::new().write(true).open(last).unwrap();
+    let len = file.metadata().unwrap().len();
+    file.set_len(len - by).unwrap();
+}
+
+/// Every file under `dir`.
+pub fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Leases of 0.6 s, swept every 0.1 s: claims that lapse within a test.
+pub fn short_leases(c: &mut Config) {
+    c.lease = Duration::from_millis(600);
+    c.sweep_interval = Duration::from_millis(100);
 }
