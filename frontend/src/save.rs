@@ -1,12 +1,14 @@
 //! Saving a received file: streamed to disk through the service worker (`sw.js`) where the
 //! browser has one, else assembled as a `Blob` of at most [`ferry_worker::BLOB_CAP`].
 //!
-//! Streaming: the page makes a `MessageChannel`, gives one port to the decrypting worker and,
-//! once the worker reports [`ferry_worker::Report::Streaming`], the other to the service
-//! worker together with the name and size; then it navigates a hidden iframe to `/dl/<id>`,
-//! which the service worker answers with the stream. (A link with a `download` attribute
-//! would bypass the service worker in Chromium.) Service workers need a secure context, so
-//! on plain http from another host this path is absent and the Blob path is used.
+//! Streaming: the page makes a `MessageChannel` and hands one port to the service worker at
+//! once and the other to the decrypting worker, which sends the service worker the
+//! download's source (claim, key, layout); the service worker fetches, opens and streams
+//! the file (see `sw.js`). Once the worker reports [`ferry_worker::Report::Streaming`] (the
+//! head of the file verified) the page navigates a hidden iframe to `/dl/<id>`, which the
+//! service worker answers with the stream. (A link with a `download` attribute would bypass
+//! the service worker in Chromium.) Service workers need a secure context, so on plain
+//! http from another host this path is absent and the Blob path is used.
 use js_sys::{Array, Object, Promise, Reflect};
 use leptos::prelude::{document, window};
 use wasm_bindgen::{JsCast, JsValue};
@@ -54,43 +56,39 @@ pub async fn service_worker() -> Option<ServiceWorker> {
 pub struct StreamSave {
     sw: ServiceWorker,
     id: String,
-    /// The service worker's end of the channel, until it is handed over.
-    port: Option<MessagePort>,
     iframe: Option<HtmlIFrameElement>,
 }
 
 impl StreamSave {
-    /// A channel whose other end (returned) goes to the decrypting worker.
+    /// Gives the service worker one end of a new channel; the other end (returned) goes to
+    /// the decrypting worker.
     pub fn new(sw: ServiceWorker) -> Result<(StreamSave, MessagePort), JsValue> {
         let channel = MessageChannel::new()?;
         let mut id = [0u8; 16];
         window()
             .crypto()?
             .get_random_values_with_u8_array(&mut id)?;
-        let id = id.iter().map(|b| format!("{b:02x}")).collect();
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let msg = Object::new();
+        Reflect::set(&msg, &"type".into(), &"ferry-download".into())?;
+        Reflect::set(&msg, &"id".into(), &id.as_str().into())?;
+        let port = channel.port1();
+        sw.post_message_with_transferable(&msg, &Array::of1(&port))?;
         Ok((
             StreamSave {
                 sw,
                 id,
-                port: Some(channel.port1()),
                 iframe: None,
             },
             channel.port2(),
         ))
     }
 
-    /// Hands the stream to the service worker and starts the browser's download.
-    pub fn start(&mut self, name: &str, size: u64) -> Result<(), JsValue> {
-        let Some(port) = self.port.take() else {
+    /// Starts the browser's download of the stream (once).
+    pub fn start(&mut self) -> Result<(), JsValue> {
+        if self.iframe.is_some() {
             return Ok(());
-        };
-        let msg = Object::new();
-        Reflect::set(&msg, &"type".into(), &"ferry-download".into())?;
-        Reflect::set(&msg, &"id".into(), &self.id.as_str().into())?;
-        Reflect::set(&msg, &"name".into(), &name.into())?;
-        Reflect::set(&msg, &"size".into(), &(size as f64).into())?;
-        self.sw
-            .post_message_with_transferable(&msg, &Array::of1(&port))?;
+        }
         let iframe: HtmlIFrameElement = document().create_element("iframe")?.unchecked_into();
         iframe.set_hidden(true);
         iframe.set_title("download");
@@ -105,10 +103,11 @@ impl StreamSave {
 
     /// Whether the browser's download was started (the file may be partly on disk).
     pub fn handed_over(&self) -> bool {
-        self.port.is_none()
+        self.iframe.is_some()
     }
 
-    /// Fails the browser's download (the page's Cancel button).
+    /// Fails the download, and the browser's download if it started (the page's Cancel
+    /// button).
     pub fn cancel(&self) {
         let msg = Object::new();
         let _ = Reflect::set(&msg, &"type".into(), &"ferry-cancel".into());
@@ -119,6 +118,11 @@ impl StreamSave {
 
 impl Drop for StreamSave {
     fn drop(&mut self) {
+        // A download that never reached the browser's download manager (it failed, or a
+        // new one replaced it): the service worker forgets it.
+        if !self.handed_over() {
+            self.cancel();
+        }
         if let Some(iframe) = self.iframe.take() {
             iframe.remove();
         }

@@ -172,10 +172,10 @@ test('cancelling a streaming download fails it in the browser; its claim stays h
   const link = await send(await harness.openPage(), file.path, pass, { downloads: '3' });
   const recipient = await harness.openPage();
   await openLink(recipient, link);
-  // Cancelled as soon as the browser's download starts (after the first 4 MiB). By then
-  // the server sent chunks past the first window, so the claim is held: it is never
-  // handed to anyone else, and counts when its lease runs out (issue 13: one-time means
-  // one-time). The share's other downloads are unaffected.
+  // Cancelled as soon as the browser's download starts (after the first 4 MiB opened).
+  // The claim stays its claimant's (held once past the first window, else until its
+  // lease ends; issue 13: one-time means one-time); the share's other downloads are
+  // unaffected.
   const saved = await download(recipient, pass);
   await recipient.getByRole('button', { name: 'Cancel' }).click();
   await expect(recipient.getByRole('alert')).toContainText('cancelled');

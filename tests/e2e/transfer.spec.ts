@@ -104,8 +104,9 @@ test('the wasm AES-GCM fallback interoperates with WebCrypto', async ({ harness 
   const saved2 = await download(third, pass);
   expect(await engines(third)).toEqual(['wasm']);
   expect((await downloadedBytes(saved2)).equals(file.data)).toBe(true);
-  // And with the helpers, streamed through the service worker (chunks decrypted in place
-  // by a helper reach the download stream with their length).
+  // And with the helpers (chunks decrypted in place by a helper reach the Blob with their
+  // length). A page asked for a wasm engine saves without its service worker, which
+  // decrypts with WebCrypto.
   const fourth = await harness.openPage();
   await fourth.context().addInitScript(ENGINE_SCRIPT);
   await openLink(fourth, `${u.origin}${u.pathname}?aes=wasm${u.hash}`);

@@ -1,7 +1,7 @@
 //! The receive page: `/s/{id}#{secret}`. Says at once whether a file is waiting; asks
 //! for the passphrase; downloads, decrypts and saves under the original name.
 use ferry_common::{Header, LinkSecret, b64, protocol::ErrorCode};
-use ferry_worker::{BLOB_CAP, Command, FailureCode, Phase, Report};
+use ferry_worker::{AesChoice, BLOB_CAP, Command, FailureCode, Phase, Report};
 use leptos::prelude::*;
 
 use crate::{
@@ -53,11 +53,17 @@ pub fn ReceivePage(
     let saved = RwSignal::new(None::<String>);
     let transfer = StoredValue::new_local(None::<Transfer>);
     // The service worker that streams downloads to disk: `None` until known, then
-    // `Some(None)` where this browser can only save Blobs (no secure context).
+    // `Some(None)` where this browser can only save Blobs (no secure context), or where a
+    // test asks for a wasm AES engine (`?aes=`): the service worker decrypts with
+    // WebCrypto, the wasm engines run in the decrypting worker, into a Blob.
     let streamer = RwSignal::new_local(None::<Option<web_sys::ServiceWorker>>);
     let stream_save = StoredValue::new_local(None::<StreamSave>);
     leptos::task::spawn_local(async move {
-        streamer.set(Some(save::service_worker().await));
+        let sw = match aes_choice() {
+            AesChoice::Auto => save::service_worker().await,
+            _ => None,
+        };
+        streamer.set(Some(sw));
     });
     let field = NodeRef::<leptos::html::Input>::new();
 
@@ -150,9 +156,9 @@ pub fn ReceivePage(
             done.set(0);
             started.set(0.0);
             let on_report = move |report: Report, blob: Option<web_sys::Blob>| match report {
-                Report::Streaming { name, size } => {
+                Report::Streaming { .. } => {
                     let started = stream_save
-                        .try_update_value(|s| s.as_mut().map(|s| s.start(&name, size)))
+                        .try_update_value(|s| s.as_mut().map(StreamSave::start))
                         .flatten();
                     if !matches!(started, Some(Ok(()))) {
                         transfer.with_value(|t| {

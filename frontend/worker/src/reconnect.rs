@@ -29,6 +29,12 @@ impl Retries {
     }
 }
 
+/// The pauses before each try, in order: the whole schedule, for a retry loop that runs
+/// elsewhere (the service worker's, `sw.js`).
+pub fn pauses() -> impl Iterator<Item = u32> {
+    (1..=MAX_TRIES).map(pause_ms)
+}
+
 /// The pause before try `attempt` (from 1): 0.5 s, 1 s, 2 s, 4 s, then 8 s.
 fn pause_ms(attempt: u32) -> u32 {
     let doublings = attempt.saturating_sub(1).min(16);
@@ -50,6 +56,7 @@ mod tests {
             [500, 1_000, 2_000, 4_000, 8_000, 8_000, 8_000, 8_000]
         );
         assert!(pauses.iter().sum::<u32>() < 45_000, "under a claim's lease");
+        assert_eq!(super::pauses().collect::<Vec<_>>(), pauses);
         assert_eq!(retries.next(false), None, "gives up");
         // Progress on the last connection starts the count over.
         assert_eq!(retries.next(true), Some((1, 500)));

@@ -1,18 +1,19 @@
-//! Receive: derive keys, present the download token, open the metadata, then decrypt
-//! chunk by chunk into a sink: the service worker's download stream where the page has
-//! one, else a `Blob`. A file is presented as complete only after every chunk verified and
-//! the final chunk closed the stream; on any failure a Blob is never handed over and a
-//! stream is errored, so the browser marks the download failed.
+//! Receive: derive keys and present the download token, then either hand the download to
+//! the page's service worker (`via_service_worker`: it fetches, opens and streams the file
+//! to disk) or, where the page has none, receive it here over the download socket,
+//! decrypting chunk by chunk into a `Blob`. A file is presented as complete only after
+//! every chunk verified and the final chunk closed the stream; on any failure a Blob is
+//! never handed over.
 //!
-//! A connection that breaks after `ready` (or a server that is briefly unable) is replaced
+//! A socket that breaks after `ready` (or a server that is briefly unable) is replaced
 //! after a pause, a bounded number of times in a row without progress
 //! (`ferry_worker::reconnect`): the download continues inside its claim (the claim token
-//! from the first `ready`) from the first chunk not yet received. What the sink already
+//! from the first `ready`) from the first chunk not yet received. What the Blob already
 //! has stays; only verified chunks are ever added. A claim that is gone (`claim-lost`) or
 //! any other refusal ends the download, visibly.
 use ferry_common::{
     FileMetadata, Header, Keys, LinkSecret, b64,
-    client::{ClientError, Download, DownloadAction, ShareId},
+    client::{ClientError, Download, DownloadAction, Ready, ShareId},
     protocol::DOWNLOAD_PATH,
 };
 use ferry_worker::{AesChoice, BLOB_CAP, Failure, FailureCode, Phase, Report, reconnect::Retries};
@@ -24,27 +25,11 @@ use web_sys::{Blob, BlobPropertyBag};
 
 use super::{
     engine::{Chunks, failure, result},
-    now_ms, post,
-    save_stream::StreamSink,
-    sleep_ms,
+    now_ms, post, sleep_ms,
     socket::{Event, Socket, lost},
     upload::client_failure,
+    via_service_worker,
 };
-
-/// Where decrypted chunks go.
-enum Sink {
-    Stream(StreamSink),
-    Blob(BlobSink),
-}
-
-impl Sink {
-    async fn push(&mut self, plain: Uint8Array) -> Result<(), Failure> {
-        match self {
-            Sink::Stream(s) => s.push(plain).await,
-            Sink::Blob(b) => b.push(plain),
-        }
-    }
-}
 
 /// The fallback sink: the pieces of one `Blob`, which is why files are capped at
 /// [`BLOB_CAP`]. Every [`FOLD`] chunks the pieces are folded into a Blob (which the
@@ -119,7 +104,46 @@ pub async fn run(
     );
     let keys = Keys::derive(&header, &passphrase, Some(&secret)).map_err(failure)?;
     drop(passphrase);
-    let mut chunks = Chunks::opener(&keys.payload, &header, aes).await;
+    let share_id = ShareId::parse(&share_id)
+        .map_err(|_| Failure::new(FailureCode::Internal, "the link's share ID is malformed"))?;
+    let session = Download::new(&share_id, keys.download_token.as_bytes(), &header);
+    match port {
+        Some(port) => via_service_worker::run(port, &share_id, session, &keys, &header).await,
+        None => into_blob(session, &keys, &header, aes).await,
+    }
+}
+
+/// Opens the metadata a `ready` carried and checks it against the sizes: the file's name
+/// and plaintext size.
+pub fn open_metadata(
+    ready: &Ready,
+    keys: &Keys,
+    header: &Header,
+) -> Result<(String, u64), Failure> {
+    // The token was right, so the keys are right: a metadata block that does not open
+    // was altered in storage.
+    let meta = FileMetadata::open(&ready.metadata, &keys.metadata, header).map_err(|_| {
+        Failure::new(
+            FailureCode::Corrupted,
+            "the file's sealed description does not verify: it was modified in storage",
+        )
+    })?;
+    let size = header
+        .plaintext_len(ready.ciphertext_size)
+        .filter(|&len| len == meta.size && header.chunk_count(len) == ready.chunks)
+        .ok_or_else(|| failure(ferry_common::Error::Corrupted))?;
+    Ok((meta.name, size))
+}
+
+/// Receives the download over the socket into a `Blob` (at most [`BLOB_CAP`]), which goes
+/// to the page with [`Report::Downloaded`].
+async fn into_blob(
+    mut session: Download,
+    keys: &Keys,
+    header: &Header,
+    aes: AesChoice,
+) -> Result<(), Failure> {
+    let mut chunks = Chunks::opener(&keys.payload, header, aes).await;
     post(
         &Report::Phase {
             phase: Phase::Connecting,
@@ -127,10 +151,6 @@ pub async fn run(
         },
         None,
     );
-
-    let share_id = ShareId::parse(&share_id)
-        .map_err(|_| Failure::new(FailureCode::Internal, "the link's share ID is malformed"))?;
-    let mut session = Download::new(&share_id, keys.download_token.as_bytes(), &header);
     let mut socket = Socket::open(DOWNLOAD_PATH).await?;
     let ready = loop {
         match session.poll() {
@@ -149,20 +169,8 @@ pub async fn run(
             DownloadAction::Failed(e) => return Err(client_failure(e)),
         }
     };
-    let (metadata, ciphertext_size, total) = (ready.metadata, ready.ciphertext_size, ready.chunks);
-    // The token was right, so the keys are right: a metadata block that does not open
-    // was altered in storage.
-    let meta = FileMetadata::open(&metadata, &keys.metadata, &header).map_err(|_| {
-        Failure::new(
-            FailureCode::Corrupted,
-            "the file's sealed description does not verify: it was modified in storage",
-        )
-    })?;
-    let size = header
-        .plaintext_len(ciphertext_size)
-        .filter(|&len| len == meta.size && header.chunk_count(len) == total)
-        .ok_or_else(|| failure(ferry_common::Error::Corrupted))?;
-    if port.is_none() && size > BLOB_CAP {
+    let (name, size) = open_metadata(&ready, keys, header)?;
+    if size > BLOB_CAP {
         return Err(Failure::new(
             FailureCode::TooLarge,
             format!(
@@ -173,7 +181,7 @@ pub async fn run(
     }
     post(
         &Report::Metadata {
-            name: meta.name.clone(),
+            name: name.clone(),
             size,
         },
         None,
@@ -185,48 +193,24 @@ pub async fn run(
         },
         None,
     );
-
-    let mut sink = match port {
-        Some(port) => Sink::Stream(StreamSink::new(port, meta.name.clone(), size)),
-        None => Sink::Blob(BlobSink::new()),
-    };
+    let mut sink = BlobSink::new();
     let mut state = Receiving {
         opening: VecDeque::new(),
         sunk: 0,
         done_bytes: 0,
         last_report: 0.0,
-        total,
+        total: ready.chunks,
         size,
     };
-    let result = connections(socket, &mut session, &mut chunks, &mut sink, &mut state).await;
-    let downloads_left = match (result, sink) {
-        (Err(failure), Sink::Stream(stream)) => {
-            stream.fail(&failure);
-            return Err(failure);
-        }
-        (Err(failure), Sink::Blob(_)) => return Err(failure),
-        (Ok(left), Sink::Stream(stream)) => {
-            stream.finish().await?;
-            left
-        }
-        (Ok(left), Sink::Blob(blob)) => {
-            let blob = blob.finish()?;
-            post(
-                &Report::Downloaded {
-                    name: meta.name,
-                    downloads_left: left,
-                },
-                Some(&blob),
-            );
-            return Ok(());
-        }
-    };
+    let downloads_left =
+        connections(socket, &mut session, &mut chunks, &mut sink, &mut state).await?;
+    let blob = sink.finish()?;
     post(
         &Report::Downloaded {
-            name: meta.name,
+            name,
             downloads_left,
         },
-        None,
+        Some(&blob),
     );
     Ok(())
 }
@@ -279,7 +263,7 @@ async fn connections(
     first: Socket,
     session: &mut Download,
     chunks: &mut Chunks,
-    sink: &mut Sink,
+    sink: &mut BlobSink,
     state: &mut Receiving,
 ) -> Result<Option<u32>, Failure> {
     let mut socket = Some(first);
@@ -321,7 +305,7 @@ async fn connections(
 async fn resumed(
     session: &mut Download,
     chunks: &mut Chunks,
-    sink: &mut Sink,
+    sink: &mut BlobSink,
     state: &mut Receiving,
 ) -> Result<Option<u32>, Stop> {
     let mut socket = Socket::open(DOWNLOAD_PATH).await.map_err(Stop::Transient)?;
@@ -348,7 +332,7 @@ async fn receive(
     socket: &mut Socket,
     session: &mut Download,
     chunks: &mut Chunks,
-    sink: &mut Sink,
+    sink: &mut BlobSink,
     state: &mut Receiving,
 ) -> Result<Option<u32>, Stop> {
     // `Done` from the server, and whether the socket closed.
@@ -390,7 +374,7 @@ async fn receive(
                     ),
                 };
                 state.done_bytes += u64::from(plain.length());
-                sink.push(plain).await.map_err(Stop::Fatal)?;
+                sink.push(plain).map_err(Stop::Fatal)?;
                 state.sunk += 1;
                 session.acknowledge(state.sunk).map_err(stop)?;
                 done = done.or(step(session, socket)?);

@@ -102,6 +102,12 @@ async fn import(subtle: &SubtleCrypto, key: &AeadKey) -> Result<CryptoKey, JsVal
     Ok(JsFuture::from(promise).await?.unchecked_into())
 }
 
+/// `key` as a non-extractable WebCrypto key for opening chunks (handed to the service
+/// worker), or `None` where this browser has no WebCrypto here.
+pub async fn web_key(key: &AeadKey) -> Option<CryptoKey> {
+    import(&subtle()?, key).await.ok()
+}
+
 impl Chunks {
     async fn new(key: &AeadKey, header: &Header, aes: AesChoice, seal: bool) -> Self {
         let web = match subtle() {

@@ -6,9 +6,9 @@ mod engine;
 mod keeper;
 mod lanes;
 mod resume;
-mod save_stream;
 mod socket;
 mod upload;
+mod via_service_worker;
 
 use ferry_worker::{Command, Failure, FailureCode, Report};
 use js_sys::{Object, Reflect};
