@@ -7,7 +7,10 @@
 //! several sockets at once. Whatever a Ferry transfer adds (the protocol, the store,
 //! fsync, crypto, the save) can only make a transfer slower than this. Beside them, the
 //! same bytes downloaded over plain HTTP (`fetch` and its body stream, 1, 2 or 4 at
-//! once), to weigh a download over HTTP against one over WebSockets.
+//! once), to weigh a download over HTTP against one over WebSockets. And the ceiling of
+//! saving: a service worker (`SAVE_SW`) that answers a download with bytes it makes itself
+//! (no network) or with `/bytes` fetched and passed through (no crypto), so what the
+//! browser's download manager alone takes can be set beside Ferry's downloads.
 //!
 //! ```text
 //! cargo run --release -p ferry-backend --example ws_ceiling -- PORT
@@ -94,6 +97,58 @@ onmessage = async (e) => {
 };
 "#;
 
+/// The save page: registers `SAVE_SW`, says when it controls the page, and offers
+/// `__save(kind, mib)`, which starts a download through it from a hidden iframe.
+const SAVE_PAGE: &str = r#"<!DOCTYPE html><meta charset="utf-8"><title>save ceiling</title>
+<script src="/save.js"></script>"#;
+
+const SAVE_JS: &str = r#"
+window.__ready = false;
+navigator.serviceWorker.register('/save-sw.js').then(() => navigator.serviceWorker.ready).then(() => {
+  if (navigator.serviceWorker.controller) window.__ready = true;
+  else navigator.serviceWorker.addEventListener('controllerchange', () => { window.__ready = true; });
+});
+window.__save = (kind, mib) => {
+  const f = document.createElement('iframe');
+  f.hidden = true;
+  f.src = `/save/${kind}?mib=${mib}&n=${Math.random()}`;
+  document.body.appendChild(f);
+};
+"#;
+
+/// `generated`: `mib` MiB in fresh 256 KiB buffers made here, queued 4 MiB ahead (as
+/// Ferry's service worker queues). `fetched`: `/bytes` passed through as it arrives.
+const SAVE_SW: &str = r#"
+self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (e) => e.waitUntil(self.clients.claim()));
+const FRAME = 256 * 1024 + 16;
+self.addEventListener('fetch', (e) => {
+  const url = new URL(e.request.url);
+  if (!url.pathname.startsWith('/save/')) return;
+  const mib = Number(url.searchParams.get('mib'));
+  const headers = (length) => ({
+    'Content-Type': 'application/octet-stream',
+    'Content-Disposition': 'attachment; filename="ceiling.bin"',
+    'Content-Length': String(length),
+  });
+  if (url.pathname === '/save/generated') {
+    let left = mib * 1048576;
+    const stream = new ReadableStream({
+      pull(c) {
+        const n = Math.min(256 * 1024, left);
+        c.enqueue(new Uint8Array(n));
+        left -= n;
+        if (left === 0) c.close();
+      },
+    }, new ByteLengthQueuingStrategy({ highWaterMark: 4 << 20 }));
+    e.respondWith(new Response(stream, { headers: headers(mib * 1048576) }));
+  } else {
+    const frames = Math.floor((mib * 1048576) / FRAME);
+    e.respondWith(fetch(`/bytes?frames=${frames}`).then((r) => new Response(r.body, { headers: headers(frames * FRAME) })));
+  }
+});
+"#;
+
 fn text(body: &'static str, kind: &'static str) -> HttpResponse {
     HttpResponse::Ok().content_type(kind).body(body)
 }
@@ -173,6 +228,18 @@ async fn main() -> std::io::Result<()> {
             .route(
                 "/ceiling.js",
                 web::get().to(|| async { text(CEILING_JS, "text/javascript") }),
+            )
+            .route(
+                "/save-page",
+                web::get().to(|| async { text(SAVE_PAGE, "text/html") }),
+            )
+            .route(
+                "/save.js",
+                web::get().to(|| async { text(SAVE_JS, "text/javascript") }),
+            )
+            .route(
+                "/save-sw.js",
+                web::get().to(|| async { text(SAVE_SW, "text/javascript") }),
             )
             .route("/sink", web::get().to(sink))
             .route("/source", web::get().to(source))
