@@ -163,6 +163,10 @@ pub async fn chunks(
     };
     Ok(no_store(HttpResponse::Ok())
         .content_type("application/octet-stream")
+        // Ciphertext does not compress: without this the app's compression middleware
+        // would brotli the stream for any browser that accepts it, at a cost of most of a
+        // core on each side.
+        .insert_header((header::CONTENT_ENCODING, "identity"))
         .no_chunking(length)
         .streaming(serve(serving)))
 }

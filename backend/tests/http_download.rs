@@ -65,9 +65,21 @@ async fn claim(port: u16, share: &Share, token: [u8; 32]) -> Result<Claimed, (u1
 }
 
 async fn get_chunks(port: u16, share: &Share, claim: &str, from: u64) -> reqwest::Response {
+    get_chunks_accepting(port, share, claim, from, "identity").await
+}
+
+/// A chunk request whose client accepts the answer in these encodings.
+async fn get_chunks_accepting(
+    port: u16,
+    share: &Share,
+    claim: &str,
+    from: u64,
+    encodings: &str,
+) -> reqwest::Response {
     reqwest::Client::new()
         .get(api(port, share, &format!("/chunks?from={from}")))
         .header("Authorization", format!("Bearer {claim}"))
+        .header("Accept-Encoding", encodings)
         .send()
         .await
         .expect("GET chunks")
@@ -130,10 +142,14 @@ async fn a_file_comes_in_two_requests_and_counts_once_done() {
     assert_eq!(claimed.chunks, 161);
     let sealed = CHUNK as u64 + 16;
 
-    // Everything but the final chunk, exactly.
-    let response = get_chunks(server.port, &share, &claimed.token, 0).await;
+    // Everything but the final chunk, exactly as stored, even to a client that accepts
+    // compressed answers (a browser).
+    let browser = "gzip, deflate, br, zstd";
+    let response = get_chunks_accepting(server.port, &share, &claimed.token, 0, browser).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.content_length(), Some(160 * sealed));
+    let encoding = response.headers().get("content-encoding");
+    assert!(encoding.is_none_or(|e| e == "identity"), "{encoding:?}");
     let mut ciphertext = body(response, usize::MAX).await.unwrap();
     assert_eq!(ciphertext.len() as u64, 160 * sealed);
     // Asking for the final chunk is the acknowledgement of the rest.
