@@ -1,10 +1,15 @@
 //! The page's side of the transfer worker: start one, hand it a command, get reports.
-use std::{cell::Cell, rc::Rc};
+use std::{
+    cell::{Cell, RefCell},
+    rc::Rc,
+};
 
-use ferry_worker::{AesChoice, Command, Failure, FailureCode, Report, WORKER_URL};
+use ferry_worker::{
+    AesChoice, Command, Failure, FailureCode, Report, WORKER_URL, save_relay::SaveRelay,
+};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
-use web_sys::{Blob, MessageEvent, Worker};
+use web_sys::{Blob, MessageEvent, MessagePort, Worker};
 
 /// One running worker. Dropping it (outside its own callback) stops the worker.
 pub struct Transfer {
@@ -12,6 +17,56 @@ pub struct Transfer {
     stopped: Rc<Cell<bool>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_error: Closure<dyn FnMut(JsValue)>,
+}
+
+/// The page's end of the channel to the service worker saving a download.
+struct Relay {
+    port: MessagePort,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Relay {
+    /// Follows the download `handed` announced over `port`, until it ends or the transfer
+    /// stops.
+    fn start(
+        port: MessagePort,
+        handed: SaveRelay,
+        stopped: Rc<Cell<bool>>,
+        on_report: Rc<dyn Fn(Report, Option<Blob>)>,
+    ) -> Relay {
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            if stopped.get() {
+                return;
+            }
+            let Some(json) = js_sys::JSON::stringify(&ev.data())
+                .ok()
+                .and_then(|s| s.as_string())
+            else {
+                return;
+            };
+            for report in handed.reports(&json) {
+                if stopped.get() {
+                    return;
+                }
+                if matches!(report, Report::Downloaded { .. } | Report::Failed(_)) {
+                    stopped.set(true);
+                }
+                on_report(report, None);
+            }
+        });
+        port.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Relay {
+            port,
+            _on_message: on_message,
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.port.set_onmessage(None);
+        self.port.close();
+    }
 }
 
 impl Transfer {
@@ -42,12 +97,15 @@ impl Transfer {
             let _ = Reflect::set(&message, &"port".into(), port);
             transfer.push(port);
         }
-        let on_report = Rc::new(on_report);
+        let on_report: Rc<dyn Fn(Report, Option<Blob>)> = Rc::new(on_report);
         let stopped = Rc::new(Cell::new(false));
         let on_message = {
             let worker = worker.clone();
             let on_report = on_report.clone();
             let stopped = stopped.clone();
+            // A streaming download the worker handed over: the service worker's reports,
+            // followed for as long as this closure (the transfer) lives.
+            let relay = RefCell::new(None);
             let mut pending = Some(message);
             Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
                 // Reports already queued when the person cancelled are ignored.
@@ -68,6 +126,23 @@ impl Transfer {
                     if let Some(message) = pending.take() {
                         let _ = worker.post_message_with_transfer(&message, &transfer);
                     }
+                    return;
+                }
+                if let Report::HandedOver { name, size } = report {
+                    // The service worker saves the file; its reports come to the page now.
+                    // The worker is done: stopping it frees its memory (Argon2id's 64 MiB).
+                    worker.terminate();
+                    let port = Reflect::get(&data, &"port".into())
+                        .ok()
+                        .and_then(|v| v.dyn_into::<MessagePort>().ok());
+                    let Some(port) = port else {
+                        stopped.set(true);
+                        on_report(Report::Failed(lost_port()), None);
+                        return;
+                    };
+                    let handed = SaveRelay::new(name, size);
+                    let follow = Relay::start(port, handed, stopped.clone(), on_report.clone());
+                    *relay.borrow_mut() = Some(follow);
                     return;
                 }
                 let blob = Reflect::get(&data, &"blob".into())
@@ -122,7 +197,16 @@ impl Transfer {
     pub fn stop(&self) {
         self.stopped.set(true);
         self.worker.terminate();
+        // The relay, if any, ignores the service worker from now on (it may be running
+        // this very call: it is dropped with the transfer).
     }
+}
+
+fn lost_port() -> Failure {
+    Failure::new(
+        FailureCode::Internal,
+        "the download's channel to the service worker was lost; reload the page and try again",
+    )
 }
 
 impl Drop for Transfer {

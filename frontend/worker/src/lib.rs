@@ -10,12 +10,13 @@
 //! download to disk).
 #![deny(missing_docs)]
 
-use ferry_common::protocol::ErrorCode;
+use ferry_common::{client::ClientError, protocol::ErrorCode};
 use serde::{Deserialize, Serialize};
 
 pub mod pending;
 pub mod read_plan;
 pub mod reconnect;
+pub mod save_relay;
 
 /// Where Trunk puts the worker's loader (Trunk does not hash worker file names). Absolute,
 /// because the receive page lives under `/s/{id}`.
@@ -168,6 +169,15 @@ pub enum Report {
         /// Plaintext size.
         size: u64,
     },
+    /// Streaming download: the service worker has the download's source and fetches, opens
+    /// and saves the file; the `port` beside this message carries its reports (see
+    /// [`save_relay`]). The transfer worker is finished.
+    HandedOver {
+        /// Original file name.
+        name: String,
+        /// Plaintext size.
+        size: u64,
+    },
     /// Streaming download: the first chunks verified (all of a small file), so the page
     /// should now have its service worker start the browser's download of the stream.
     Streaming {
@@ -278,6 +288,37 @@ impl Failure {
             code,
             message: message.into(),
             attempts_left: None,
+        }
+    }
+
+    /// A connection that broke mid-transfer (and could not be replaced).
+    pub fn lost() -> Self {
+        Failure::new(
+            FailureCode::Network,
+            "the connection to the server was lost; please try again",
+        )
+    }
+}
+
+impl From<ClientError> for Failure {
+    /// A failure of the client core: a server refusal keeps its code (and the attempts
+    /// left after a wrong token); anything else is the page's own kind of failure.
+    fn from(e: ClientError) -> Failure {
+        if let (Some(code), Some(message)) = (e.server_code(), e.server_message()) {
+            let attempts_left = match &e {
+                ClientError::WrongToken { attempts_left, .. } => *attempts_left,
+                _ => None,
+            };
+            return Failure {
+                code: FailureCode::Server(code),
+                message: message.to_owned(),
+                attempts_left,
+            };
+        }
+        match e {
+            ClientError::Closed { .. } => Failure::lost(),
+            ClientError::Misuse(_) => Failure::new(FailureCode::Internal, e.to_string()),
+            _ => Failure::new(FailureCode::Internal, "the server answered out of turn"),
         }
     }
 }

@@ -13,7 +13,7 @@ use super::{
     keeper::{Keeper, NewRecord},
     post,
     resume::Found,
-    upload::{Ended, Producer, UploadOptions, client_failure, drive, producers},
+    upload::{Ended, Producer, UploadOptions, drive, producers},
 };
 
 /// How continuing an interrupted upload went.
@@ -46,7 +46,7 @@ pub async fn resumed(
     let lanes = chunks.lanes(options.lanes);
     let session = match UploadLanes::resume(&resumable, lanes) {
         Ok(session) => session,
-        Err(e) => return Continued::Over(Err(client_failure(e))),
+        Err(e) => return Continued::Over(Err(Failure::from(e))),
     };
     let shape = (size, u64::from(header.chunk_size), session.total_chunks());
     let keeper = Keeper::resumed(store, share_id, log);
@@ -113,7 +113,7 @@ pub async fn fresh(
         ciphertext_size: header.ciphertext_len(size),
     };
     let lanes = chunks.lanes(options.lanes);
-    let session = UploadLanes::new(&start, lanes).map_err(client_failure)?;
+    let session = UploadLanes::new(&start, lanes).map_err(Failure::from)?;
     let total = session.total_chunks();
     let record = NewRecord {
         key: keys.resume_record.clone(),

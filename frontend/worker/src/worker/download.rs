@@ -27,7 +27,6 @@ use super::{
     engine::{Chunks, failure, result},
     now_ms, post, sleep_ms,
     socket::{Event, Socket, lost},
-    upload::client_failure,
     via_service_worker,
 };
 
@@ -166,7 +165,7 @@ async fn into_blob(
             }
             DownloadAction::Ready(ready) => break ready,
             DownloadAction::Done { .. } => return Err(protocol_error()),
-            DownloadAction::Failed(e) => return Err(client_failure(e)),
+            DownloadAction::Failed(e) => return Err(Failure::from(e)),
         }
     };
     let (name, size) = open_metadata(&ready, keys, header)?;
@@ -237,7 +236,7 @@ enum Stop {
 /// Sorts a failure of the client core once chunks flow.
 fn stop(e: ClientError) -> Stop {
     if e.is_transient() {
-        Stop::Transient(client_failure(e))
+        Stop::Transient(Failure::from(e))
     } else {
         Stop::Fatal(stream_failure(e))
     }
@@ -296,7 +295,7 @@ async fn connections(
             None,
         );
         sleep_ms(pause).await;
-        session.resume().map_err(client_failure)?;
+        session.resume().map_err(Failure::from)?;
     }
 }
 
@@ -462,6 +461,6 @@ fn step(session: &mut Download, socket: &Socket) -> Result<Option<u32>, Stop> {
 fn stream_failure(e: ClientError) -> Failure {
     match e {
         ClientError::ServerProtocol(_) => failure(ferry_common::Error::Corrupted),
-        other => client_failure(other),
+        other => Failure::from(other),
     }
 }

@@ -18,7 +18,7 @@ use futures_util::future::{Either, select, try_join_all};
 use super::{
     now_ms, post, sleep_ms,
     socket::{Event, Socket},
-    upload::{Producer, client_failure},
+    upload::Producer,
 };
 
 /// What the lanes of one upload share.
@@ -125,7 +125,7 @@ async fn turn(shared: &Shared, lane: usize) -> Result<Option<Uploaded>, Stop> {
         }
         match shared.poll(lane) {
             Some(UploadAction::Done(done)) => return Ok(Some(done)),
-            Some(UploadAction::Failed(e)) => return Err(Stop::Fatal(client_failure(e))),
+            Some(UploadAction::Failed(e)) => return Err(Stop::Fatal(Failure::from(e))),
             _ => shared.news().await,
         }
     }

@@ -22,14 +22,29 @@ pub fn scope() -> DedicatedWorkerGlobalScope {
 
 /// Posts a report (and a Blob beside it) to the page.
 pub fn post(report: &Report, blob: Option<&Blob>) {
+    post_with(report, blob.map(|b| ("blob", b.as_ref())), false);
+}
+
+/// Posts a report with a port beside it, transferred to the page.
+pub fn post_port(report: &Report, port: web_sys::MessagePort) {
+    post_with(report, Some(("port", port.as_ref())), true);
+}
+
+/// Posts `report` as JSON, with what JSON cannot carry beside it (transferred, if asked).
+fn post_with(report: &Report, beside: Option<(&str, &JsValue)>, transfer: bool) {
     let msg = Object::new();
     // unwrap: reports are plain structs that always serialise.
     let json = serde_json::to_string(report).expect("report serialises");
     let _ = Reflect::set(&msg, &"json".into(), &JsValue::from_str(&json));
-    if let Some(blob) = blob {
-        let _ = Reflect::set(&msg, &"blob".into(), blob);
-    }
-    let _ = scope().post_message(&msg);
+    let Some((key, value)) = beside else {
+        let _ = scope().post_message(&msg);
+        return;
+    };
+    let _ = Reflect::set(&msg, &key.into(), value);
+    let _ = match transfer {
+        true => scope().post_message_with_transfer(&msg, &js_sys::Array::of1(value)),
+        false => scope().post_message(&msg),
+    };
 }
 
 /// Milliseconds since the epoch, for throttling progress reports.

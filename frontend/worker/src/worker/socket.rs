@@ -129,10 +129,7 @@ impl Socket {
 
 /// The failure for a connection that broke mid-transfer.
 pub fn lost() -> Failure {
-    Failure::new(
-        FailureCode::Network,
-        "the connection to the server was lost; please try again",
-    )
+    Failure::lost()
 }
 
 impl Drop for Socket {

@@ -33,7 +33,6 @@ use super::{
     engine::{Chunks, result},
     keeper::Keeper,
     lanes, post, resume,
-    socket::lost,
 };
 
 /// What the page asked for besides the file and the passphrase.
@@ -46,28 +45,6 @@ pub struct UploadOptions {
     pub aes: AesChoice,
     /// Sockets to spread the segments over.
     pub lanes: usize,
-}
-
-/// Turns a failure of the client core into one for the page: a server refusal keeps the
-/// server's code and sentence; a closed socket is `Network`; a server that broke the
-/// protocol is `Internal`.
-pub fn client_failure(e: ClientError) -> Failure {
-    if let (Some(code), Some(message)) = (e.server_code(), e.server_message()) {
-        let attempts_left = match &e {
-            ClientError::WrongToken { attempts_left, .. } => *attempts_left,
-            _ => None,
-        };
-        return Failure {
-            code: FailureCode::Server(code),
-            message: message.to_owned(),
-            attempts_left,
-        };
-    }
-    match e {
-        ClientError::Closed { .. } => lost(),
-        ClientError::Misuse(_) => Failure::new(FailureCode::Internal, e.to_string()),
-        _ => Failure::new(FailureCode::Internal, "the server answered out of turn"),
-    }
 }
 
 /// Starts reading bytes `start..end` of the file (`File.slice`, then `arrayBuffer()`).
@@ -330,9 +307,9 @@ pub(super) enum Stop {
 impl From<ClientError> for Stop {
     fn from(e: ClientError) -> Stop {
         if e.is_transient() {
-            Stop::Transient(client_failure(e))
+            Stop::Transient(Failure::from(e))
         } else {
-            Stop::Fatal(client_failure(e))
+            Stop::Fatal(Failure::from(e))
         }
     }
 }
