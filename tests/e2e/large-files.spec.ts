@@ -133,9 +133,8 @@ test('a 1 GiB file round-trips through Chromium with memory flat', async ({ harn
     );
     // A bound that does not depend on the file size: half of the default 1 GiB file, so a
     // file held whole anywhere in Chromium fails it. Measured here (PSS of every process of
-    // this Chromium, 2-core machine): +170-230 MiB up and +260-330 MiB down at 1 GiB,
-    // levelling off near +500 MiB down for 4-8 GiB (BENCHMARKS.md): spent chunk buffers
-    // that V8 collects lazily, mostly in the service worker, not the file.
+    // this Chromium, 2-core machine): +170-230 MiB up at 1 GiB; down +96-110 MiB since the
+    // service worker fetches and opens the file itself (BENCHMARKS.md).
     const bound = 512 * MiB;
     expect(upDelta, 'Chromium memory above idle during the upload').toBeLessThan(bound);
     expect(downDelta, 'Chromium memory above idle during the download').toBeLessThan(bound);

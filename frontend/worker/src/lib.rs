@@ -69,9 +69,11 @@ pub enum Command {
         #[serde(default)]
         lanes: Option<u8>,
     },
-    /// Download and decrypt a share. With a `MessagePort` beside this message the
-    /// plaintext streams to it (see `sw.js`); without one it is assembled into a `Blob` of
-    /// at most [`BLOB_CAP`] bytes.
+    /// Download and decrypt a share. With a `MessagePort` beside this message (whose other
+    /// end the page gave its service worker) the worker claims the download over HTTP and
+    /// hands the service worker its source; the service worker fetches, opens and saves the
+    /// file (see `sw.js` and [`save_relay`]). Without one the worker receives it over the
+    /// download socket into a `Blob` of at most [`BLOB_CAP`] bytes.
     Download {
         /// The share ID from the link's path.
         share_id: String,
