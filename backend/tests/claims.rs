@@ -204,11 +204,7 @@ async fn a_stray_message_after_the_final_chunk_does_not_count() {
 #[tokio::test]
 async fn a_blob_shorter_than_recorded_never_counts() {
     let server = TestServer::start(|c| c.lease = Duration::from_secs(3600)).await;
-    let data = random_bytes(3 * CHUNK);
-    let share = upload(server.port, &data, &UploadOpts::default())
-        .await
-        .unwrap();
-    truncate_blob(&server, &share.id, 5);
+    let share = share_with_short_blob(&server).await;
     let err = download(server.port, &share).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Internal, "{err:?}");
     let status = owner_status(server.port, &share).await;

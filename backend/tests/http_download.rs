@@ -306,11 +306,7 @@ async fn refusals_say_why() {
 #[tokio::test]
 async fn a_blob_shorter_than_recorded_is_never_counted() {
     let server = TestServer::start(|c| c.lease = Duration::from_secs(3600)).await;
-    let data = random_bytes(3 * CHUNK);
-    let share = upload(server.port, &data, &UploadOpts::default())
-        .await
-        .unwrap();
-    truncate_blob(&server, &share.id, 5);
+    let share = share_with_short_blob(&server).await;
     let claimed = claim(server.port, &share, share.token).await.unwrap();
     let whole = body(
         get_chunks(server.port, &share, &claimed.token, 0).await,

@@ -28,6 +28,21 @@ const NO_SW_PROXY_PORT = 18279;
 // A trace would keep every byte of these transfers.
 test.use({ trace: 'off' });
 
+/** A random file of `size` bytes sent by the CLI straight to `server`, and its link
+ * rebased onto `origin` (a fault proxy's); the file's marker, the passphrase and the
+ * link secret go into the secrets the harness looks for. */
+async function cliShare(harness: Harness, server: { url: string }, origin: string, name: string, size: number) {
+  const file = makeFile(name, size);
+  const pass = passphrase();
+  harness.secrets.push(file.marker, pass);
+  const { stdout } = await run(cliBinary(), ['send', file.path, '--server', server.url], {
+    env: { ...process.env, FERRY_PASSPHRASE: pass },
+  });
+  const link = rebase(stdout.trim(), origin);
+  harness.secrets.push(new URL(link).hash.slice(1));
+  return { file, pass, link };
+}
+
 /** The most WebSockets `page` (its workers included) had open at once, counted from
  * Playwright's events: opened, and closed or failed. */
 function watchSockets(page: Page): () => number {
@@ -92,14 +107,7 @@ test('a browser download through three dropped connections arrives byte for byte
   // window (~16 MiB), so the claim is held and the download resumes inside it.
   const proxy = await startProxy(server, ['--cut-after', String(20 * MiB), '--direction', 'down', '--max-cuts', '3']);
   try {
-    const file = makeFile('through-cuts-down.bin', 72 * MiB + 54_321);
-    const pass = passphrase();
-    harness.secrets.push(file.marker, pass);
-    const { stdout } = await run(cliBinary(), ['send', file.path, '--server', server.url], {
-      env: { ...process.env, FERRY_PASSPHRASE: pass },
-    });
-    const link = rebase(stdout.trim(), proxy.url);
-    harness.secrets.push(new URL(link).hash.slice(1));
+    const { file, pass, link } = await cliShare(harness, server, proxy.url, 'through-cuts-down.bin', 72 * MiB + 54_321);
 
     const recipient = await harness.openPage(proxy.url, { recordFrames: false });
     await recipient.addInitScript(RECONNECT_WATCH);
@@ -131,14 +139,7 @@ test('a download cut inside its first window resumes inside its claim and counts
   // HTTP"): the service worker asks for the rest under the same claim token.
   const proxy = await startProxy(server, ['--cut-after', String(4 * MiB), '--direction', 'down', '--max-cuts', '1']);
   try {
-    const file = makeFile('inside-first-window.bin', 12 * MiB);
-    const pass = passphrase();
-    harness.secrets.push(file.marker, pass);
-    const { stdout } = await run(cliBinary(), ['send', file.path, '--server', server.url], {
-      env: { ...process.env, FERRY_PASSPHRASE: pass },
-    });
-    const link = rebase(stdout.trim(), proxy.url);
-    harness.secrets.push(new URL(link).hash.slice(1));
+    const { file, pass, link } = await cliShare(harness, server, proxy.url, 'inside-first-window.bin', 12 * MiB);
 
     const recipient = await harness.openPage(proxy.url, { recordFrames: false });
     await recipient.addInitScript(RECONNECT_WATCH);
@@ -447,14 +448,7 @@ test('a download on a page without a service worker (a Blob) through three dropp
       ...launchOptions,
       args: [...(launchOptions.args ?? []), '--host-resolver-rules=MAP ferry.test 127.0.0.1, MAP * ~NOTFOUND'],
     });
-    const file = makeFile('cuts-blob-down.bin', 72 * MiB + 2468);
-    const pass = passphrase();
-    harness.secrets.push(file.marker, pass);
-    const { stdout } = await run(cliBinary(), ['send', file.path, '--server', server.url], {
-      env: { ...process.env, FERRY_PASSPHRASE: pass },
-    });
-    const link = rebase(stdout.trim(), origin);
-    harness.secrets.push(new URL(link).hash.slice(1));
+    const { file, pass, link } = await cliShare(harness, server, origin, 'cuts-blob-down.bin', 72 * MiB + 2468);
 
     const recipient = await harness.openPage(origin, { browser: insecureBrowser, recordFrames: false });
     await recipient.addInitScript(RECONNECT_WATCH);

@@ -721,6 +721,17 @@ pub async fn owner_status(port: u16, share: &Share) -> ShareStatus {
         .expect("ShareStatus JSON")
 }
 
+/// A one-time share of 3 chunks of 64 KiB whose stored ciphertext then lost its last 5
+/// bytes: shorter than recorded.
+pub async fn share_with_short_blob(server: &TestServer) -> Share {
+    let data = random_bytes(3 * 64 * 1024);
+    let share = upload(server.port, &data, &UploadOpts::default())
+        .await
+        .unwrap();
+    truncate_blob(server, &share.id, 5);
+    share
+}
+
 /// Cuts `by` bytes off the end of the share's stored ciphertext (its last stored file).
 pub fn truncate_blob(server: &TestServer, id: &str, by: u64) {
     let files: Vec<_> = walk(&server.dir.path().join("segments").join(id));
