@@ -126,14 +126,27 @@ export function findInDir(dir: string, needle: Buffer): string | undefined {
   return undefined;
 }
 
-/** Every regular file under `dir` with its size. */
+/** Every regular file under `dir` with its size. A running server may rename or remove
+ * files meanwhile (a segment's staging file becomes the segment): what vanished between
+ * listing and reading is left out, as it would be from a listing a moment later. */
 export function listFiles(dir: string): { path: string; size: number }[] {
   const out: { path: string; size: number }[] = [];
-  if (!existsSync(dir)) return out;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (e: any) {
+    if (e?.code === 'ENOENT') return out;
+    throw e;
+  }
+  for (const entry of entries) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...listFiles(path));
-    else if (entry.isFile()) out.push({ path, size: statSync(path).size });
+    if (entry.isDirectory()) {
+      out.push(...listFiles(path));
+      continue;
+    }
+    if (!entry.isFile()) continue;
+    const stat = statSync(path, { throwIfNoEntry: false });
+    if (stat) out.push({ path, size: stat.size });
   }
   return out;
 }
