@@ -2,7 +2,7 @@
 // WebSocket frame captured, a long-task monitor, and helpers to send and receive.
 import { test as base, expect, type Browser, type BrowserContextOptions, type Download, type Page } from '@playwright/test';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 
