@@ -10,7 +10,9 @@
 set -euo pipefail
 VERSION=0.14.1
 BIN="$HOME/.cargo/bin/s3s-fs"
-if ! [ -x "$BIN" ] || ! cargo install --list | grep -qx "s3s-fs v$VERSION:"; then
+# The list is read whole first: `grep -q` leaving a pipe early would fail it under pipefail.
+installed="$(cargo install --list)"
+if ! [ -x "$BIN" ] || ! grep -qx "s3s-fs v$VERSION:" <<<"$installed"; then
   echo "with-s3.sh: installing s3s-fs $VERSION" >&2
   cargo install --locked s3s-fs --version "$VERSION" --features binary
 fi
