@@ -1,5 +1,5 @@
-//! `BlobStore`: ciphertext through `object_store` (its local file system store here; the
-//! same calls work against S3-compatible stores).
+//! `BlobStore`: ciphertext through `object_store`, on the local file system (the default)
+//! or in an S3-compatible bucket ([`s3`]); every method works the same on both.
 //!
 //! A share's ciphertext is stored as segments of consecutive sealed chunks, one object
 //! each under `segments/<id>/<index>`, written once with `PutMode::Create`: the local
@@ -8,6 +8,11 @@
 //! same index is told it exists, and nothing needs multipart bookkeeping that only one
 //! process could continue. Shares stored before segments keep one object, `blobs/<id>`,
 //! and stay readable.
+//!
+//! Keys hold the share ID (public: it is in every link) and a segment index, never a file
+//! name or anything secret.
+mod s3;
+
 use std::{
     collections::HashMap,
     ops::Range,
@@ -15,6 +20,8 @@ use std::{
     sync::Arc,
     time::{Duration, SystemTime},
 };
+
+pub use self::s3::{S3Credentials, S3Settings};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -48,8 +55,19 @@ pub struct StoredBlob {
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
-    /// Root directory of the local store (for sweeping stale staging files).
+    /// Root directory of the local store (for sweeping stale staging files); `None` on
+    /// S3, which has no staging files.
     local_root: Option<PathBuf>,
+}
+
+/// Where the blobs are kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BlobBackend {
+    /// Under `<data_dir>/blobs` and `<data_dir>/segments` (the default).
+    #[default]
+    Local,
+    /// In an S3-compatible bucket.
+    S3(S3Settings),
 }
 
 impl BlobStore {
@@ -64,6 +82,28 @@ impl BlobStore {
             store: Arc::new(store),
             local_root: Some(root),
         })
+    }
+
+    /// The bucket `settings` name, checked to answer (see [`s3`]).
+    pub async fn s3(settings: &S3Settings) -> anyhow::Result<BlobStore> {
+        Ok(BlobStore {
+            store: s3::open(settings).await?,
+            local_root: None,
+        })
+    }
+
+    /// Opens the store `backend` names (`data_dir` is used by the local one only).
+    pub async fn open(backend: &BlobBackend, data_dir: &FsPath) -> anyhow::Result<BlobStore> {
+        match backend {
+            BlobBackend::Local => Self::local(data_dir),
+            BlobBackend::S3(settings) => Self::s3(settings).await,
+        }
+    }
+
+    /// Whether the blobs live on the data directory's filesystem (so that its free space
+    /// limits uploads).
+    pub fn is_local(&self) -> bool {
+        self.local_root.is_some()
     }
 
     fn key(id: &str) -> Path {
@@ -81,15 +121,29 @@ impl BlobStore {
         index: u64,
         payload: PutPayload,
     ) -> anyhow::Result<Put> {
+        let key = Self::segment_key(id, index);
         let opts = PutOptions::from(PutMode::Create);
-        match self
-            .store
-            .put_opts(&Self::segment_key(id, index), payload, opts)
-            .await
-        {
+        match self.store.put_opts(&key, payload, opts).await {
             Ok(_) => Ok(Put::Created),
             Err(object_store::Error::AlreadyExists { .. }) => Ok(Put::Exists),
-            Err(e) => Err(e.into()),
+            Err(e) => self.after_failed_put(&key, e).await,
+        }
+    }
+
+    /// A PUT that failed without a verdict: an S3 server may refuse `If-None-Match: *`
+    /// before reading the body and close the connection, so the client sees a broken pipe
+    /// instead of 412 (s3s-fs does, for any body larger than its buffers); a connection
+    /// cut after the server stored the object looks the same. If an object is there now,
+    /// it is reported as existing, which makes the caller compare it with what it sent
+    /// (equal when this write landed); if none is, the write failed.
+    async fn after_failed_put(
+        &self,
+        key: &Path,
+        failed: object_store::Error,
+    ) -> anyhow::Result<Put> {
+        match self.store.head(key).await {
+            Ok(_) => Ok(Put::Exists),
+            Err(_) => Err(failed.into()),
         }
     }
 
@@ -177,7 +231,8 @@ impl BlobStore {
 
     /// Removes staging files (`<key>#<digits>`) that a crash left behind, once older than
     /// `grace` (a live write's staging file is younger, whichever process writes it).
-    /// Returns how many were removed.
+    /// Returns how many were removed. Nothing to do on S3: an object there appears whole
+    /// when its PUT completes, and a PUT cut short leaves nothing behind.
     pub fn sweep_staging(&self, grace: Duration) -> anyhow::Result<usize> {
         let Some(root) = &self.local_root else {
             return Ok(0);

@@ -7,7 +7,10 @@ use std::{
 
 use clap::Parser;
 
-use crate::origin::Origin;
+use crate::{
+    blobs::{BlobBackend, S3Credentials, S3Settings},
+    origin::Origin,
+};
 
 /// Largest chunk size (plaintext bytes per chunk) the server accepts in a header: 4 MiB.
 /// Every WebSocket binary frame holds one sealed chunk, so this bounds frame sizes.
@@ -23,6 +26,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Directory for blobs and the SQLite database; created if missing.
     pub data_dir: PathBuf,
+    /// Where the blobs go: under `data_dir` (the default) or in an S3 bucket.
+    pub blobs: BlobBackend,
     /// Metadata database URL; `None` means SQLite at `<data_dir>/ferry.db`.
     pub database_url: Option<String>,
     /// Largest plaintext file accepted, in bytes.
@@ -78,6 +83,7 @@ impl Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir,
+            blobs: BlobBackend::Local,
             database_url: None,
             max_file_size: 10 << 30,
             max_expiry_secs: 7 * 86_400,
@@ -208,12 +214,55 @@ pub struct Cli {
         default_value = "127.0.0.1,::1"
     )]
     pub trusted_proxies: Vec<IpAddr>,
+    /// Keep the blobs in this S3 bucket (it must exist) instead of the data directory.
+    /// Credentials come only from the environment: FERRY_S3_ACCESS_KEY_ID and
+    /// FERRY_S3_SECRET_ACCESS_KEY (or the standard AWS_* variables).
+    #[arg(long, env = "FERRY_S3_BUCKET", value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// The S3-compatible service's URL (default: AWS, by --s3-region).
+    #[arg(
+        long,
+        env = "FERRY_S3_ENDPOINT",
+        value_name = "URL",
+        requires = "s3_bucket"
+    )]
+    pub s3_endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(long, env = "FERRY_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// A prefix for every key, so that the bucket can hold other things too.
+    #[arg(long, env = "FERRY_S3_PREFIX", default_value = "")]
+    pub s3_prefix: String,
+    /// Allow a plain http:// endpoint (loopback or a private network only: requests and
+    /// ciphertext travel unencrypted).
+    #[arg(long, env = "FERRY_S3_ALLOW_HTTP")]
+    pub s3_allow_http: bool,
+    /// Address the bucket as bucket.host (virtual-hosted style) instead of host/bucket.
+    #[arg(long, env = "FERRY_S3_VIRTUAL_HOSTED")]
+    pub s3_virtual_hosted: bool,
 }
 
 impl Cli {
+    /// The blob store these flags choose (credentials read from the environment).
+    fn blobs(&self) -> BlobBackend {
+        let Some(bucket) = &self.s3_bucket else {
+            return BlobBackend::Local;
+        };
+        BlobBackend::S3(S3Settings {
+            endpoint: self.s3_endpoint.clone(),
+            bucket: bucket.clone(),
+            region: self.s3_region.clone(),
+            prefix: self.s3_prefix.clone(),
+            allow_http: self.s3_allow_http,
+            virtual_hosted: self.s3_virtual_hosted,
+            credentials: S3Credentials::from_env(),
+        })
+    }
+
     /// The [`Config`] these flags describe.
     pub fn into_config(self) -> Config {
         Config {
+            blobs: self.blobs(),
             listen: self.listen,
             data_dir: self.data_dir,
             database_url: self.database_url,
@@ -317,12 +366,40 @@ mod tests {
         assert_eq!(c.reserve_space, 64 << 20);
         assert_eq!(c.max_sockets_per_ip, 16);
         assert_eq!(c.max_sockets, None);
+        assert_eq!(c.blobs, BlobBackend::Local);
         assert_eq!(
             c.trusted_proxies,
             vec![
                 IpAddr::from([127, 0, 0, 1]),
                 IpAddr::from(std::net::Ipv6Addr::LOCALHOST)
             ]
+        );
+    }
+
+    #[test]
+    fn a_bucket_chooses_s3() {
+        let c = Cli::parse_from([
+            "ferry-server",
+            "--s3-bucket",
+            "ferry-blobs",
+            "--s3-endpoint",
+            "http://127.0.0.1:9000",
+            "--s3-allow-http",
+            "--s3-prefix=a/",
+        ])
+        .into_config();
+        let BlobBackend::S3(s3) = c.blobs else {
+            panic!("not S3: {:?}", c.blobs);
+        };
+        assert_eq!(s3.bucket, "ferry-blobs");
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s3.region, "us-east-1");
+        assert_eq!(s3.prefix, "a/");
+        assert!(s3.allow_http && !s3.virtual_hosted);
+        // An endpoint without a bucket is a mistake, not a silent local store.
+        assert!(
+            Cli::try_parse_from(["ferry-server", "--s3-endpoint", "http://127.0.0.1:9000"])
+                .is_err()
         );
     }
 

@@ -104,8 +104,20 @@ impl Application {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let shares = ShareStore::connect(&config.database_url()).await?;
-        let blobs = BlobStore::local(&config.data_dir)?;
-        let space = Space::new(&config.data_dir, config.reserve_space);
+        let blobs = BlobStore::open(&config.blobs, &config.data_dir).await?;
+        let space = if blobs.is_local() {
+            Space::new(&config.data_dir, config.reserve_space)
+        } else {
+            Space::blobs_elsewhere(&config.data_dir, config.reserve_space)
+        };
+        tracing::info!(
+            blobs = if blobs.is_local() {
+                "data directory"
+            } else {
+                "S3 bucket"
+            },
+            "blob store opened"
+        );
         let descriptors = descriptors::raise_limit();
         let max_sockets = config
             .max_sockets

@@ -7,6 +7,12 @@
 //! one sits in the ballast file `<data_dir>/reserve`. When a removal fails because the disk
 //! is full, the ballast is deleted, the removal is retried, and the ballast is written again
 //! by the next sweep once there is room.
+//!
+//! With the blobs in an S3 bucket ([`Space::blobs_elsewhere`]) uploads write nothing to
+//! this filesystem and a bucket reports no free space, so uploads are admitted without a
+//! check (a bucket that is full or over quota refuses the write, which fails the upload
+//! before anything is acknowledged). The ballast stays: it protects the database, which
+//! still lives in the data directory when it is SQLite.
 use std::{
     fs::File,
     io::{self, Write},
@@ -28,6 +34,8 @@ pub struct Space {
 struct Inner {
     dir: PathBuf,
     reserve: u64,
+    /// Whether uploads are stored on this filesystem (false: blobs in a bucket).
+    holds_blobs: bool,
     /// Bytes admitted to uploads that are still running (not yet written in full).
     pending: AtomicU64,
 }
@@ -61,10 +69,21 @@ impl Space {
     /// Space accounting for `dir` keeping `reserve` bytes free and `reserve` more in the
     /// ballast file (written now if there is room).
     pub fn new(dir: &Path, reserve: u64) -> Space {
+        Self::build(dir, reserve, true)
+    }
+
+    /// As [`Space::new`] for a server whose blobs are kept elsewhere (S3): uploads are
+    /// admitted whatever this filesystem has free; only the ballast is kept.
+    pub fn blobs_elsewhere(dir: &Path, reserve: u64) -> Space {
+        Self::build(dir, reserve, false)
+    }
+
+    fn build(dir: &Path, reserve: u64, holds_blobs: bool) -> Space {
         let space = Space {
             inner: Arc::new(Inner {
                 dir: dir.to_owned(),
                 reserve,
+                holds_blobs,
                 pending: AtomicU64::new(0),
             }),
         };
@@ -90,6 +109,12 @@ impl Space {
 
     /// Promises `bytes` to an upload if they fit.
     pub fn admit(&self, bytes: u64) -> io::Result<Result<Admission, NoSpace>> {
+        if !self.inner.holds_blobs {
+            return Ok(Ok(Admission {
+                space: self.clone(),
+                bytes: 0,
+            }));
+        }
         let available = self.available()?;
         if bytes > available {
             return Ok(Err(NoSpace {
@@ -208,6 +233,17 @@ mod tests {
                 .unwrap()
                 .len(),
             1 << 20
+        );
+    }
+
+    #[test]
+    fn blobs_elsewhere_are_admitted_whatever_the_disk_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let space = Space::blobs_elsewhere(dir.path(), 1 << 20);
+        assert!(space.admit(u64::MAX).unwrap().is_ok());
+        assert!(
+            dir.path().join(BALLAST_NAME).exists(),
+            "the database's ballast"
         );
     }
 

@@ -347,6 +347,7 @@ async fn a_download_resumes_on_another_server_process() {
 
     let mut config = Config::for_tests(server.dir.path().to_path_buf());
     config.database_url = server.config.database_url.clone();
+    config.blobs = server.config.blobs.clone();
     let other = Application::build(config).await.expect("a second server");
     let other_port = other.port();
     let handle = other.handle();

@@ -147,7 +147,11 @@ async fn two_connections_sending_the_same_segment_leave_one_object() {
     send_segments(&mut b, one, per, ready.segment_chunks).await;
     await_ack(&mut a, 1).await;
     await_ack(&mut b, 1).await;
-    let objects = list_files(&server.dir.path().join("segments").join(&ready.id));
+    let objects = list_files(
+        &blob_root(server.dir.path())
+            .join("segments")
+            .join(&ready.id),
+    );
     assert_eq!(objects, vec!["0", "1"]);
     drop((a, b));
     let session = Upload::resume(&resumable(&prep, &ready)).unwrap();

@@ -6,7 +6,11 @@ pub mod raw_ws;
 
 use std::{net::IpAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use ferry_backend::{Application, Config, gate::SocketGate};
+use ferry_backend::{
+    Application, Config,
+    blobs::{BlobBackend, S3Credentials, S3Settings},
+    gate::SocketGate,
+};
 use ferry_common::{
     FileMetadata, Header, KdfParams, Keys, LinkSecret, StreamDecryptor, StreamEncryptor, b64,
     client::{
@@ -56,6 +60,7 @@ impl TestServer {
         if let Ok(url) = std::env::var("FERRY_TEST_DATABASE_URL") {
             config.database_url = Some(url);
         }
+        config.blobs = blob_backend(dir.path());
         tweak(&mut config);
         let app = Application::build(config.clone())
             .await
@@ -78,8 +83,9 @@ impl TestServer {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    /// Where the blobs from before segments are files (see [`blob_root`]).
     pub fn blob_dir(&self) -> PathBuf {
-        self.dir.path().join("blobs")
+        blob_root(self.dir.path()).join("blobs")
     }
 
     /// What the store holds: the ID of every share or upload with stored objects (a
@@ -100,11 +106,88 @@ impl TestServer {
     }
 }
 
-/// What the store under `data_dir` holds (see [`TestServer::blob_files`]).
+/// The S3-compatible server the suite runs against, if any: `scripts/with-s3.sh` starts
+/// s3s-fs, creates a bucket and sets these variables.
+pub struct TestS3 {
+    pub endpoint: String,
+    pub bucket: String,
+    /// s3s-fs's root directory: it keeps each object as the file `<root>/<bucket>/<key>`.
+    pub root: PathBuf,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+/// The bucket from `FERRY_TEST_S3_*`, or `None` to keep blobs in the data directory.
+pub fn test_s3() -> Option<TestS3> {
+    let var = |name: &str| std::env::var(format!("FERRY_TEST_S3_{name}")).ok();
+    Some(TestS3 {
+        endpoint: var("ENDPOINT")?,
+        bucket: var("BUCKET")?,
+        root: var("ROOT")?.into(),
+        access_key_id: var("ACCESS_KEY_ID")?,
+        secret_access_key: var("SECRET_ACCESS_KEY")?,
+    })
+}
+
+/// Each data directory's own key prefix in the shared bucket, so that tests never see
+/// each other's objects and a server restarted on the same directory finds its own.
+pub fn s3_prefix(data_dir: &std::path::Path) -> String {
+    let name = data_dir.file_name().expect("a temp dir's name");
+    format!("t-{}", name.to_string_lossy().trim_start_matches('.'))
+}
+
+/// The blob store a server on `data_dir` uses: the test bucket under the directory's
+/// prefix when `FERRY_TEST_S3_*` is set, else the data directory.
+pub fn blob_backend(data_dir: &std::path::Path) -> BlobBackend {
+    let Some(s3) = test_s3() else {
+        return BlobBackend::Local;
+    };
+    BlobBackend::S3(S3Settings {
+        endpoint: Some(s3.endpoint),
+        bucket: s3.bucket,
+        region: "us-east-1".into(),
+        prefix: s3_prefix(data_dir),
+        allow_http: true,
+        virtual_hosted: false,
+        credentials: Some(S3Credentials {
+            access_key_id: s3.access_key_id,
+            secret_access_key: s3.secret_access_key,
+            session_token: None,
+        }),
+    })
+}
+
+/// The environment that gives a `ferry-server` process on `data_dir` the same store.
+pub fn blob_env(data_dir: &std::path::Path) -> Vec<(&'static str, String)> {
+    let Some(s3) = test_s3() else {
+        return Vec::new();
+    };
+    vec![
+        ("FERRY_S3_BUCKET", s3.bucket),
+        ("FERRY_S3_ENDPOINT", s3.endpoint),
+        ("FERRY_S3_ALLOW_HTTP", "true".into()),
+        ("FERRY_S3_PREFIX", s3_prefix(data_dir)),
+        ("FERRY_S3_ACCESS_KEY_ID", s3.access_key_id),
+        ("FERRY_S3_SECRET_ACCESS_KEY", s3.secret_access_key),
+    ]
+}
+
+/// The directory where the store of a server on `data_dir` keeps `blobs/` and
+/// `segments/` as plain files: the data directory itself, or on S3 the prefix's
+/// directory in s3s-fs's root.
+pub fn blob_root(data_dir: &std::path::Path) -> PathBuf {
+    match test_s3() {
+        Some(s3) => s3.root.join(s3.bucket).join(s3_prefix(data_dir)),
+        None => data_dir.to_path_buf(),
+    }
+}
+
+/// What the store of a server on `data_dir` holds (see [`TestServer::blob_files`]).
 pub fn stored(data_dir: &std::path::Path) -> Vec<String> {
-    let mut names = list_files(&data_dir.join("blobs"));
-    for id in list_files(&data_dir.join("segments")) {
-        let files = list_files(&data_dir.join("segments").join(&id));
+    let root = blob_root(data_dir);
+    let mut names = list_files(&root.join("blobs"));
+    for id in list_files(&root.join("segments")) {
+        let files = list_files(&root.join("segments").join(&id));
         names.extend(files.iter().filter(|f| f.contains('#')).cloned());
         if files.iter().any(|f| !f.contains('#')) {
             names.push(id);
@@ -734,7 +817,7 @@ pub async fn share_with_short_blob(server: &TestServer) -> Share {
 
 /// Cuts `by` bytes off the end of the share's stored ciphertext (its last stored file).
 pub fn truncate_blob(server: &TestServer, id: &str, by: u64) {
-    let files: Vec<_> = walk(&server.dir.path().join("segments").join(id));
+    let files: Vec<_> = walk(&blob_root(server.dir.path()).join("segments").join(id));
     let number = |p: &std::path::PathBuf| {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         name.parse::<u64>().expect("a segment's index")
