@@ -448,18 +448,12 @@ async fn stream_chunks(
     loop {
         while may_send(plan, &at) {
             let index = at.sent;
-            if (index >= plan.window || index + 1 == plan.chunks) && !claim.held {
-                if !state.shares.hold(claim).await? {
-                    return Err(Stopped::ByServer(lost_claim(state, &row.id).await));
-                }
-                claim.held = true;
-            }
-            renew_if_due(state, claim, &mut at).await?;
+            before_chunk(state, plan, claim, index, &mut at.last_renew).await?;
             let bytes = read_chunk(state, row, plan, index).await?;
             session.binary(bytes).await.map_err(Stopped::ByClient)?;
             at.sent += 1;
         }
-        renew_if_due(state, claim, &mut at).await?;
+        renew_if_due(state, claim, &mut at.last_renew).await?;
         let msg = ws::next_message(session, stream, state.config.idle_timeout)
             .await
             .map_err(Stopped::ByClient)?;
@@ -477,15 +471,38 @@ fn may_send(plan: &Plan, at: &Served) -> bool {
 
 /// Extends the lease every third of it, whether chunks flow or the client is slow to
 /// acknowledge.
-async fn renew_if_due(state: &AppState, claim: &Claim, at: &mut Served) -> Result<(), Stopped> {
-    if at.last_renew.elapsed() < state.config.lease / 3 {
+async fn renew_if_due(
+    state: &AppState,
+    claim: &Claim,
+    last_renew: &mut Instant,
+) -> Result<(), Stopped> {
+    if last_renew.elapsed() < state.config.lease / 3 {
         return Ok(());
     }
     if !state.shares.renew(claim, state.config.lease).await? {
         return Err(Stopped::ByServer(lost_claim(state, &claim.share_id).await));
     }
-    at.last_renew = Instant::now();
+    *last_renew = Instant::now();
     Ok(())
+}
+
+/// What comes before chunk `index` is sent, on the socket or over HTTP: the claim is held
+/// first if the chunk is past the first window or the final one, and its lease renewed
+/// when due.
+pub(crate) async fn before_chunk(
+    state: &AppState,
+    plan: &Plan,
+    claim: &mut Claim,
+    index: u64,
+    last_renew: &mut Instant,
+) -> Result<(), Stopped> {
+    if (index >= plan.window || index + 1 == plan.chunks) && !claim.held {
+        if !state.shares.hold(claim).await? {
+            return Err(Stopped::ByServer(lost_claim(state, &claim.share_id).await));
+        }
+        claim.held = true;
+    }
+    renew_if_due(state, claim, last_renew).await
 }
 
 /// Applies a client message: only acks that move within what was sent are allowed. True

@@ -31,7 +31,7 @@ use serde::Deserialize;
 use crate::{
     AppState,
     download::{
-        Plan, Stopped, check_token, claim_for, count, downloadable, lost_claim, parse_start,
+        Plan, Stopped, before_chunk, check_token, claim_for, count, downloadable, parse_start,
         read_chunk, ready,
     },
     http::{ApiError, bearer},
@@ -211,20 +211,8 @@ fn serve(serving: Serving) -> impl Stream<Item = Result<Bytes, Unserved>> {
 
 /// Holds the claim if this chunk needs it, renews its lease when due, and reads the chunk.
 async fn next_chunk(s: &mut Serving) -> Result<Bytes, Stopped> {
-    let (state, plan, index) = (&s.state, &s.plan, s.next);
-    if (index >= plan.window || index + 1 == plan.chunks) && !s.claim.held {
-        if !state.shares.hold(&s.claim).await? {
-            return Err(Stopped::ByServer(lost_claim(state, &s.row.id).await));
-        }
-        s.claim.held = true;
-    }
-    if s.last_renew.elapsed() >= state.config.lease / 3 {
-        if !state.shares.renew(&s.claim, state.config.lease).await? {
-            return Err(Stopped::ByServer(lost_claim(state, &s.row.id).await));
-        }
-        s.last_renew = Instant::now();
-    }
-    read_chunk(state, &s.row, plan, index).await
+    before_chunk(&s.state, &s.plan, &mut s.claim, s.next, &mut s.last_renew).await?;
+    read_chunk(&s.state, &s.row, &s.plan, s.next).await
 }
 
 /// A response that cannot go on: one the server could not serve in full never counts, so
