@@ -26,7 +26,7 @@ use ferry_common::{
 use crate::{
     AppState, ids,
     lifecycle::remove_share,
-    store::{Claim, ClaimRefused, GoneReason, Lookup, ShareRow, now_ms},
+    store::{Claim, ClaimRefused, GoneReason, Lookup, ShareRow},
     ws::{self, End, Incoming, Outbox, frames::Frames},
 };
 
@@ -80,7 +80,9 @@ pub(crate) async fn downloadable(state: &AppState, id: &str) -> Result<ShareRow,
     match state.shares.lookup(id).await? {
         Lookup::NotFound => Err(not_found()),
         Lookup::Gone(t) => Err(gone_refusal(t.reason)),
-        Lookup::Live(row) if row.expires_at <= now_ms() => Err(gone_refusal(GoneReason::Expired)),
+        Lookup::Live(row) if row.expires_at <= state.shares.now_ms() => {
+            Err(gone_refusal(GoneReason::Expired))
+        }
         Lookup::Live(row) if row.downloads_left == 0 => Err(gone_refusal(GoneReason::UsedUp)),
         Lookup::Live(row) => Ok(row),
     }
@@ -271,7 +273,9 @@ async fn claim_refusal(
             remove_share(state, &row.id, GoneReason::UsedUp).await?;
             gone_refusal(GoneReason::UsedUp)
         }
-        ClaimRefused::Gone if row.expires_at <= now_ms() => gone_refusal(GoneReason::Expired),
+        ClaimRefused::Gone if row.expires_at <= state.shares.now_ms() => {
+            gone_refusal(GoneReason::Expired)
+        }
         ClaimRefused::Gone => not_found(),
     })
 }
@@ -583,7 +587,9 @@ async fn read_failed(state: &AppState, id: &str, err: anyhow::Error) -> End {
     match state.shares.lookup(id).await {
         Ok(Lookup::Gone(t)) => gone_refusal(t.reason),
         Ok(Lookup::NotFound) => not_found(),
-        Ok(Lookup::Live(row)) if row.expires_at <= now_ms() => gone_refusal(GoneReason::Expired),
+        Ok(Lookup::Live(row)) if row.expires_at <= state.shares.now_ms() => {
+            gone_refusal(GoneReason::Expired)
+        }
         _ => End::internal(err.context("reading a chunk")),
     }
 }
@@ -595,7 +601,9 @@ pub(crate) async fn lost_claim(state: &AppState, id: &str) -> End {
     match state.shares.lookup(id).await {
         Ok(Lookup::Gone(t)) => gone_refusal(t.reason),
         Ok(Lookup::NotFound) => not_found(),
-        Ok(Lookup::Live(row)) if row.expires_at <= now_ms() => gone_refusal(GoneReason::Expired),
+        Ok(Lookup::Live(row)) if row.expires_at <= state.shares.now_ms() => {
+            gone_refusal(GoneReason::Expired)
+        }
         _ => End::refuse(
             ErrorCode::Busy,
             "this download stalled longer than its lease and was handed to someone else; try again",

@@ -16,7 +16,7 @@ use crate::{
     download::gone_refusal,
     ids,
     lifecycle::remove_share,
-    store::{GoneReason, Lookup, now_ms},
+    store::{GoneReason, Lookup},
     ws::End,
 };
 
@@ -189,7 +189,7 @@ pub async fn share_info(
     let info = match state.shares.lookup(&id).await? {
         Lookup::NotFound => return Err(not_found()),
         Lookup::Gone(t) => return Err(gone_refusal(t.reason).into()),
-        Lookup::Live(row) if row.expires_at <= now_ms() => {
+        Lookup::Live(row) if row.expires_at <= state.shares.now_ms() => {
             return Err(gone_refusal(GoneReason::Expired).into());
         }
         Lookup::Live(row) if row.downloads_left == 0 => {
@@ -243,7 +243,7 @@ pub async fn share_status(
             if !verify_token(&token, &row.owner_verifier) {
                 return Err(ApiError::unauthorized());
             }
-            if row.expires_at <= now_ms() {
+            if row.expires_at <= state.shares.now_ms() {
                 return Err(gone_refusal(GoneReason::Expired).into());
             }
             ShareStatus {

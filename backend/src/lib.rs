@@ -200,16 +200,19 @@ impl Application {
         &self.state
     }
 
-    /// Runs the server (and the expiry sweeper) until it stops (SIGINT/SIGTERM).
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let sweeper = tokio::spawn(lifecycle::run_sweeper(
+    /// Runs the server (and the periodic sweep, when this process holds the janitor
+    /// lease) until it stops (SIGINT/SIGTERM); then gives the lease up.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let janitor = Arc::new(lifecycle::Janitor::new(
             self.state.clone(),
             self.state.config.sweep_interval,
-        ));
+        )?);
+        let sweeper = tokio::spawn(janitor.clone().run());
         let result = self.server.await;
         sweeper.abort();
+        janitor.resign().await;
         self.state.shares.close().await;
-        result
+        Ok(result?)
     }
 }
 

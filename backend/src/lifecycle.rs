@@ -1,11 +1,18 @@
 //! Removing shares (on deletion, expiry, use), expiry sweeping and startup reconciliation
 //! of blobs with rows.
+//!
+//! Every step is safe while other server processes share the database and the store:
+//! removals are conditional (a share removed by another process is skipped, not removed
+//! twice), objects are deleted only after their row is gone, and objects without a row go
+//! only after a grace period (another process may be writing them a moment before their
+//! row). The periodic sweep is further done by one process at a time, whichever holds the
+//! janitor lease, so N replicas do not list the bucket N times a minute.
 use std::{collections::HashSet, time::Duration};
 
 use crate::{
     AppState, ids,
     space::is_storage_full,
-    store::{GoneReason, now_ms},
+    store::{GoneReason, JANITOR},
 };
 
 /// How old objects without a share or upload row must be before a sweep deletes them. A
@@ -18,8 +25,8 @@ const ORPHAN_GRACE: Duration = Duration::from_secs(15 * 60);
 /// row never points at a missing blob. On a full disk the database may be unable to write
 /// even a deletion: the space reserve is released and the removal tried once more. A blob
 /// whose deletion fails stays behind as an orphan for a later sweep; the share is gone
-/// either way.
-pub async fn remove_share(state: &AppState, id: &str, reason: GoneReason) -> anyhow::Result<()> {
+/// either way. True if this call removed it (false: someone else did first).
+pub async fn remove_share(state: &AppState, id: &str, reason: GoneReason) -> anyhow::Result<bool> {
     let removed = match state.shares.remove(id, reason).await {
         Err(err) if is_storage_full(&err) && state.space.release_ballast() => {
             state.shares.remove(id, reason).await?
@@ -36,7 +43,7 @@ pub async fn remove_share(state: &AppState, id: &str, reason: GoneReason) -> any
             "could not delete a removed share's blob; a later sweep will"
         );
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// What a reconciliation did.
@@ -60,12 +67,16 @@ pub struct Reconciled {
 pub async fn reconcile(state: &AppState) -> anyhow::Result<Reconciled> {
     let mut out = Reconciled {
         staging_removed: state.blobs.sweep_staging(ORPHAN_GRACE)?,
-        lapsed_counted: state.shares.count_lapsed(None, now_ms()).await?,
+        lapsed_counted: state
+            .shares
+            .count_lapsed(None, state.shares.now_ms())
+            .await?,
         ..Reconciled::default()
     };
     for id in state.shares.used_up_ids().await? {
-        remove_share(state, &id, GoneReason::UsedUp).await?;
-        out.used_up += 1;
+        if remove_share(state, &id, GoneReason::UsedUp).await? {
+            out.used_up += 1;
+        }
     }
     // Rows first, then objects: a share's objects are written before its row, so every
     // row read here has its objects in the listing unless they are really gone.
@@ -78,9 +89,11 @@ pub async fn reconcile(state: &AppState) -> anyhow::Result<Reconciled> {
         .map(|blob| blob.id)
         .collect();
     for id in rows.difference(&stored) {
-        tracing::error!(share = %ids::short(id), "share row without its ciphertext; removing it");
-        state.shares.remove(id, GoneReason::Deleted).await?;
-        out.missing_blobs += 1;
+        // Removed meanwhile by another process (row first, then objects) is not missing.
+        if state.shares.remove(id, GoneReason::Deleted).await? {
+            tracing::error!(share = %ids::short(id), "share row without its ciphertext; removed it");
+            out.missing_blobs += 1;
+        }
     }
     let mut swept = Swept::default();
     sweep_orphans(state, &mut swept).await?;
@@ -112,7 +125,7 @@ pub struct Swept {
 /// blobs, forgets old tombstones and restores the space reserve. A share that fails to go
 /// does not stop the others.
 pub async fn sweep(state: &AppState) -> anyhow::Result<Swept> {
-    let now = now_ms();
+    let now = state.shares.now_ms();
     let mut out = Swept {
         lapsed: state.shares.count_lapsed(None, now).await?,
         ..Swept::default()
@@ -120,7 +133,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<Swept> {
     // Also catches a share whose last slot was counted just before a crash.
     for id in state.shares.used_up_ids().await? {
         match remove_share(state, &id, GoneReason::UsedUp).await {
-            Ok(()) => out.used_up += 1,
+            Ok(removed) => out.used_up += usize::from(removed),
             Err(err) => {
                 out.failed += 1;
                 tracing::error!(
@@ -133,7 +146,7 @@ pub async fn sweep(state: &AppState) -> anyhow::Result<Swept> {
     }
     for id in state.shares.expired_ids(now).await? {
         match remove_share(state, &id, GoneReason::Expired).await {
-            Ok(()) => out.expired += 1,
+            Ok(removed) => out.expired += usize::from(removed),
             Err(err) => {
                 out.failed += 1;
                 tracing::error!(
@@ -196,14 +209,62 @@ async fn sweep_orphans(state: &AppState, out: &mut Swept) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Runs [`sweep`] every `interval` until the task is aborted.
-pub async fn run_sweeper(state: AppState, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval.max(Duration::from_millis(10)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if let Err(err) = sweep(&state).await {
-            tracing::error!(error = ids::redact(&format!("{err:#}")), "sweep failed");
+/// The periodic sweep of one server process among several: each `interval` it reads the
+/// database's clock again and, if it holds the janitor lease (taking it when free),
+/// sweeps. The lease lasts three intervals, so a holder that dies is replaced within them.
+pub struct Janitor {
+    state: AppState,
+    holder: String,
+    interval: Duration,
+}
+
+impl Janitor {
+    /// A janitor for `state` sweeping every `interval`, under a fresh holder name.
+    pub fn new(state: AppState, interval: Duration) -> anyhow::Result<Janitor> {
+        Ok(Janitor {
+            state,
+            holder: ids::random_id()?,
+            interval: interval.max(Duration::from_millis(10)),
+        })
+    }
+
+    /// One turn: `Some` with what it swept if this process holds the lease, `None` if
+    /// another one does.
+    pub async fn tick(&self) -> anyhow::Result<Option<Swept>> {
+        self.state.shares.sync_clock().await?;
+        let ttl = self.interval.saturating_mul(3);
+        if !self
+            .state
+            .shares
+            .take_lease(JANITOR, &self.holder, ttl)
+            .await?
+        {
+            // The ballast is this process's own (its data directory), lease or not.
+            self.state.space.restore_ballast();
+            return Ok(None);
+        }
+        sweep(&self.state).await.map(Some)
+    }
+
+    /// Runs [`Janitor::tick`] every interval until the task is aborted.
+    pub async fn run(self: std::sync::Arc<Self>) {
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(err) = self.tick().await {
+                tracing::error!(error = ids::redact(&format!("{err:#}")), "sweep failed");
+            }
+        }
+    }
+
+    /// Gives the lease up (a process that stops), so another takes over at its next turn.
+    pub async fn resign(&self) {
+        if let Err(err) = self.state.shares.release_lease(JANITOR, &self.holder).await {
+            tracing::warn!(
+                error = ids::redact(&format!("{err:#}")),
+                "could not give the janitor lease up"
+            );
         }
     }
 }

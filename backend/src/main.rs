@@ -19,7 +19,7 @@ async fn main() -> std::process::ExitCode {
         .init();
     let config = Cli::parse().into_config();
     let result = match Application::build(config).await {
-        Ok(app) => app.run_until_stopped().await.map_err(anyhow::Error::from),
+        Ok(app) => app.run_until_stopped().await,
         Err(err) => Err(err),
     };
     match result {

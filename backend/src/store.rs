@@ -16,9 +16,11 @@
 //! ran out counts as a download: claimers, the sweeper and startup delete it, and every
 //! count of downloads left leaves it out. No decision depends on memory, so any server
 //! process sharing the database continues any claim.
+mod clock;
+mod leases;
 mod sessions;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::{sync::Arc, time::Duration};
 
 use anyhow::Context;
 use sqlx::{
@@ -28,15 +30,10 @@ use sqlx::{
     query::Query,
 };
 
+pub use leases::JANITOR;
 pub use sessions::{Committed, NewUpload, Recorded, UploadSession};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use self::clock::DbClock;
 
 /// How long a tombstone of an expired share keeps answering 410 "expired".
 const EXPIRED_TOMBSTONE_MS: i64 = 24 * 3600 * 1000;
@@ -180,6 +177,9 @@ pub enum ClaimRefused {
 #[derive(Clone)]
 pub struct ShareStore {
     pool: AnyPool,
+    /// Whether the database is PostgreSQL (else SQLite): the one place dialects differ.
+    postgres: bool,
+    clock: Arc<DbClock>,
 }
 
 /// Slots of share `s` that still count as downloads left at time `$2`: all but held claims
@@ -260,11 +260,40 @@ impl ShareStore {
             .connect(url)
             .await
             .context("connecting to the metadata database")?;
+        // On PostgreSQL sqlx holds an advisory lock while it migrates, so replicas that
+        // start together apply each migration once.
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
             .context("running database migrations")?;
-        Ok(ShareStore { pool })
+        let store = ShareStore {
+            pool,
+            postgres: !is_sqlite,
+            clock: Arc::default(),
+        };
+        store.sync_clock().await?;
+        Ok(store)
+    }
+
+    /// The database's time now, in milliseconds since the Unix epoch: every lease,
+    /// expiry and abandonment instant is measured on it ([`clock`]).
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Measures again how far this host's clock is from the database's; returns the
+    /// offset in milliseconds.
+    pub async fn sync_clock(&self) -> anyhow::Result<i64> {
+        self.sync_clock_from(clock::local_ms).await
+    }
+
+    /// As [`ShareStore::sync_clock`], with `local` read as this host's clock (a test
+    /// stands in a skewed one).
+    pub async fn sync_clock_from(&self, local: impl Fn() -> i64) -> anyhow::Result<i64> {
+        self.clock
+            .sync(&self.pool, self.postgres, local)
+            .await
+            .context("reading the database's clock")
     }
 
     /// Closes the pool.
@@ -287,7 +316,7 @@ impl ShareStore {
             "SELECT {SHARE_COLUMNS}, {LEFT_AT_2} AS downloads_left FROM shares s WHERE s.id = $1"
         ))
         .bind(id)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .fetch_optional(&self.pool)
         .await?;
         if let Some(row) = row {
@@ -338,7 +367,7 @@ impl ShareStore {
     ) -> anyhow::Result<Result<Claim, ClaimRefused>> {
         let claim_id = crate::ids::random_id()?;
         for _ in 0..8 {
-            let now = now_ms();
+            let now = self.now_ms();
             self.count_lapsed(Some(id), now).await?;
             let query = sqlx::query(
                 "UPDATE download_slots SET claim_id = $1, lease_until = $2, claim_verifier = $5 \
@@ -401,7 +430,7 @@ impl ShareStore {
         lease: Duration,
     ) -> anyhow::Result<Option<Claim>> {
         let claim_id = crate::ids::random_id()?;
-        let now = now_ms();
+        let now = self.now_ms();
         let query = sqlx::query(
             "UPDATE download_slots SET claim_id = $1, lease_until = $2 \
              WHERE share_id = $3 AND claim_verifier = $4 AND lease_until > $5 \
@@ -456,7 +485,7 @@ impl ShareStore {
     /// or its lease ran out and it was counted or handed to someone else, or the share is
     /// gone).
     pub async fn renew(&self, claim: &Claim, lease: Duration) -> anyhow::Result<bool> {
-        let until = now_ms() + lease.as_millis() as i64;
+        let until = self.now_ms() + lease.as_millis() as i64;
         self.on_claim(
             "UPDATE download_slots SET lease_until = $4",
             None,
@@ -542,7 +571,7 @@ impl ShareStore {
             "SELECT {LEFT_AT_2} AS n FROM shares s WHERE s.id = $1"
         ))
         .bind(id)
-        .bind(now_ms())
+        .bind(self.now_ms())
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -555,7 +584,7 @@ impl ShareStore {
     /// Returns false if there was no such share (someone else removed it first).
     pub async fn remove(&self, id: &str, reason: GoneReason) -> anyhow::Result<bool> {
         let mut conn = self.pool.acquire().await?;
-        let result = remove_in(&mut conn, id, reason).await;
+        let result = remove_in(&mut conn, id, reason, self.now_ms()).await;
         settle(conn, &result);
         result
     }
@@ -589,7 +618,7 @@ impl ShareStore {
     /// under its ID are then not orphans.
     pub async fn exists(&self, id: &str) -> anyhow::Result<bool> {
         let row = sqlx::query(
-            "SELECT 1 AS one FROM shares WHERE id = $1              UNION ALL SELECT 1 AS one FROM uploads WHERE id = $1",
+            "SELECT 1 AS one FROM shares WHERE id = $1 UNION ALL SELECT 1 AS one FROM uploads WHERE id = $1",
         )
         .bind(id)
         .fetch_all(&self.pool)
@@ -658,7 +687,12 @@ async fn insert_in(conn: &mut AnyConnection, share: &NewShare) -> anyhow::Result
     Ok(())
 }
 
-async fn remove_in(conn: &mut AnyConnection, id: &str, reason: GoneReason) -> anyhow::Result<bool> {
+async fn remove_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    reason: GoneReason,
+    now: i64,
+) -> anyhow::Result<bool> {
     let mut tx = conn.begin().await?;
     let deleted = sqlx::query(
         "DELETE FROM shares WHERE id = $1 RETURNING owner_verifier, max_downloads, expires_at",
@@ -676,7 +710,7 @@ async fn remove_in(conn: &mut AnyConnection, id: &str, reason: GoneReason) -> an
          AND NOT (held = 1 AND lease_until <= $2)",
     )
     .bind(id)
-    .bind(now_ms())
+    .bind(now)
     .fetch_one(&mut *tx)
     .await?
     .try_get::<i64, _>("n")?;
@@ -688,8 +722,8 @@ async fn remove_in(conn: &mut AnyConnection, id: &str, reason: GoneReason) -> an
         sqlx::query(table).bind(id).execute(&mut *tx).await?;
     }
     let forget_at = match reason {
-        GoneReason::Expired => expires_at.max(now_ms()) + EXPIRED_TOMBSTONE_MS,
-        _ => expires_at.max(now_ms()),
+        GoneReason::Expired => expires_at.max(now) + EXPIRED_TOMBSTONE_MS,
+        _ => expires_at.max(now),
     };
     sqlx::query(
         "INSERT INTO tombstones (id, reason, owner_verifier, downloads_done, expires_at, forget_at) \

@@ -27,7 +27,7 @@ use plan::{Plan, Shape};
 use crate::{
     AppState, ids,
     space::Admission,
-    store::{Committed, NewUpload, now_ms},
+    store::{Committed, NewUpload},
     ws::{self, End, Incoming, Outbox, frames::Frames},
 };
 
@@ -158,7 +158,7 @@ async fn start(state: &AppState, plan: Plan) -> Result<Opened, End> {
     let upload_token = token("upload token")?;
     let owner_token = token("owner token")?;
     let id = ids::random_id()?;
-    let now = now_ms();
+    let now = state.shares.now_ms();
     let shape = plan.shape;
     let row = NewUpload {
         id: id.clone(),
@@ -299,7 +299,7 @@ fn admit(state: &AppState, bytes: u64) -> Result<Admission, End> {
 async fn commit(state: &AppState, id: &str) -> Result<i64, End> {
     let committed = state
         .shares
-        .commit_upload(id, state.config.max_attempts, now_ms())
+        .commit_upload(id, state.config.max_attempts, state.shares.now_ms())
         .await
         .map_err(|e| End::internal(e.context("committing the upload")))?;
     match committed {

@@ -5,12 +5,7 @@ use ferry_common::protocol::ErrorCode;
 use object_store::PutPayload;
 use sha2::{Digest, Sha256};
 
-use crate::{
-    AppState,
-    blobs::Put,
-    store::{Recorded, now_ms},
-    ws::End,
-};
+use crate::{AppState, blobs::Put, store::Recorded, ws::End};
 
 /// Stores segment `index` of upload `id` (its chunks, in order). Returns once its object
 /// and its row both exist, which is what the client's `ack` promises.
@@ -31,7 +26,7 @@ pub(crate) async fn store(
     if put == Put::Exists && !same_as_stored(state, id, index, &hash).await? {
         return Err(mismatch(index));
     }
-    let abandon_at = now_ms() + state.config.abandon_uploads_after.as_millis() as i64;
+    let abandon_at = state.shares.now_ms() + state.config.abandon_uploads_after.as_millis() as i64;
     let recorded = state
         .shares
         .record_segment(id, index, size, &hash, abandon_at)

@@ -42,7 +42,7 @@ pub struct TestServer {
     /// The server's socket caps (to see how many sockets are open).
     pub gate: Arc<SocketGate>,
     handle: actix_web::dev::ServerHandle,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl TestServer {
@@ -55,10 +55,9 @@ impl TestServer {
     /// Starts a server on an existing data directory.
     pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let mut config = Config::for_tests(dir.path().to_path_buf());
-        // Run the suite against PostgreSQL with FERRY_TEST_DATABASE_URL (one test at a
-        // time: each server reconciles the shared database with its own blobs).
+        // Run the suite against PostgreSQL with FERRY_TEST_DATABASE_URL.
         if let Ok(url) = std::env::var("FERRY_TEST_DATABASE_URL") {
-            config.database_url = Some(url);
+            config.database_url = Some(test_database(&url, dir.path()).await);
         }
         config.blobs = blob_backend(dir.path());
         tweak(&mut config);
@@ -98,12 +97,69 @@ impl TestServer {
         share_info(self.port, id).await
     }
 
+    /// The configuration of another server process on this one's database and blob
+    /// store (and data directory, where a local store keeps its blobs), adjusted by
+    /// `tweak`: a replica.
+    pub fn replica_config(&self, tweak: impl FnOnce(&mut Config)) -> Config {
+        let mut config = Config::for_tests(self.dir.path().to_path_buf());
+        config.database_url = Some(self.config.database_url());
+        config.blobs = self.config.blobs.clone();
+        tweak(&mut config);
+        config
+    }
+
     /// Stops the server, keeping the data directory.
     pub async fn stop(self) -> tempfile::TempDir {
         self.handle.stop(false).await;
         let _ = self.task.await;
         self.dir
     }
+}
+
+/// A database of its own for a server on `data_dir` in the PostgreSQL cluster that
+/// `cluster_url` reaches, created if missing (a server restarted on the same directory
+/// finds its rows again): tests never see each other's shares, claims or leases.
+pub async fn test_database(cluster_url: &str, data_dir: &std::path::Path) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data_dir.as_os_str().as_encoded_bytes());
+    let name = format!("ferry_{}", hex_of(&digest[..8]));
+    fresh_database(cluster_url, &name, false).await
+}
+
+/// Database `name` in the cluster `cluster_url` reaches (created if missing; dropped
+/// first with `replace`), and the URL that reaches it.
+pub async fn fresh_database(cluster_url: &str, name: &str, replace: bool) -> String {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(cluster_url)
+        .await
+        .expect("the test cluster answers");
+    if replace {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("dropping a test database");
+    }
+    let found = sqlx::query("SELECT COUNT(*) AS n FROM pg_database WHERE datname = $1")
+        .bind(name)
+        .fetch_one(&mut conn)
+        .await
+        .expect("listing databases")
+        .get::<i64, _>("n");
+    if found == 0 {
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("creating a test database");
+    }
+    let (base, _) = cluster_url
+        .rsplit_once('/')
+        .expect("a URL with a database path");
+    format!("{base}/{name}")
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The S3-compatible server the suite runs against, if any: `scripts/with-s3.sh` starts

@@ -19,7 +19,7 @@ pub struct TestServer {
     pub data_dir: TempDir,
     /// The server's socket caps (to see how many sockets are open).
     pub gate: std::sync::Arc<ferry_backend::gate::SocketGate>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Drop for TestServer {
