@@ -6,8 +6,19 @@
 #   scripts/bench-server.sh            # 2 GiB
 #   BENCH_BYTES=$((512<<20)) scripts/bench-server.sh
 #   LANES=4 scripts/bench-server.sh    # the upload over 4 sockets at once (default 1)
+#   STORE=s3 scripts/bench-server.sh   # blobs in an S3 bucket (s3s-fs on 127.0.0.1, started
+#                                      # by scripts/with-s3.sh) instead of the data directory
 set -euo pipefail
 cd "$(dirname "$0")/.."
+STORE=${STORE:-local}
+if [ "$STORE" = s3 ] && [ -z "${FERRY_TEST_S3_BUCKET:-}" ]; then
+  exec scripts/with-s3.sh "$0" "$@"
+fi
+STORE_ARGS=()
+if [ "$STORE" = s3 ]; then
+  STORE_ARGS=(--s3-bucket "$FERRY_TEST_S3_BUCKET" --s3-endpoint "$FERRY_TEST_S3_ENDPOINT" --s3-allow-http)
+  export FERRY_S3_ACCESS_KEY_ID=$FERRY_TEST_S3_ACCESS_KEY_ID FERRY_S3_SECRET_ACCESS_KEY=$FERRY_TEST_S3_SECRET_ACCESS_KEY
+fi
 
 BYTES=${BENCH_BYTES:-$((2 << 30))}
 PORT=${BENCH_PORT:-18090}
@@ -27,7 +38,7 @@ cleanup() {
 trap cleanup EXIT
 
 RUST_LOG=warn "$BIN/ferry-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" \
-    --max-file-size 64GiB >"$WORK/server.log" 2>&1 &
+    --max-file-size 64GiB "${STORE_ARGS[@]}" >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
@@ -51,6 +62,7 @@ MIB=$((BYTES >> 20))
 DD=$( { dd if=/dev/zero of="$WORK/dd.bin" bs=1M count="$MIB" conv=fsync 2>&1 >/dev/null; } | tail -1)
 rm -f "$WORK/dd.bin"
 
+echo "blob store:         $STORE"
 echo "file size:          $MIB MiB (ciphertext $(cat "$WORK/up" | awk '{print $2}') bytes, 256 KiB chunks)"
 echo "$(cat "$WORK/up")"
 echo "$(cat "$WORK/down")"

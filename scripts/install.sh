@@ -12,13 +12,17 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 step() { printf '\n==> %s\n' "$*"; }
 
+HAPROXY_SERIES=2.6             # Debian 12's; docs/haproxy.cfg is tested with it
+
 with_browser=0
 with_postgres=0
+with_haproxy=0
 for arg in "$@"; do
   case "$arg" in
     --browser) with_browser=1 ;;
     --postgres) with_postgres=1 ;;
-    *) echo "usage: $0 [--browser] [--postgres]" >&2; exit 2 ;;
+    --haproxy) with_haproxy=1 ;;
+    *) echo "usage: $0 [--browser] [--postgres] [--haproxy]" >&2; exit 2 ;;
   esac
 done
 
@@ -32,6 +36,16 @@ if [ "$with_postgres" = 1 ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 
   step "Debian's PostgreSQL (the server's integration tests also run against it)"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+fi
+
+if [ "$with_haproxy" = 1 ] && ! haproxy -v 2>/dev/null | grep -q "version $HAPROXY_SERIES\."; then
+  step "Debian's HAProxy $HAPROXY_SERIES (the load balancer of the multi-replica tests)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "haproxy=$HAPROXY_SERIES.*" >/dev/null
+  # Installed to be run by the tests, not as a service of this machine.
+  if command -v systemctl >/dev/null && systemctl is-active --quiet haproxy 2>/dev/null; then
+    systemctl stop haproxy || true
+  fi
 fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then

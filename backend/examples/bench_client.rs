@@ -11,6 +11,8 @@
 //! LANES=4 cargo run --release -p ferry-backend --example bench_client -- upload PORT BYTES
 //! # share.txt: SHARE_ID DOWNLOAD_TOKEN OWNER_TOKEN
 //! cargo run --release -p ferry-backend --example bench_client -- download PORT "$(cat share.txt)"
+//! # COUNT uploads of BYTES each at once (scripts/bench-replicas.sh)
+//! cargo run --release -p ferry-backend --example bench_client -- many PORT COUNT BYTES
 //! ```
 #[path = "support/filler.rs"]
 mod filler;
@@ -29,13 +31,18 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
 fn usage() -> ! {
-    eprintln!("usage: bench_client upload PORT BYTES | download PORT 'SHARE_ID TOKEN'");
+    eprintln!(
+        "usage: bench_client upload PORT BYTES | download PORT 'SHARE_ID TOKEN' | many PORT COUNT BYTES"
+    );
     std::process::exit(2)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
+    if args.len() == 5 && args[1] == "many" {
+        return many(args[2].parse()?, args[3].parse()?, args[4].parse()?).await;
+    }
     if args.len() != 4 {
         usage();
     }
@@ -76,6 +83,37 @@ async fn upload(port: u16, plaintext_len: u64) -> anyhow::Result<()> {
         ferry_common::b64::encode(&filler.token),
         ferry_common::b64::encode(&done.owner_token)
     );
+    Ok(())
+}
+
+/// `count` uploads of `plaintext_len` bytes each, all started at once, one socket each:
+/// prints how many were committed, the wall time and each distinct failure.
+async fn many(port: u16, count: usize, plaintext_len: u64) -> anyhow::Result<()> {
+    let began = Instant::now();
+    let uploads: Vec<_> = (0..count)
+        .map(|_| {
+            tokio::spawn(async move {
+                let filler = Filler::new(plaintext_len, 1).map_err(|e| format!("{e:#}"))?;
+                filler.upload(port, 1).await.map_err(|e| format!("{e:#}"))
+            })
+        })
+        .collect();
+    let mut done = 0;
+    let mut failures = std::collections::BTreeMap::<String, usize>::new();
+    for upload in uploads {
+        match upload.await? {
+            Ok(_) => done += 1,
+            Err(e) => *failures.entry(e).or_default() += 1,
+        }
+    }
+    let secs = began.elapsed().as_secs_f64();
+    println!(
+        "{count} uploads of {plaintext_len} bytes at once: {done} committed in {secs:.2} s ({:.0} MB/s of plaintext)",
+        (done as u64 * plaintext_len) as f64 / 1e6 / secs
+    );
+    for (failure, n) in failures {
+        println!("  {n} failed: {failure}");
+    }
     Ok(())
 }
 

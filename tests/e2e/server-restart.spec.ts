@@ -4,19 +4,17 @@
 // the server through ferry-faultproxy passing everything through, only to count the bytes
 // it sends: after the restart it must send less than the whole ciphertext, so the segments
 // stored before the crash were kept and not sent again.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { promisify } from 'node:util';
 import {
   test, expect, makeFile, passphrase, send, rebase, ciphertextSize, findInDir, listFiles,
 } from '../support/fixtures';
 import { RECONNECT_WATCH, startProxy, type Proxy } from '../support/faultproxy';
 import { expectCliReceives } from '../support/cli-receive';
-import { cliBinary, startServer, type Server } from '../support/server';
+import { startCli, type CliRun } from '../support/cli-run';
+import { startServer, type Server } from '../support/server';
 
-const run = promisify(execFile);
 const MiB = 1024 * 1024;
 
 // Own servers (18960 and up: see tests/README.md), so the crashes touch nothing else.
@@ -131,24 +129,19 @@ test('a CLI upload completes by itself after its server is killed (SIGKILL) and 
   const stateDir = mkdtempSync(join(tmpdir(), 'ferry-state-'));
   let server = await startServer(nextPort++, [], {}, { dataDir });
   const proxy = await startProxy(server, []);
-  let child: ChildProcess | undefined;
+  let cli: CliRun | undefined;
   try {
     const size = 80 * MiB + 999;
     const file = makeFile('restart-cli.bin', size);
     const pass = passphrase();
     harness.secrets.push(file.marker, pass);
-    child = spawn(cliBinary(), ['send', file.path, '--server', proxy.url], {
-      env: { ...process.env, FERRY_PASSPHRASE: pass, FERRY_STATE_DIR: stateDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const running = startCli(['send', file.path, '--server', proxy.url], {
+      FERRY_PASSPHRASE: pass,
+      FERRY_STATE_DIR: stateDir,
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const running = child;
+    cli = running;
     const stateFiles = () => readdirSync(stateDir).filter((f) => f.startsWith('send-')).sort();
-    const restart = await crashOnceStored(server, proxy, () => running.exitCode === null, () => {
+    const restart = await crashOnceStored(server, proxy, running.running, () => {
       // What a later run would resume from is on disk while the server is gone.
       expect(stateFiles().map((f) => f.replace(/^send-[^.]+/, 'send-<key>'))).toEqual([
         'send-<key>.json',
@@ -156,11 +149,11 @@ test('a CLI upload completes by itself after its server is killed (SIGKILL) and 
       ]);
     });
     server = restart.server;
-    expect(await exited, `ferry send failed:\n${stderr}`).toBe(0);
-    const link = stdout.trim();
+    expect(await running.exited, `ferry send failed:\n${running.stderr()}`).toBe(0);
+    const link = running.stdout().trim();
     expect(link).toMatch(/\/s\/[A-Za-z0-9_-]+#[A-Za-z0-9_-]{22}$/);
     // It said it lost the connection and went on by itself.
-    expect(stderr).toMatch(/reconnecting in/);
+    expect(running.stderr()).toMatch(/reconnecting in/);
     // Done, so nothing is left to resume: its state files are gone.
     expect(stateFiles()).toEqual([]);
 
@@ -168,7 +161,7 @@ test('a CLI upload completes by itself after its server is killed (SIGKILL) and 
     await expectCliReceives(link, server.url, pass, 'restart-cli.bin', file.data);
     expectNoSecrets(dataDir, [file.marker, pass, new URL(link).hash.slice(1)]);
   } finally {
-    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    cli?.kill();
     await proxy.stop();
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
