@@ -14,10 +14,16 @@
 # "webcrypto,wasm"; "webcrypto/lanes=4" uploads over 4 sockets, e.g.
 # ENGINES=webcrypto/lanes=1,webcrypto/lanes=2,webcrypto/lanes=4), DRIVERS (default "cdp,playwright": see tests/support/cdp.ts), RAW_MIB
 # (raw WebCrypto volume, default 1024), PRIMITIVES=1 (also time the pieces one by one:
-# tests/bench/primitives), CHROMIUM_PATH.
+# tests/bench/primitives), CHROMIUM_PATH, STORES (default "local"; "local s3" runs the
+# whole bench once with blobs in the data directory and once in an S3 bucket, s3s-fs on
+# 127.0.0.1 started through scripts/with-s3.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+STORES="${STORES:-local}"
+if [[ " $STORES " == *" s3 "* && -z "${FERRY_TEST_S3_BUCKET:-}" ]]; then
+    exec scripts/with-s3.sh "$0" "$@"
+fi
 SIZE_MIB="${1:-1024}"
 PORT="${PORT:-18120}"
 TARGET="${CARGO_TARGET_DIR:-target}"
@@ -55,15 +61,25 @@ fi
 echo "== ${SIZE_MIB} MiB of random data" >&2
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
 
-echo "== server on 127.0.0.1:$PORT" >&2
-"$SERVER" --listen "127.0.0.1:$PORT" --data-dir "$WORK/server-data" --static-dir "$DIST" \
-    --max-file-size 100GiB >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+# Starts the server with its blobs in store $1 (local or s3).
+serve() {
+    local store_args=()
+    if [[ "$1" == s3 ]]; then
+        store_args=(--s3-bucket "$FERRY_TEST_S3_BUCKET" --s3-endpoint "$FERRY_TEST_S3_ENDPOINT"
+            --s3-allow-http --s3-prefix "bench-$RANDOM")
+    fi
+    echo "== server on 127.0.0.1:$PORT, blobs: $1" >&2
+    FERRY_S3_ACCESS_KEY_ID="${FERRY_TEST_S3_ACCESS_KEY_ID:-}" \
+        FERRY_S3_SECRET_ACCESS_KEY="${FERRY_TEST_S3_SECRET_ACCESS_KEY:-}" \
+        "$SERVER" --listen "127.0.0.1:$PORT" --data-dir "$WORK/server-data-$1" --static-dir "$DIST" \
+        --max-file-size 100GiB "${store_args[@]}" >"$WORK/server.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 100); do
+        curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+}
 
 # Chromium's downloads and Playwright's artifacts go to TMPDIR: keep them in $WORK.
 mkdir -p "$WORK/tmp"
@@ -75,6 +91,12 @@ export FERRY_BENCH_RAW_MIB="${RAW_MIB:-1024}"
 export FERRY_BENCH_RESULTS="$WORK/results"
 export FERRY_BENCH_PRIMITIVES="${PRIMITIVES:-0}"
 export FERRY_BENCH_DRIVERS="${DRIVERS:-cdp,playwright}"
-sync
-npx playwright test -c tests/bench/playwright.config.ts
+for store in $STORES; do
+    serve "$store"
+    sync
+    echo "== blobs: $store"
+    npx playwright test -c tests/bench/playwright.config.ts
+    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+    rm -rf "$WORK/server-data-$store"
+done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(/usr/bin/chromium --version 2>/dev/null || echo chromium)"
