@@ -21,6 +21,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+pub(crate) use self::s3::refused_for_space;
 pub use self::s3::{S3Credentials, S3Settings};
 
 use anyhow::Context;
