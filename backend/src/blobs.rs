@@ -21,14 +21,15 @@ use std::{
     time::{Duration, SystemTime},
 };
 
+pub(crate) use self::s3::refused_for_space;
 pub use self::s3::{S3Credentials, S3Settings};
 
 use anyhow::Context;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, TryStreamExt, stream::BoxStream};
 use object_store::{
-    ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, local::LocalFileSystem,
-    path::Path,
+    GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload,
+    local::LocalFileSystem, memory::InMemory, path::Path,
 };
 
 const PREFIX: &str = "blobs";
@@ -42,6 +43,9 @@ pub enum Put {
     /// An object already existed under that index (nothing was written).
     Exists,
 }
+
+/// The pieces of a streaming read ([`BlobStore::stream_segment`]), each of any size.
+pub type ByteStream = BoxStream<'static, anyhow::Result<Bytes>>;
 
 /// A completed blob as listed.
 pub struct StoredBlob {
@@ -90,6 +94,15 @@ impl BlobStore {
             store: s3::open(settings).await?,
             local_root: None,
         })
+    }
+
+    /// A store in this process's memory: the contract tests' third backend (nothing
+    /// survives the process, so the server itself never uses it).
+    pub fn in_memory() -> BlobStore {
+        BlobStore {
+            store: Arc::new(InMemory::new()),
+            local_root: None,
+        }
     }
 
     /// Opens the store `backend` names (`data_dir` is used by the local one only).
@@ -173,6 +186,37 @@ impl BlobStore {
     /// Reads `range` of a share stored as one blob (before segments).
     pub async fn read(&self, id: &str, range: Range<u64>) -> anyhow::Result<Bytes> {
         Ok(self.store.get_range(&Self::key(id), range).await?)
+    }
+
+    /// `range` of segment `index` of share `id` through one streaming read, in pieces of
+    /// whatever size the store yields as they arrive: one request for many chunks where
+    /// each request costs a round trip (S3), without holding the range in memory.
+    pub async fn stream_segment(
+        &self,
+        id: &str,
+        index: u64,
+        range: Range<u64>,
+    ) -> anyhow::Result<ByteStream> {
+        self.stream(&Self::segment_key(id, index), range).await
+    }
+
+    /// As [`BlobStore::stream_segment`], for a share stored as one blob (before segments).
+    pub async fn stream_blob(&self, id: &str, range: Range<u64>) -> anyhow::Result<ByteStream> {
+        self.stream(&Self::key(id), range).await
+    }
+
+    async fn stream(&self, key: &Path, range: Range<u64>) -> anyhow::Result<ByteStream> {
+        let opts = GetOptions::default().with_range(Some(GetRange::Bounded(range)));
+        let got = self.store.get_opts(key, opts).await?;
+        Ok(got.into_stream().map_err(anyhow::Error::from).boxed())
+    }
+
+    /// Writes share `id` as one blob, the layout from before segments (which the server
+    /// no longer writes but still reads and deletes): for tests and tools that need a
+    /// share stored that way.
+    pub async fn put_blob(&self, id: &str, payload: PutPayload) -> anyhow::Result<()> {
+        self.store.put(&Self::key(id), payload).await?;
+        Ok(())
     }
 
     /// Size of a share's blob, or `None` if it does not exist.

@@ -13,6 +13,8 @@
 //! server could not serve in full (storage failed, the blob is shorter than recorded)
 //! never counts. Nothing here depends on memory: every step is a conditional statement
 //! in [`crate::store`].
+mod segment_reader;
+
 use std::time::Instant;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -23,6 +25,8 @@ use ferry_common::{
     protocol::{DownloadEvent, DownloadRequest, ErrorBody, ErrorCode, PROTOCOL_VERSION},
 };
 
+pub(crate) use self::segment_reader::ChunkReader;
+use self::segment_reader::ReadError;
 use crate::{
     AppState, ids,
     lifecycle::remove_share,
@@ -207,10 +211,10 @@ impl Plan {
         })
     }
 
-    /// The ciphertext bytes of chunk `index`.
-    fn range(&self, index: u64) -> std::ops::Range<u64> {
-        let start = self.layout.bytes_in(index);
-        start..start + self.layout.len_of(index)
+    /// A reader of `row`'s chunks below `until` (see [`ChunkReader`]).
+    pub(crate) fn reader(&self, state: &AppState, row: &ShareRow, until: u64) -> ChunkReader {
+        let blobs = state.blobs.clone();
+        ChunkReader::new(blobs, &row.id, self.layout, row.segment_chunks, until)
     }
 }
 
@@ -447,13 +451,14 @@ async fn stream_chunks(
     claim: &mut Claim,
     mut at: Served,
 ) -> Result<(), Stopped> {
+    let mut reader = plan.reader(state, row, plan.chunks);
     // Bounded: every turn sends a chunk (at most `chunks`) or consumes a client message,
     // and the client can only send acks that move forward or end the socket.
     loop {
         while may_send(plan, &at) {
             let index = at.sent;
             before_chunk(state, plan, claim, index, &mut at.last_renew).await?;
-            let bytes = read_chunk(state, row, plan, index).await?;
+            let bytes = read_chunk(state, row, &mut reader, index).await?;
             session.binary(bytes).await.map_err(Stopped::ByClient)?;
             at.sent += 1;
         }
@@ -550,34 +555,24 @@ fn take_ack(msg: Incoming, plan: &Plan, at: &mut Served) -> Result<bool, End> {
     }
 }
 
-/// Reads chunk `index`'s bytes from storage: the only place that knows where they are
-/// (its segment, or for shares stored before segments their single blob). A read that
+/// Reads chunk `index`'s bytes from storage through `reader`, which knows where they
+/// are (its segment, or for shares stored before segments their single blob). A read that
 /// fails or comes back shorter than the chunk means the server cannot serve the file in
 /// full.
 pub(crate) async fn read_chunk(
     state: &AppState,
     row: &ShareRow,
-    plan: &Plan,
+    reader: &mut ChunkReader,
     index: u64,
 ) -> Result<actix_web::web::Bytes, Stopped> {
-    let range = plan.range(index);
-    let want = range.end - range.start;
-    // No segments (0 chunks per segment): a share stored as one blob.
-    let read = match index.checked_div(row.segment_chunks) {
-        None => state.blobs.read(&row.id, range).await,
-        Some(segment) => {
-            let offset = (index % row.segment_chunks) * plan.layout.sealed();
-            let in_segment = offset..offset + want;
-            state.blobs.read_segment(&row.id, segment, in_segment).await
+    match reader.chunk(index).await {
+        Ok(bytes) => Ok(bytes),
+        Err(short @ ReadError::Short { .. }) => {
+            Err(Stopped::ByServer(End::internal(anyhow::Error::new(short))))
         }
-    };
-    match read {
-        Ok(bytes) if bytes.len() as u64 == want => Ok(bytes),
-        Ok(bytes) => Err(Stopped::ByServer(End::internal(anyhow::anyhow!(
-            "the stored blob is shorter than recorded: a chunk read gave {} of {want} bytes",
-            bytes.len()
-        )))),
-        Err(err) => Err(Stopped::ByServer(read_failed(state, &row.id, err).await)),
+        Err(ReadError::Store(err)) => {
+            Err(Stopped::ByServer(read_failed(state, &row.id, err).await))
+        }
     }
 }
 

@@ -31,8 +31,8 @@ use serde::Deserialize;
 use crate::{
     AppState,
     download::{
-        Plan, Stopped, before_chunk, check_token, claim_for, count, downloadable, parse_start,
-        read_chunk, ready,
+        ChunkReader, Plan, Stopped, before_chunk, check_token, claim_for, count, downloadable,
+        parse_start, read_chunk, ready,
     },
     http::{ApiError, bearer},
     ids,
@@ -152,10 +152,12 @@ pub async fn chunks(
     };
     let length = plan.layout.bytes_in(end) - plan.layout.bytes_in(from);
     tracing::info!(share = %ids::short(&row.id), from, end, "serving chunks over http");
+    let reader = plan.reader(&state, &row, end);
     let serving = Serving {
         state: state.into_inner(),
         row,
         plan,
+        reader,
         claim,
         next: from,
         end,
@@ -176,6 +178,8 @@ struct Serving {
     state: std::sync::Arc<AppState>,
     row: ShareRow,
     plan: Plan,
+    /// Reads the chunks in order, a segment's through one stream.
+    reader: ChunkReader,
     claim: Claim,
     next: u64,
     end: u64,
@@ -189,7 +193,8 @@ struct Serving {
 struct Unserved;
 
 /// The chunks of `serving`, read one at a time as the connection takes them, so a
-/// response holds at most one chunk however slowly its client reads.
+/// response holds at most one chunk (and what its segment's stream has buffered) however
+/// slowly its client reads.
 fn serve(serving: Serving) -> impl Stream<Item = Result<Bytes, Unserved>> {
     stream::unfold(Some(serving), |serving| async move {
         let mut s = serving?;
@@ -212,7 +217,7 @@ fn serve(serving: Serving) -> impl Stream<Item = Result<Bytes, Unserved>> {
 /// Holds the claim if this chunk needs it, renews its lease when due, and reads the chunk.
 async fn next_chunk(s: &mut Serving) -> Result<Bytes, Stopped> {
     before_chunk(&s.state, &s.plan, &mut s.claim, s.next, &mut s.last_renew).await?;
-    read_chunk(&s.state, &s.row, &s.plan, s.next).await
+    read_chunk(&s.state, &s.row, &mut s.reader, s.next).await
 }
 
 /// A response that cannot go on: one the server could not serve in full never counts, so

@@ -11,8 +11,9 @@
 //! With the blobs in an S3 bucket ([`Space::blobs_elsewhere`]) uploads write nothing to
 //! this filesystem and a bucket reports no free space, so uploads are admitted without a
 //! check (a bucket that is full or over quota refuses the write, which fails the upload
-//! before anything is acknowledged). The ballast stays: it protects the database, which
-//! still lives in the data directory when it is SQLite.
+//! as storage-full before anything is acknowledged, as a full disk does). The ballast
+//! stays: it protects the database, which still lives in the data directory when it is
+//! SQLite.
 use std::{
     fs::File,
     io::{self, Write},
@@ -186,9 +187,17 @@ fn write_ballast(path: &Path, len: u64) -> io::Result<()> {
 }
 
 /// Whether an error (anywhere in its chain) means the disk or a quota is full: the OS's
-/// ENOSPC/EDQUOT, SQLite's `SQLITE_FULL` or PostgreSQL's `disk_full` class.
+/// ENOSPC/EDQUOT, SQLite's `SQLITE_FULL`, PostgreSQL's `disk_full` class, or a bucket
+/// that refused a write for lack of space (HTTP 507, or an S3 code such as Ceph's
+/// `QuotaExceeded`; see `blobs::refused_for_space`).
 pub fn is_storage_full(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
+        if let Some(store) = cause.downcast_ref::<object_store::Error>() {
+            // Not `return`: a local store's error carries the OS's error further down.
+            if crate::blobs::refused_for_space(store) {
+                return true;
+            }
+        }
         if let Some(io) = cause.downcast_ref::<io::Error>() {
             return matches!(
                 io.kind(),

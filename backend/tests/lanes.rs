@@ -58,7 +58,11 @@ async fn three_lanes_store_every_segment_once() {
         logs.iter().all(|l| !l.segments.is_empty()),
         "every lane carried segments: {logs:?}"
     );
-    let objects = list_files(&server.dir.path().join("segments").join(&share.id));
+    let objects = list_files(
+        &blob_root(server.dir.path())
+            .join("segments")
+            .join(&share.id),
+    );
     assert_eq!(objects.len(), 6, "one object per segment: {objects:?}");
     assert_eq!(download(server.port, &share).await.unwrap().plaintext, data);
 }
@@ -84,7 +88,11 @@ async fn a_lane_cut_inside_a_segment_hands_it_on_and_reconnects() {
     let all: Vec<u64> = logs.iter().flat_map(|l| l.segments.clone()).collect();
     let times = all.iter().filter(|&&s| s == cut).count();
     assert_eq!(times, 2, "the cut segment went again: {logs:?}");
-    let objects = list_files(&server.dir.path().join("segments").join(&share.id));
+    let objects = list_files(
+        &blob_root(server.dir.path())
+            .join("segments")
+            .join(&share.id),
+    );
     assert_eq!(objects.len(), 6, "one object per segment: {objects:?}");
     assert_eq!(download(server.port, &share).await.unwrap().plaintext, data);
 }

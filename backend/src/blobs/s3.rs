@@ -115,6 +115,32 @@ pub(crate) async fn open(settings: &S3Settings) -> anyhow::Result<Arc<dyn Object
     Ok(store)
 }
 
+/// The S3 error codes services answer when a write does not fit: Ceph RGW's bucket and
+/// user quotas (`QuotaExceeded`, with 403), MinIO's full drives (`XMinioStorageFull`, with
+/// 507) and the generic `InsufficientStorage`.
+const FULL_CODES: [&str; 3] = ["QuotaExceeded", "XMinioStorageFull", "InsufficientStorage"];
+
+/// Whether the bucket refused a request for lack of space (HTTP 507 Insufficient Storage,
+/// or one of [`FULL_CODES`]), so that the upload is refused as storage-full, which the
+/// client may retry later, not as a server failure.
+///
+/// object_store keeps a failed response's status and body only in the text of its private
+/// request error ("Server returned non-2xx status code: 507 Insufficient Storage:
+/// <?xml …><Error><Code>XMinioStorageFull</Code>…"), somewhere down the error's causes, so
+/// that text is what is read.
+pub(crate) fn refused_for_space(err: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(err) = cause {
+        let text = err.to_string();
+        let coded = |code: &str| text.contains(&format!("<Code>{code}</Code>"));
+        if text.contains("status code: 507 ") || FULL_CODES.into_iter().any(coded) {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
+}
+
 /// Lists at most one page of segments: proves the bucket exists and the credentials may
 /// read it, whatever the bucket holds.
 async fn probe(store: &dyn ObjectStore) -> object_store::Result<()> {
@@ -127,7 +153,118 @@ async fn probe(store: &dyn ObjectStore) -> object_store::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::{
+        io::{Read, Write},
+        net::TcpListener,
+    };
+
+    use object_store::RetryConfig;
+
     use super::*;
+    use crate::blobs::BlobStore;
+
+    /// An HTTP server on 127.0.0.1 that reads each request whole and answers it with
+    /// `status` and the S3 error `code`: what S3-compatible services answer, which s3s-fs
+    /// cannot be made to (on a full disk it answers 500 `InternalError`).
+    fn answering(status: &'static str, code: &'static str) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for socket in listener.incoming() {
+                let Ok(mut socket) = socket else { return };
+                read_request(&mut socket);
+                let body = format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code>\
+                     <Message>refused</Message></Error>"
+                );
+                let _ = write!(
+                    socket,
+                    "HTTP/1.1 {status}\r\nContent-Type: application/xml\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        endpoint
+    }
+
+    /// Reads a request's head and as much body as its `Content-Length` says.
+    fn read_request(socket: &mut std::net::TcpStream) {
+        let mut got = Vec::new();
+        let mut piece = [0u8; 8192];
+        let head_end = loop {
+            match socket.read(&mut piece) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&piece[..n]),
+            }
+            if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                break at + 4;
+            }
+        };
+        let head = String::from_utf8_lossy(&got[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while got.len() < head_end + length {
+            match socket.read(&mut piece) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&piece[..n]),
+            }
+        }
+    }
+
+    /// A blob store on `endpoint` through object_store's real S3 client, without retries
+    /// (it would retry a 507 for up to three minutes).
+    fn store_at(endpoint: &str) -> BlobStore {
+        let retry = RetryConfig {
+            max_retries: 0,
+            ..RetryConfig::default()
+        };
+        let s3 = AmazonS3Builder::new()
+            .with_bucket_name("bucket")
+            .with_region("us-east-1")
+            .with_endpoint(endpoint)
+            .with_allow_http(true)
+            .with_access_key_id("key")
+            .with_secret_access_key("secret")
+            .with_conditional_put(S3ConditionalPut::ETagMatch)
+            .with_retry(retry)
+            .build()
+            .unwrap();
+        BlobStore {
+            store: Arc::new(s3),
+            local_root: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bucket_out_of_space_is_storage_full_and_nothing_else_is() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let cases = [
+            ("507 Insufficient Storage", "XMinioStorageFull", true),
+            ("403 Forbidden", "QuotaExceeded", true),
+            ("507 Insufficient Storage", "InsufficientStorage", true),
+            ("500 Internal Server Error", "InternalError", false),
+            ("403 Forbidden", "AccessDenied", false),
+            ("400 Bad Request", "EntityTooLarge", false),
+        ];
+        for (status, code, full) in cases {
+            let blobs = store_at(&answering(status, code));
+            let payload = bytes::Bytes::from_static(b"sealed chunks").into();
+            let err = blobs
+                .put_segment("AAAABBBBCCCCDDDDEEEEFF", 0, payload)
+                .await
+                .expect_err("the bucket refuses every write");
+            let err = err.context("writing a segment");
+            assert_eq!(
+                crate::space::is_storage_full(&err),
+                full,
+                "{status} {code}: {err:#}"
+            );
+        }
+    }
 
     #[test]
     fn credentials_prefer_ferrys_variables_and_never_print() {
