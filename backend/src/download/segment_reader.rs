@@ -88,7 +88,10 @@ impl ChunkReader {
                 // A stream that broke after it served chunks (a connection closed while a
                 // slow client kept it waiting): once more from here, on a fresh stream.
                 Err(ReadError::Store(err)) => {
-                    tracing::info!(error = %format!("{err:#}"), "chunk stream broke; reopening it");
+                    tracing::info!(
+                        error = crate::ids::redact(&format!("{err:#}")),
+                        "chunk stream broke; reopening it"
+                    );
                 }
                 result => return result,
             }
