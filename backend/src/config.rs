@@ -7,9 +7,12 @@ use std::{
 
 use clap::Parser;
 
+use ferry_common::protocol::UploadAccess;
+
 use crate::{
     blobs::{BlobBackend, S3Credentials, S3Settings},
     origin::Origin,
+    rate::Rate,
 };
 
 /// Largest chunk size (plaintext bytes per chunk) the server accepts in a header: 4 MiB.
@@ -74,6 +77,17 @@ pub struct Config {
     pub max_sockets: Option<usize>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the per-address cap).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Who may upload: anyone, or only with an upload token or an invitation.
+    pub upload_access: UploadAccess,
+    /// Most ciphertext bytes the server holds at once (live shares and unfinished
+    /// uploads); `None`: only the disk's free space limits it.
+    pub storage_quota: Option<u64>,
+    /// Per client address: new uploads started.
+    pub rate_upload_starts: Rate,
+    /// Per client address: downloads started (not resumed).
+    pub rate_download_starts: Rate,
+    /// Per client address: wrong passphrases, over every share.
+    pub rate_wrong_passphrases: Rate,
 }
 
 impl Config {
@@ -105,6 +119,13 @@ impl Config {
             max_sockets_per_ip: 64,
             max_sockets: Some(256),
             trusted_proxies: Vec::new(),
+            upload_access: UploadAccess::Open,
+            storage_quota: None,
+            // Off: the suites start many transfers from 127.0.0.1; the limits have their
+            // own tests.
+            rate_upload_starts: Rate::OFF,
+            rate_download_starts: Rate::OFF,
+            rate_wrong_passphrases: Rate::OFF,
         }
     }
 
@@ -131,10 +152,10 @@ pub struct Cli {
     #[arg(long, env = "FERRY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// Directory holding the blobs and the SQLite database (created if missing).
-    #[arg(long, env = "FERRY_DATA_DIR", default_value = "./data")]
+    #[arg(long, global = true, env = "FERRY_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
     /// Metadata database (sqlite://… or postgres://…); default: SQLite in the data directory.
-    #[arg(long, env = "FERRY_DATABASE_URL")]
+    #[arg(long, global = true, env = "FERRY_DATABASE_URL")]
     pub database_url: Option<String>,
     /// Largest file accepted, in bytes or with a unit (500MiB, 10GiB, 2GB).
     #[arg(long, env = "FERRY_MAX_FILE_SIZE", default_value = "10GiB", value_parser = parse_size)]
@@ -217,29 +238,65 @@ pub struct Cli {
     /// Keep the blobs in this S3 bucket (it must exist) instead of the data directory.
     /// Credentials come only from the environment: FERRY_S3_ACCESS_KEY_ID and
     /// FERRY_S3_SECRET_ACCESS_KEY (or the standard AWS_* variables).
-    #[arg(long, env = "FERRY_S3_BUCKET", value_name = "BUCKET")]
+    #[arg(long, global = true, env = "FERRY_S3_BUCKET", value_name = "BUCKET")]
     pub s3_bucket: Option<String>,
     /// The S3-compatible service's URL (default: AWS, by --s3-region).
     #[arg(
         long,
+        global = true,
         env = "FERRY_S3_ENDPOINT",
         value_name = "URL",
         requires = "s3_bucket"
     )]
     pub s3_endpoint: Option<String>,
     /// The bucket's region.
-    #[arg(long, env = "FERRY_S3_REGION", default_value = "us-east-1")]
+    #[arg(
+        long,
+        global = true,
+        env = "FERRY_S3_REGION",
+        default_value = "us-east-1"
+    )]
     pub s3_region: String,
     /// A prefix for every key, so that the bucket can hold other things too.
-    #[arg(long, env = "FERRY_S3_PREFIX", default_value = "")]
+    #[arg(long, global = true, env = "FERRY_S3_PREFIX", default_value = "")]
     pub s3_prefix: String,
     /// Allow a plain http:// endpoint (loopback or a private network only: requests and
     /// ciphertext travel unencrypted).
-    #[arg(long, env = "FERRY_S3_ALLOW_HTTP")]
+    #[arg(long, global = true, env = "FERRY_S3_ALLOW_HTTP")]
     pub s3_allow_http: bool,
     /// Address the bucket as bucket.host (virtual-hosted style) instead of host/bucket.
-    #[arg(long, env = "FERRY_S3_VIRTUAL_HOSTED")]
+    #[arg(long, global = true, env = "FERRY_S3_VIRTUAL_HOSTED")]
     pub s3_virtual_hosted: bool,
+    /// Who may upload: `open` (anyone who reaches the server) or `credential` (only with
+    /// an upload token from `ferry-server admin token create`, or an invitation).
+    #[arg(long, env = "FERRY_UPLOAD_ACCESS", default_value = "open", value_parser = parse_access)]
+    pub upload_access: UploadAccess,
+    /// Most ciphertext the server holds at once (live shares and unfinished uploads);
+    /// an upload that would pass it is refused at its start.
+    #[arg(long, global = true, env = "FERRY_STORAGE_QUOTA", value_parser = parse_size)]
+    pub storage_quota: Option<u64>,
+    /// Per client address (IPv6: per /64): new uploads, as N/s, N/min, N/h or off; a
+    /// burst of N, refilled evenly.
+    #[arg(long, env = "FERRY_RATE_UPLOAD_STARTS", default_value = "60/min")]
+    pub rate_upload_starts: Rate,
+    /// Per client address: downloads started (resuming one is not a start).
+    #[arg(long, env = "FERRY_RATE_DOWNLOAD_STARTS", default_value = "300/min")]
+    pub rate_download_starts: Rate,
+    /// Per client address: wrong passphrases, over every share (each share also allows
+    /// only --max-attempts).
+    #[arg(long, env = "FERRY_RATE_WRONG_PASSPHRASES", default_value = "30/h")]
+    pub rate_wrong_passphrases: Rate,
+    /// Operator commands on the database and store instead of serving.
+    #[command(subcommand)]
+    pub command: Option<crate::admin::Command>,
+}
+
+fn parse_access(text: &str) -> Result<UploadAccess, String> {
+    match text.trim() {
+        "open" => Ok(UploadAccess::Open),
+        "credential" => Ok(UploadAccess::Credential),
+        _ => Err(format!("expected open or credential, not {text:?}")),
+    }
 }
 
 impl Cli {
@@ -284,6 +341,11 @@ impl Cli {
             max_sockets_per_ip: self.max_sockets_per_ip as usize,
             max_sockets: self.max_sockets.map(|n| n as usize),
             trusted_proxies: self.trusted_proxies,
+            upload_access: self.upload_access,
+            storage_quota: self.storage_quota,
+            rate_upload_starts: self.rate_upload_starts,
+            rate_download_starts: self.rate_download_starts,
+            rate_wrong_passphrases: self.rate_wrong_passphrases,
         }
     }
 }

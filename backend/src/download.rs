@@ -28,7 +28,7 @@ use ferry_common::{
 pub(crate) use self::segment_reader::ChunkReader;
 use self::segment_reader::ReadError;
 use crate::{
-    AppState, ids,
+    AppState, admission, ids,
     lifecycle::remove_share,
     store::{Claim, ClaimRefused, GoneReason, Lookup, ShareRow},
     ws::{self, End, Incoming, Outbox, frames::Frames},
@@ -45,9 +45,10 @@ pub async fn download_ws(
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
     let (response, socket) = ws::upgrade(&req, body, &state).await?;
+    let client = crate::gate::client_address(&req, &state.config.trusted_proxies);
     actix_web::rt::spawn(async move {
         ws::serve(socket, DownloadEvent::Error, async |out, frames| {
-            run(&state, out, frames).await
+            run(&state, client, out, frames).await
         })
         .await;
     });
@@ -159,16 +160,35 @@ pub(crate) fn parse_start(text: &str) -> Result<Start, End> {
     }
 }
 
-/// Checks the download token; a wrong one counts against the share's tries.
+/// What a download `start` must pass before its share is even looked at: the client's
+/// rate of wrong passphrases, and of new downloads (a resumed claim is not a new one).
+pub(crate) fn may_start(
+    state: &AppState,
+    start: &Start,
+    client: Option<std::net::IpAddr>,
+) -> Result<(), End> {
+    admission::not_guessing(state, client)?;
+    if start.resume.is_none() {
+        admission::rate(&state.rates.download_starts, client, "downloads started")?;
+    }
+    Ok(())
+}
+
+/// Checks the download token; a wrong one counts against the share's tries and the
+/// client's rate of wrong passphrases.
 pub(crate) async fn check_token(
     state: &AppState,
     row: &ShareRow,
     token: &[u8],
     short: &str,
+    client: Option<std::net::IpAddr>,
 ) -> Result<(), End> {
     if verify_token(token, &row.verifier) {
         return Ok(());
     }
+    // Counted only; this try is answered as wrong either way, and the next is refused
+    // by `may_start` while the client is over its rate.
+    let _ = admission::rate(&state.rates.wrong_passphrases, client, "wrong passphrases");
     let left = state.shares.record_wrong_attempt(&row.id).await?;
     tracing::warn!(share = %short, attempts_left = ?left, "wrong download token");
     let Some(left) = left else {
@@ -284,15 +304,21 @@ async fn claim_refusal(
     })
 }
 
-async fn run(state: &AppState, session: &mut Outbox, stream: &mut Frames) -> Result<(), End> {
+async fn run(
+    state: &AppState,
+    client: Option<std::net::IpAddr>,
+    session: &mut Outbox,
+    stream: &mut Frames,
+) -> Result<(), End> {
     let start = read_start(state, session, stream).await?;
+    may_start(state, &start, client)?;
     let short = ids::short(&start.share_id).to_owned();
     let row = downloadable(state, &start.share_id)
         .await
         .inspect_err(|end| {
             tracing::info!(share = %short, code = ?end.code(), "download refused");
         })?;
-    check_token(state, &row, &start.token, &short).await?;
+    check_token(state, &row, &start.token, &short, client).await?;
     let plan = Plan::of(&row)?;
     let resumed = start.resume.is_some();
     let (mut claim, claim_token, from) = claim_for(state, &row, &plan, start.resume)

@@ -98,7 +98,7 @@ impl Drop for Pass {
 
 /// The key a client is counted under: its IPv4 address, or its IPv6 /64 (one host
 /// usually owns a whole /64, so per-address counting would not hold it back).
-fn client_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -92,6 +92,10 @@ impl From<End> for ApiError {
                     ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
                     ErrorCode::WrongToken => StatusCode::FORBIDDEN,
                     ErrorCode::Busy | ErrorCode::ClaimLost => StatusCode::CONFLICT,
+                    ErrorCode::CredentialRequired => StatusCode::UNAUTHORIZED,
+                    ErrorCode::CredentialRefused => StatusCode::FORBIDDEN,
+                    ErrorCode::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
                     _ => StatusCode::BAD_REQUEST,
                 };
                 ApiError { status, body }
@@ -167,6 +171,7 @@ pub fn limits(config: &crate::Config) -> Limits {
             .filter(|d| *d <= config.max_downloads)
             .collect(),
         max_chunk_size: SERVER_MAX_CHUNK_SIZE,
+        upload_access: config.upload_access,
     }
 }
 

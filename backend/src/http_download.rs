@@ -32,7 +32,7 @@ use crate::{
     AppState,
     download::{
         ChunkReader, Plan, Stopped, before_chunk, check_token, claim_for, count, downloadable,
-        parse_start, read_chunk, ready,
+        may_start, parse_start, read_chunk, ready,
     },
     http::{ApiError, bearer},
     ids,
@@ -58,9 +58,11 @@ pub async fn claim(
         )
         .into());
     }
+    let client = crate::gate::client_address(&req, &state.config.trusted_proxies);
+    may_start(&state, &start, client)?;
     let short = ids::short(&start.share_id).to_owned();
     let row = downloadable(&state, &start.share_id).await?;
-    check_token(&state, &row, &start.token, &short).await?;
+    check_token(&state, &row, &start.token, &short, client).await?;
     let plan = Plan::of(&row)?;
     let resumed = start.resume.is_some();
     let (claim, claim_token, _) = claim_for(&state, &row, &plan, start.resume)

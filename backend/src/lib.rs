@@ -17,16 +17,21 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admin;
+mod admission;
 pub mod blobs;
 pub mod config;
+pub mod credentials;
 pub mod descriptors;
 pub mod download;
 pub mod gate;
 pub mod http;
 pub mod http_download;
 pub mod ids;
+pub mod invitations;
 pub mod lifecycle;
 pub mod origin;
+pub mod rate;
 pub mod space;
 pub mod store;
 pub mod upload;
@@ -37,7 +42,9 @@ use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{App, HttpServer, dev::Server, middleware, web as aweb};
 use anyhow::Context;
-use ferry_common::protocol::{DOWNLOAD_PATH, LIMITS_PATH, SHARES_PATH, UPLOAD_PATH};
+use ferry_common::protocol::{
+    DOWNLOAD_PATH, INVITATIONS_PATH, LIMITS_PATH, SHARES_PATH, UPLOAD_PATH,
+};
 
 pub use config::{Cli, Config};
 pub use web::CSP;
@@ -57,50 +64,15 @@ pub struct AppState {
     pub space: Space,
     /// Caps on open WebSockets.
     pub gate: Arc<SocketGate>,
+    /// Per-address rate limits.
+    pub rates: Arc<rate::RateLimits>,
 }
 
-/// Every route; tests and the binary mount the same app.
-pub fn configure(cfg: &mut aweb::ServiceConfig, static_dir: Option<std::path::PathBuf>) {
-    let share = format!("{SHARES_PATH}/{{id}}");
-    cfg.route("/healthz", aweb::get().to(http::healthz))
-        .service(http::api(LIMITS_PATH, "GET").route(aweb::get().to(http::get_limits)))
-        .service(
-            http::api(&share, "GET, DELETE")
-                .route(aweb::get().to(http::share_info))
-                .route(aweb::delete().to(http::delete_share)),
-        )
-        .service(
-            http::api(&format!("{share}/status"), "GET").route(aweb::get().to(http::share_status)),
-        )
-        .service(
-            http::api(&format!("{share}/claims"), "POST")
-                .route(aweb::post().to(http_download::claim)),
-        )
-        .service(
-            http::api(&format!("{share}/chunks"), "GET")
-                .route(aweb::get().to(http_download::chunks)),
-        )
-        .service(
-            http::api(&format!("{share}/claims/done"), "POST")
-                .route(aweb::post().to(http_download::done)),
-        )
-        .service(http::api(UPLOAD_PATH, "GET").route(aweb::get().to(upload::upload_ws)))
-        .service(http::api(DOWNLOAD_PATH, "GET").route(aweb::get().to(download::download_ws)));
-    // After every API route, before the web app: the rest of `/api` is an API 404.
-    cfg.service(http::api_not_found());
-    web::configure_static(cfg, static_dir);
-}
-
-/// A built server: bound to its port, storage opened and reconciled.
-pub struct Application {
-    port: u16,
-    server: Server,
-    state: AppState,
-}
-
-impl Application {
-    /// Opens storage, reconciles it, binds the listener and builds the HTTP server.
-    pub async fn build(config: Config) -> anyhow::Result<Application> {
+impl AppState {
+    /// Opens the database (migrating it) and the blob store `config` names, with the
+    /// space accounting, socket caps and rate limits: what serving and `ferry-server
+    /// admin` share.
+    pub async fn open(config: Config) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let shares = ShareStore::connect(&config.database_url()).await?;
@@ -129,13 +101,66 @@ impl Application {
             "socket caps"
         );
         let gate = SocketGate::new(config.max_sockets_per_ip, max_sockets);
-        let state = AppState {
+        let rates = Arc::new(rate::RateLimits::new(&config));
+        Ok(AppState {
             config: Arc::new(config),
             shares,
             blobs,
             space,
             gate,
-        };
+            rates,
+        })
+    }
+}
+
+/// Every route; tests and the binary mount the same app.
+pub fn configure(cfg: &mut aweb::ServiceConfig, static_dir: Option<std::path::PathBuf>) {
+    let share = format!("{SHARES_PATH}/{{id}}");
+    cfg.route("/healthz", aweb::get().to(http::healthz))
+        .service(http::api(LIMITS_PATH, "GET").route(aweb::get().to(http::get_limits)))
+        .service(
+            http::api(&share, "GET, DELETE")
+                .route(aweb::get().to(http::share_info))
+                .route(aweb::delete().to(http::delete_share)),
+        )
+        .service(
+            http::api(&format!("{share}/status"), "GET").route(aweb::get().to(http::share_status)),
+        )
+        .service(
+            http::api(&format!("{share}/claims"), "POST")
+                .route(aweb::post().to(http_download::claim)),
+        )
+        .service(
+            http::api(&format!("{share}/chunks"), "GET")
+                .route(aweb::get().to(http_download::chunks)),
+        )
+        .service(
+            http::api(&format!("{share}/claims/done"), "POST")
+                .route(aweb::post().to(http_download::done)),
+        )
+        .service(http::api(INVITATIONS_PATH, "POST").route(aweb::post().to(invitations::create)))
+        .service(
+            http::api(&format!("{INVITATIONS_PATH}/check"), "POST")
+                .route(aweb::post().to(invitations::check)),
+        )
+        .service(http::api(UPLOAD_PATH, "GET").route(aweb::get().to(upload::upload_ws)))
+        .service(http::api(DOWNLOAD_PATH, "GET").route(aweb::get().to(download::download_ws)));
+    // After every API route, before the web app: the rest of `/api` is an API 404.
+    cfg.service(http::api_not_found());
+    web::configure_static(cfg, static_dir);
+}
+
+/// A built server: bound to its port, storage opened and reconciled.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens storage, reconciles it, binds the listener and builds the HTTP server.
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let state = AppState::open(config).await?;
         lifecycle::reconcile(&state).await?;
         let config = state.config.clone();
         let listener = TcpListener::bind(config.listen)

@@ -17,7 +17,9 @@
 //! count of downloads left leaves it out. No decision depends on memory, so any server
 //! process sharing the database continues any claim.
 mod clock;
+mod credentials;
 mod leases;
+mod listing;
 mod sessions;
 
 use std::{sync::Arc, time::Duration};
@@ -30,7 +32,9 @@ use sqlx::{
     query::Query,
 };
 
+pub use credentials::{Admission, AdmitRefused, InvitationRow, TokenRow};
 pub use leases::JANITOR;
+pub use listing::{Counts, ShareSummary};
 pub use sessions::{Committed, NewUpload, Recorded, UploadSession};
 
 use self::clock::DbClock;
@@ -695,7 +699,8 @@ async fn remove_in(
 ) -> anyhow::Result<bool> {
     let mut tx = conn.begin().await?;
     let deleted = sqlx::query(
-        "DELETE FROM shares WHERE id = $1 RETURNING owner_verifier, max_downloads, expires_at",
+        "DELETE FROM shares WHERE id = $1 \
+         RETURNING owner_verifier, max_downloads, expires_at, ciphertext_size, token_id",
     )
     .bind(id);
     let Some(row) = returning(deleted, &mut *tx).await? else {
@@ -704,6 +709,13 @@ async fn remove_in(
     let owner_verifier: Vec<u8> = row.try_get("owner_verifier")?;
     let max_downloads: i64 = row.try_get("max_downloads")?;
     let expires_at: i64 = row.try_get("expires_at")?;
+    let token_id: Option<String> = row.try_get("token_id")?;
+    credentials::release_in(
+        &mut tx,
+        row.try_get("ciphertext_size")?,
+        token_id.as_deref(),
+    )
+    .await?;
     // Held claims whose lease ran out count as downloads done.
     let left = sqlx::query(
         "SELECT COUNT(*) AS n FROM download_slots WHERE share_id = $1 \

@@ -12,7 +12,7 @@ mod plan;
 mod receive;
 mod segment;
 
-use std::time::Instant;
+use std::{net::IpAddr, time::Instant};
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use ferry_common::{
@@ -25,7 +25,7 @@ pub use plan::human_size;
 use plan::{Plan, Shape};
 
 use crate::{
-    AppState, ids,
+    AppState, admission, ids,
     space::Admission,
     store::{Committed, NewUpload},
     ws::{self, End, Incoming, Outbox, frames::Frames},
@@ -38,9 +38,10 @@ pub async fn upload_ws(
     state: web::Data<AppState>,
 ) -> actix_web::Result<HttpResponse> {
     let (response, socket) = ws::upgrade(&req, body, &state).await?;
+    let client = crate::gate::client_address(&req, &state.config.trusted_proxies);
     actix_web::rt::spawn(async move {
         ws::serve(socket, UploadEvent::Error, async |out, frames| {
-            run(&state, out, frames).await
+            run(&state, client, out, frames).await
         })
         .await;
     });
@@ -64,8 +65,13 @@ enum Opened {
     Committed { id: String, expires_at: i64 },
 }
 
-async fn run(state: &AppState, out: &mut Outbox, frames: &mut Frames) -> Result<(), End> {
-    let opened = open(state, out, frames).await.inspect_err(|end| {
+async fn run(
+    state: &AppState,
+    client: Option<IpAddr>,
+    out: &mut Outbox,
+    frames: &mut Frames,
+) -> Result<(), End> {
+    let opened = open(state, client, out, frames).await.inspect_err(|end| {
         if let Some(code) = end.code() {
             tracing::warn!(?code, "upload refused at its first message");
         }
@@ -122,7 +128,12 @@ async fn run(state: &AppState, out: &mut Outbox, frames: &mut Frames) -> Result<
 }
 
 /// Reads the first message: a new session (`start`) or an existing one (`resume`).
-async fn open(state: &AppState, out: &mut Outbox, frames: &mut Frames) -> Result<Opened, End> {
+async fn open(
+    state: &AppState,
+    client: Option<IpAddr>,
+    out: &mut Outbox,
+    frames: &mut Frames,
+) -> Result<Opened, End> {
     let text = match ws::next_message(out, frames, state.config.idle_timeout).await? {
         Incoming::Text(text) => text,
         Incoming::Binary(_) => {
@@ -148,12 +159,18 @@ async fn open(state: &AppState, out: &mut Outbox, frames: &mut Frames) -> Result
             plan::check_version(version)?;
             resume(state, &share_id, &upload_token.0).await
         }
-        msg => start(state, plan::parse_start(state, msg)?).await,
+        msg => start(state, plan::parse_start(state, msg)?, client).await,
     }
 }
 
-/// Writes a new session's row and says `ready` with its tokens.
-async fn start(state: &AppState, plan: Plan) -> Result<Opened, End> {
+/// Checks who may start it and whether it fits (rate, credential, disk, quotas), writes
+/// a new session's row and says `ready` with its tokens.
+async fn start(state: &AppState, plan: Plan, client: Option<IpAddr>) -> Result<Opened, End> {
+    admission::rate(&state.rates.upload_starts, client, "new uploads")?;
+    let quotas =
+        admission::for_upload(state, plan.credential.as_deref(), plan.ciphertext_size).await?;
+    // Refused for disk space before a row exists (the receiving socket admits again).
+    drop(admit(state, plan.ciphertext_size)?);
     let token = |what| random_token().map_err(|e| End::internal(anyhow::anyhow!("{what}: {e}")));
     let upload_token = token("upload token")?;
     let owner_token = token("owner token")?;
@@ -177,9 +194,10 @@ async fn start(state: &AppState, plan: Plan) -> Result<Opened, End> {
     };
     state
         .shares
-        .begin_upload(&row)
+        .begin_upload(&row, &quotas)
         .await
-        .map_err(|e| End::internal(e.context("writing the upload session")))?;
+        .map_err(|e| End::internal(e.context("writing the upload session")))?
+        .map_err(|refused| admission::refusal(refused, plan.ciphertext_size))?;
     tracing::info!(
         share = %ids::short(&id),
         bytes = plan.ciphertext_size,

@@ -206,6 +206,7 @@ async fn prepare_new(
         expires_in_secs: expires,
         max_downloads: opts.downloads,
         ciphertext_size: header.ciphertext_len(size),
+        credential: None,
     };
     let source = Source::new(
         file,

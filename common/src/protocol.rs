@@ -24,6 +24,9 @@ pub const LIMITS_PATH: &str = "/api/limits";
 /// `GET /api/shares/{id}/status` and `DELETE /api/shares/{id}` with
 /// `Authorization: Bearer <owner token>` for the sender.
 pub const SHARES_PATH: &str = "/api/shares";
+/// `POST` with an upload token creates an invitation; `POST {INVITATIONS_PATH}/check`
+/// describes one (see docs/PROTOCOL.md, "Upload credentials").
+pub const INVITATIONS_PATH: &str = "/api/invitations";
 
 /// Client → server on the upload socket.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +49,10 @@ pub enum UploadRequest {
         max_downloads: u32,
         /// Exact total of ciphertext bytes that will follow.
         ciphertext_size: u64,
+        /// An upload token (`ft1.…`) or an invitation (`fi1.…`), where the server asks
+        /// for one ([`Limits::upload_access`]). Absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
     },
     /// First message instead of `start`: continues an upload that an earlier connection
     /// (to any server process) began. The server answers [`UploadEvent::Ready`] listing
@@ -246,9 +253,60 @@ pub enum ErrorCode {
     /// A resumed download's claim token is unknown, or its claim has ended (released,
     /// counted, or its lease ran out): the client must start a new download.
     ClaimLost,
+    /// The server accepts uploads only with an upload token or an invitation, and the
+    /// `start` carried none.
+    CredentialRequired,
+    /// The upload token or invitation is unknown, malformed, revoked, expired or used up.
+    CredentialRefused,
+    /// The upload would take its token or invitation past its quota.
+    QuotaExceeded,
+    /// This client address started too many uploads or downloads, or gave too many wrong
+    /// passphrases, in a short time; the client may retry later.
+    RateLimited,
     /// A code this client does not know.
     #[serde(other)]
     Unknown,
+}
+
+/// Who may upload to a server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UploadAccess {
+    /// Anyone who reaches the server.
+    #[default]
+    Open,
+    /// Only with an upload token or an invitation in `start`.
+    Credential,
+}
+
+/// `POST /api/invitations` (with `Authorization: Bearer <upload token>`): asks for an
+/// invitation that lets someone without a token upload one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationRequest {
+    /// The largest file (ciphertext bytes) it allows.
+    pub max_bytes: u64,
+    /// How long it stays usable, in seconds.
+    pub expires_in_secs: u64,
+}
+
+/// An invitation as the server describes it: in answer to [`InvitationRequest`] (with
+/// `invitation` set, shown once) and to `POST /api/invitations/check` (without).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invitation {
+    /// The credential to put in `start` (`fi1.…`); only in the answer that created it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation: Option<String>,
+    /// The largest file (ciphertext bytes) it allows.
+    pub max_bytes: u64,
+    /// Until when it can be used, milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// `POST /api/invitations/check`: is this invitation still usable, and for how much.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationCheck {
+    /// The credential (`fi1.…`).
+    pub invitation: String,
 }
 
 /// `GET /api/limits`: what the server accepts, so clients refuse early.
@@ -266,6 +324,9 @@ pub struct Limits {
     pub download_choices: Vec<u32>,
     /// Largest chunk size (plaintext bytes) the server accepts in a header.
     pub max_chunk_size: u32,
+    /// Whether uploads need a credential (absent from servers before it: open).
+    #[serde(default)]
+    pub upload_access: UploadAccess,
 }
 
 /// `GET /api/shares/{id}`: the public part of a share. Consumes nothing.
@@ -309,6 +370,7 @@ mod tests {
             expires_in_secs: 3600,
             max_downloads: 1,
             ciphertext_size: 16,
+            credential: None,
         };
         assert_eq!(
             serde_json::to_value(&start).unwrap(),

@@ -30,6 +30,7 @@ impl Filler {
             expires_in_secs: 3600,
             max_downloads,
             ciphertext_size: header.ciphertext_len(plaintext_len),
+            credential: None,
         };
         Ok(Filler { start, token })
     }

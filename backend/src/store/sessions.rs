@@ -10,7 +10,11 @@
 //! inserted too), so any number of server processes can serve the same session.
 use sqlx::{AnyConnection, Connection, Row};
 
-use super::{NewShare, ShareStore, insert_in, returning, settle};
+use super::{
+    NewShare, ShareStore,
+    credentials::{Admission, AdmitRefused, admit_in, release_in},
+    insert_in, returning, settle,
+};
 
 /// An upload session as `start` creates it.
 pub struct NewUpload {
@@ -88,29 +92,17 @@ pub enum Committed {
 }
 
 impl ShareStore {
-    /// Writes a new session's row; nothing is stored for it before this returns.
-    pub async fn begin_upload(&self, up: &NewUpload) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO uploads (id, upload_verifier, owner_verifier, header, metadata, verifier, \
-             ciphertext_size, max_downloads, expires_in_ms, segment_chunks, segments, created_at, \
-             abandon_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&up.id)
-        .bind(&up.upload_verifier)
-        .bind(&up.owner_verifier)
-        .bind(&up.header)
-        .bind(&up.metadata)
-        .bind(&up.verifier)
-        .bind(up.ciphertext_size as i64)
-        .bind(i64::from(up.max_downloads))
-        .bind(up.expires_in_ms)
-        .bind(up.segment_chunks as i64)
-        .bind(up.segments as i64)
-        .bind(up.created_at)
-        .bind(up.abandon_at)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    /// Writes a new session's row, charging its bytes to every quota `admission` names
+    /// in the same transaction; nothing is stored for it before this returns.
+    pub async fn begin_upload(
+        &self,
+        up: &NewUpload,
+        admission: &Admission,
+    ) -> anyhow::Result<Result<(), AdmitRefused>> {
+        let mut conn = self.pool.acquire().await?;
+        let result = begin_in(&mut conn, up, admission, self.now_ms()).await;
+        settle(conn, &result);
+        result
     }
 
     /// The session `id`, if it exists.
@@ -252,6 +244,42 @@ impl ShareStore {
     }
 }
 
+async fn begin_in(
+    conn: &mut AnyConnection,
+    up: &NewUpload,
+    admission: &Admission,
+    now: i64,
+) -> anyhow::Result<Result<(), AdmitRefused>> {
+    let mut tx = conn.begin().await?;
+    let token_id = match admit_in(&mut tx, &up.id, up.ciphertext_size, admission, now).await? {
+        Ok(token_id) => token_id,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    sqlx::query(
+        "INSERT INTO uploads (id, upload_verifier, owner_verifier, header, metadata, verifier, \
+         ciphertext_size, max_downloads, expires_in_ms, segment_chunks, segments, created_at, \
+         abandon_at, token_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&up.id)
+    .bind(&up.upload_verifier)
+    .bind(&up.owner_verifier)
+    .bind(&up.header)
+    .bind(&up.metadata)
+    .bind(&up.verifier)
+    .bind(up.ciphertext_size as i64)
+    .bind(i64::from(up.max_downloads))
+    .bind(up.expires_in_ms)
+    .bind(up.segment_chunks as i64)
+    .bind(up.segments as i64)
+    .bind(up.created_at)
+    .bind(up.abandon_at)
+    .bind(token_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(()))
+}
+
 async fn commit_in(
     conn: &mut AnyConnection,
     id: &str,
@@ -285,6 +313,13 @@ async fn commit_in(
         segment_chunks: row.try_get::<i64, _>("segment_chunks")? as u64,
     };
     insert_in(&mut tx, &share).await?;
+    // The share counts against the upload's token from now on (its bytes stay held).
+    sqlx::query(
+        "UPDATE shares SET token_id = (SELECT token_id FROM uploads WHERE id = $1) WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Some(share.expires_at))
 }
@@ -292,13 +327,26 @@ async fn commit_in(
 async fn remove_abandoned_in(conn: &mut AnyConnection, id: &str, now: i64) -> anyhow::Result<bool> {
     let mut tx = conn.begin().await?;
     let deleted = sqlx::query(
-        "DELETE FROM uploads WHERE id = $1 AND committed = 0 AND abandon_at <= $2 RETURNING id",
+        "DELETE FROM uploads WHERE id = $1 AND committed = 0 AND abandon_at <= $2 \
+         RETURNING ciphertext_size, token_id",
     )
     .bind(id)
     .bind(now);
-    if returning(deleted, &mut *tx).await?.is_none() {
+    let Some(row) = returning(deleted, &mut *tx).await? else {
         return Ok(false);
-    }
+    };
+    // An invitation it used may be used again; its bytes are held no more.
+    sqlx::query("UPDATE invitations SET upload_id = NULL WHERE upload_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    let token_id: Option<String> = row.try_get("token_id")?;
+    release_in(
+        &mut tx,
+        row.try_get("ciphertext_size")?,
+        token_id.as_deref(),
+    )
+    .await?;
     sqlx::query("DELETE FROM segments WHERE share_id = $1")
         .bind(id)
         .execute(&mut *tx)

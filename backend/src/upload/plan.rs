@@ -77,6 +77,8 @@ pub(crate) struct Plan {
     pub shape: Shape,
     pub max_downloads: u32,
     pub expires_in_secs: u64,
+    /// The upload token or invitation it came with, as sent.
+    pub credential: Option<String>,
 }
 
 /// Checks a `start` message against the server's limits.
@@ -89,6 +91,7 @@ pub(crate) fn parse_start(state: &AppState, msg: UploadRequest) -> Result<Plan, 
         expires_in_secs,
         max_downloads,
         ciphertext_size,
+        credential,
     } = msg
     else {
         return Err(End::refuse(
@@ -195,6 +198,7 @@ pub(crate) fn parse_start(state: &AppState, msg: UploadRequest) -> Result<Plan, 
         shape,
         max_downloads,
         expires_in_secs,
+        credential,
     })
 }
 

@@ -351,6 +351,7 @@ pub fn prepare(plaintext: &[u8], opts: &UploadOpts) -> Prepared {
         expires_in_secs: opts.expires_in_secs,
         max_downloads: opts.max_downloads,
         ciphertext_size,
+        credential: None,
     };
     Prepared {
         header,
@@ -368,6 +369,12 @@ pub struct Share {
     pub token: [u8; 32],
     pub owner_token: Vec<u8>,
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Share {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Share({})", self.id)
+    }
 }
 
 pub async fn connect(port: u16, path: &str) -> Ws {
@@ -638,10 +645,33 @@ pub async fn download_with(
     stop_after: Option<u64>,
 ) -> Result<Downloaded, ErrorBody> {
     let info = share_info(port, &share.id).await.map_err(|(_, e)| e)?;
+    let ws = connect(port, DOWNLOAD_PATH).await;
+    download_on(ws, &info, share, token, stop_after).await
+}
+
+/// Downloads `share` from another client address (a loopback `source` such as
+/// 127.0.0.2).
+pub async fn download_from(
+    port: u16,
+    share: &Share,
+    source: IpAddr,
+) -> Result<Downloaded, ErrorBody> {
+    let info = share_info(port, &share.id).await.map_err(|(_, e)| e)?;
+    let ws = connect_from(port, DOWNLOAD_PATH, source).await;
+    download_on(ws, &info, share, share.token, None).await
+}
+
+/// [`download_with`] over an open download socket.
+async fn download_on(
+    mut ws: Ws,
+    info: &ShareInfo,
+    share: &Share,
+    token: [u8; 32],
+    stop_after: Option<u64>,
+) -> Result<Downloaded, ErrorBody> {
     let header = Header::parse(&info.header.0).expect("header");
     let keys = Keys::derive(&header, PASSPHRASE, Some(&share.link_secret)).expect("keys");
     let id = ShareId::parse(&share.id).expect("a share ID");
-    let mut ws = connect(port, DOWNLOAD_PATH).await;
     let mut session = Download::new(&id, &token, &header);
     let mut opened: Option<(FileMetadata, StreamDecryptor)> = None;
     let mut plaintext = Vec::new();

@@ -93,8 +93,8 @@ pub enum ClientError {
     },
     /// Any other refusal (`bad-request`, `unsupported-version`, `protocol-violation`,
     /// `frame-too-large`, `expiry-too-long`, `too-many-downloads`, `unauthorized`,
-    /// `segment-mismatch`, or a
-    /// code this build does not know): the client asked for something the server does
+    /// `segment-mismatch`, `credential-required`, `credential-refused`, `quota-exceeded`,
+    /// `rate-limited`, or a code this build does not know): the client asked for something the server does
     /// not accept.
     #[error("the server refused: {message}")]
     Refused {
@@ -236,6 +236,10 @@ impl From<ErrorBody> for ClientError {
             | ErrorCode::Unauthorized
             | ErrorCode::SegmentMismatch
             | ErrorCode::MethodNotAllowed
+            | ErrorCode::CredentialRequired
+            | ErrorCode::CredentialRefused
+            | ErrorCode::QuotaExceeded
+            | ErrorCode::RateLimited
             | ErrorCode::Unknown) => ClientError::Refused { code, message },
         }
     }
@@ -304,6 +308,10 @@ mod tests {
             ErrorCode::Unauthorized,
             ErrorCode::SegmentMismatch,
             ErrorCode::MethodNotAllowed,
+            ErrorCode::CredentialRequired,
+            ErrorCode::CredentialRefused,
+            ErrorCode::QuotaExceeded,
+            ErrorCode::RateLimited,
             ErrorCode::Unknown,
         ] {
             let got = ClientError::from(body(code));

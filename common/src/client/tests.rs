@@ -29,6 +29,7 @@ pub(super) fn start(plaintext_len: u64) -> UploadRequest {
         expires_in_secs: 60,
         max_downloads: 1,
         ciphertext_size: h.ciphertext_len(plaintext_len),
+        credential: None,
     }
 }
 
