@@ -350,29 +350,7 @@ impl Cli {
     }
 }
 
-/// Parses `1234`, `500MiB`, `10GiB`, `2GB`, `64k`.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (num, unit) = text.split_at(split);
-    let num: u64 = num.parse().map_err(|_| format!("not a size: {text:?}"))?;
-    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        other => return Err(format!("unknown size unit {other:?}")),
-    };
-    num.checked_mul(mult)
-        .ok_or_else(|| format!("size too large: {text:?}"))
-}
+pub use ferry_common::units::parse_size;
 
 /// Parses `90` (seconds), `500ms`, `90s`, `15m`, `24h`, `7d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {

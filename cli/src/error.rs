@@ -136,6 +136,7 @@ impl Error {
                 | ErrorCode::InsufficientStorage
                 | ErrorCode::Busy
                 | ErrorCode::TooManyConnections
+                | ErrorCode::RateLimited
                 | ErrorCode::Unknown => EXIT_NETWORK,
                 _ => EXIT_OTHER,
             },

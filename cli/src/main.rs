@@ -5,9 +5,11 @@
 //! return typed errors ([`error::Error`]); only `main` deals in `anyhow`.
 #![forbid(unsafe_code)]
 
+mod credential;
 mod error;
 mod fetch;
 mod interrupt;
+mod invite;
 mod keys;
 mod lanes;
 mod link;
@@ -48,8 +50,16 @@ Exit codes:
   3    wrong passphrase (or a damaged link)
   4    link gone: unknown, expired, or no downloads left
   5    tampered or corrupted data: verification failed, nothing was saved
-  6    network or server failure (unreachable, connection broke, server error)
+  6    network or server failure (unreachable, connection broke, server error,
+       too many requests from this address: try again later)
   130  interrupted by Ctrl-C (an interrupted upload creates no share)
+
+Upload tokens:
+  A server started with --upload-access credential takes uploads only with an
+  upload token, read from FERRY_TOKEN or from --token-file FILE (never an option
+  value, for the same reason as the passphrase), or with an invitation link
+  someone made with `ferry invite` (ferry send FILE --invitation LINK; the link
+  names the server and works for one file).
 
 Resuming:
   Run the same command again. An interrupted upload (Ctrl-C, a lost connection)
@@ -83,6 +93,38 @@ enum Command {
     /// Download, verify and decrypt the file behind LINK.
     #[command(after_help = AFTER_HELP)]
     Receive(ReceiveArgs),
+    /// Make an invitation link that lets someone without an upload token send you one
+    /// file (needs your upload token: FERRY_TOKEN or --token-file).
+    Invite(InviteArgs),
+}
+
+#[derive(Args)]
+struct TokenArgs {
+    /// Read the upload token from the first line of FILE (else FERRY_TOKEN). Servers
+    /// started with --upload-access credential need one, or an invitation.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct InviteArgs {
+    /// The Ferry server.
+    #[arg(
+        long,
+        env = "FERRY_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    server: String,
+    /// The largest file it allows, e.g. 500MiB (counted as ciphertext, 16 bytes per
+    /// 256 KiB more than the file).
+    #[arg(long, value_parser = invite::parse_size, value_name = "SIZE")]
+    max_size: u64,
+    /// How long it can be used: e.g. 1h, 1d, 7d.
+    #[arg(long, default_value = "7d", value_parser = time::parse_duration, value_name = "DURATION")]
+    expires: u64,
+    #[command(flatten)]
+    token: TokenArgs,
 }
 
 #[derive(Args)]
@@ -107,6 +149,12 @@ struct SendArgs {
     /// holds the ciphertext (the server) can then try passphrases offline.
     #[arg(long)]
     no_link_secret: bool,
+    /// Send with this invitation link (https://host/#invite=fi1.…) instead of an upload
+    /// token; it also names the server.
+    #[arg(long, value_name = "LINK", conflicts_with = "token_file")]
+    invitation: Option<String>,
+    #[command(flatten)]
+    token: TokenArgs,
     /// How many connections to send over at once.
     #[arg(long, env = "FERRY_LANES", default_value_t = 2, value_name = "N",
           value_parser = clap::value_parser!(u8).range(1..=4))]
@@ -162,9 +210,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     match cli.command {
         Command::Send(args) => {
+            let (server, credential) = match &args.invitation {
+                Some(link) => {
+                    let (server, invitation) = credential::invitation(link)?;
+                    (server, Some(invitation))
+                }
+                None => (
+                    args.server,
+                    credential::token(args.token.token_file.as_deref())?,
+                ),
+            };
             let link = runtime.block_on(send::run(send::SendOptions {
                 file: args.file,
-                server: args.server,
+                server,
+                credential,
                 expires: args.expires,
                 downloads: args.downloads,
                 passphrase_file: args.passphrase.passphrase_file,
@@ -175,6 +234,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             writeln!(out, "{link}")
                 .and_then(|()| out.flush())
                 .context("cannot write the link to standard output")?;
+        }
+        Command::Invite(args) => {
+            let token = credential::token(args.token.token_file.as_deref())?.ok_or_else(|| {
+                error::Error::Usage(
+                    "an invitation is made with your upload token: set FERRY_TOKEN or --token-file"
+                        .into(),
+                )
+            })?;
+            let link = runtime.block_on(invite::run(
+                &args.server,
+                &token,
+                args.max_size,
+                args.expires,
+            ))?;
+            println!("{link}");
         }
         Command::Receive(args) => {
             runtime.block_on(receive::run(receive::ReceiveOptions {

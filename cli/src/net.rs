@@ -6,7 +6,10 @@ use std::{
     time::Duration,
 };
 
-use ferry_common::protocol::{ErrorBody, LIMITS_PATH, Limits, SHARES_PATH, ShareInfo};
+use ferry_common::protocol::{
+    ErrorBody, INVITATIONS_PATH, Invitation, InvitationRequest, LIMITS_PATH, Limits, SHARES_PATH,
+    ShareInfo,
+};
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::{
@@ -108,6 +111,34 @@ pub async fn limits(server: &Server) -> Result<Limits> {
     resp.json()
         .await
         .map_err(|e| Error::Network(format!("the server sent malformed limits: {e}")))
+}
+
+/// `POST /api/invitations` with the upload token `token`: a new invitation.
+pub async fn create_invitation(
+    server: &Server,
+    token: &str,
+    request: &InvitationRequest,
+) -> Result<Invitation> {
+    let resp = http_client()?
+        .post(server.http(INVITATIONS_PATH))
+        .bearer_auth(token)
+        .json(request)
+        .send()
+        .await
+        .map_err(|e| unreachable(server, error_chain(&e)))?;
+    if resp.status().is_success() {
+        return resp
+            .json()
+            .await
+            .map_err(|e| Error::Network(format!("the server sent a malformed invitation: {e}")));
+    }
+    let status = resp.status();
+    match resp.json::<ErrorBody>().await {
+        Ok(body) => Err(Error::from_server(body)),
+        Err(_) => Err(Error::Network(format!(
+            "the server answered {status} to a request for an invitation"
+        ))),
+    }
 }
 
 /// `GET /api/shares/{id}`: 404/410 become [`Error::Gone`].

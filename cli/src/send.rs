@@ -12,10 +12,11 @@ use ferry_common::{
     ChunkAead, DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, LinkSecret,
     b64::Bytes,
     client::{SealLog, UploadLanes, Uploaded},
-    protocol::{PROTOCOL_VERSION, UploadRequest},
+    protocol::{PROTOCOL_VERSION, UploadAccess, UploadRequest},
 };
 
 use crate::{
+    credential::Credential,
     error::{Error, Result},
     interrupt::Interrupt,
     keys::derive_keys,
@@ -38,6 +39,8 @@ pub struct SendOptions {
     pub file: PathBuf,
     /// The server's base URL.
     pub server: String,
+    /// The upload token or invitation, if any.
+    pub credential: Option<Credential>,
     /// Requested lifetime in seconds.
     pub expires: Option<u64>,
     /// Allowed downloads.
@@ -70,6 +73,13 @@ pub async fn run(opts: SendOptions) -> Result<String> {
         .ok_or_else(|| Error::Usage(format!("{shown} has no file name")))?;
 
     let limits = net::limits(&server).await?;
+    if limits.upload_access == UploadAccess::Credential && opts.credential.is_none() {
+        return Err(Error::Usage(
+            "this server accepts uploads only with an upload token (FERRY_TOKEN or \
+             --token-file) or an invitation link (--invitation)"
+                .into(),
+        ));
+    }
     if size > limits.max_file_size {
         return Err(Error::TooLarge {
             name,
@@ -206,7 +216,7 @@ async fn prepare_new(
         expires_in_secs: expires,
         max_downloads: opts.downloads,
         ciphertext_size: header.ciphertext_len(size),
-        credential: None,
+        credential: opts.credential.as_ref().map(|c| c.as_str().to_owned()),
     };
     let source = Source::new(
         file,

@@ -34,6 +34,7 @@ pub mod metadata;
 pub mod protocol;
 pub mod resume_record;
 pub mod stream;
+pub mod units;
 pub mod utc;
 
 pub use error::Error;

@@ -65,6 +65,7 @@ pub fn ferry_command(args: &[&str], cwd: &Path, passphrase: Option<&str>) -> Com
         .env_remove("FERRY_SERVER")
         .env_remove("FERRY_PASSPHRASE")
         .env_remove("FERRY_CA_CERT")
+        .env_remove("FERRY_TOKEN")
         .env("FERRY_STATE_DIR", state_dir())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
