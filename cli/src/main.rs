@@ -107,7 +107,7 @@ struct TokenArgs {
 }
 
 #[derive(Args)]
-struct InviteArgs {
+struct ServerArg {
     /// The Ferry server.
     #[arg(
         long,
@@ -116,6 +116,12 @@ struct InviteArgs {
         value_name = "URL"
     )]
     server: String,
+}
+
+#[derive(Args)]
+struct InviteArgs {
+    #[command(flatten)]
+    server: ServerArg,
     /// The largest file it allows, e.g. 500MiB (counted as ciphertext, 16 bytes per
     /// 256 KiB more than the file).
     #[arg(long, value_parser = invite::parse_size, value_name = "SIZE")]
@@ -131,14 +137,8 @@ struct InviteArgs {
 struct SendArgs {
     /// The file to send.
     file: PathBuf,
-    /// The Ferry server.
-    #[arg(
-        long,
-        env = "FERRY_SERVER",
-        default_value = "http://127.0.0.1:8080",
-        value_name = "URL"
-    )]
-    server: String,
+    #[command(flatten)]
+    server: ServerArg,
     /// How long the link works: e.g. 5m, 1h, 1d, 7d [default: 1d, or the server's maximum if shorter].
     #[arg(long, value_parser = time::parse_duration, value_name = "DURATION")]
     expires: Option<u64>,
@@ -216,7 +216,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     (server, Some(invitation))
                 }
                 None => (
-                    args.server,
+                    args.server.server,
                     credential::token(args.token.token_file.as_deref())?,
                 ),
             };
@@ -243,7 +243,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             })?;
             let link = runtime.block_on(invite::run(
-                &args.server,
+                &args.server.server,
                 &token,
                 args.max_size,
                 args.expires,
