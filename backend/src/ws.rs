@@ -75,7 +75,9 @@ impl End {
         let close = match code {
             ErrorCode::FrameTooLarge | ErrorCode::TooLarge => CloseCode::Size,
             ErrorCode::Internal => CloseCode::Error,
-            ErrorCode::InsufficientStorage | ErrorCode::TooManyConnections => CloseCode::Again,
+            ErrorCode::InsufficientStorage
+            | ErrorCode::TooManyConnections
+            | ErrorCode::RateLimited => CloseCode::Again,
             ErrorCode::BadRequest
             | ErrorCode::ProtocolViolation
             | ErrorCode::UnsupportedVersion => CloseCode::Protocol,
