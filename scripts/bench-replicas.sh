@@ -8,8 +8,9 @@
 #   COUNT=50 BYTES=$((1 << 20)) scripts/bench-replicas.sh
 #
 # Starts PostgreSQL and s3s-fs itself (through scripts/with-postgres.sh and with-s3.sh).
-# Every client here is 127.0.0.1, so the replicas run with --max-sockets-per-ip 1024: the
-# per-address cap (16) would otherwise refuse all but 32 of them, which measures the cap.
+# Every client here is 127.0.0.1, so the replicas run with --max-sockets-per-ip 1024 and
+# --rate-upload-starts off: the per-address caps (16 sockets, 60 new uploads a minute)
+# would otherwise refuse most of them, which measures the caps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${FERRY_TEST_DATABASE_URL:-}" ] || [ -z "${FERRY_TEST_S3_BUCKET:-}" ]; then
@@ -40,7 +41,7 @@ for i in 0 1; do
     RUST_LOG=warn "$BIN/ferry-server" --listen "127.0.0.1:${PORTS[$i]}" --data-dir "$WORK/data-$i" \
     --database-url "$FERRY_TEST_DATABASE_URL" --s3-bucket "$FERRY_TEST_S3_BUCKET" \
     --s3-endpoint "$FERRY_TEST_S3_ENDPOINT" --s3-allow-http --s3-prefix bench \
-    --trusted-proxies 127.0.0.1 --max-sockets-per-ip 1024 --reserve-space 1MiB \
+    --trusted-proxies 127.0.0.1 --max-sockets-per-ip 1024 --rate-upload-starts off --reserve-space 1MiB \
     >"$WORK/replica-$i.log" 2>&1 &
   SERVERS+=($!)
   PIDS+=($!)
