@@ -112,21 +112,41 @@ pub(crate) fn client_key(ip: IpAddr) -> IpAddr {
 }
 
 /// The client's address: the peer's, or, when the peer is a trusted reverse proxy, the
-/// last address it appended to `X-Forwarded-For` (earlier entries come from the client
-/// and prove nothing).
+/// last address it appended to `Forwarded` (RFC 7239, its last `for=`) or else to
+/// `X-Forwarded-For` (earlier entries come from the client and prove nothing).
 pub fn client_address(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
     if !trusted_proxies.contains(&peer) {
         return Some(peer);
     }
-    let forwarded = req
-        .headers()
-        .get_all("x-forwarded-for")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .last()
-        .and_then(|last| last.trim().parse::<IpAddr>().ok());
+    let last = |name: &str| {
+        req.headers()
+            .get_all(name)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .map(str::to_owned)
+    };
+    let forwarded = match last("forwarded") {
+        Some(element) => forwarded_for(&element),
+        None => last("x-forwarded-for").and_then(|entry| entry.trim().parse().ok()),
+    };
     Some(forwarded.unwrap_or(peer))
+}
+
+/// The address in one `Forwarded` element's `for=` (`for=192.0.2.60`,
+/// `for="[2001:db8::1]:4711"`); `None` for an obfuscated or unknown one.
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let value = element.split(';').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| value.trim().trim_matches('"'))
+    })?;
+    if let Some(v6) = value.strip_prefix('[') {
+        return v6.split(']').next()?.parse().ok();
+    }
+    value.parse().ok().or_else(|| value.rsplit_once(':')?.0.parse().ok())
 }
 
 #[cfg(test)]
@@ -178,6 +198,24 @@ mod tests {
             client_address(&req, &[ip("127.0.0.1")]),
             Some(ip("203.0.113.9"))
         );
+        // RFC 7239: the last element's `for=`, with a port or an IPv6 literal.
+        let rfc = |value: &'static str| {
+            TestRequest::default()
+                .peer_addr("127.0.0.1:5000".parse().unwrap())
+                .insert_header(("forwarded", value))
+                .to_http_request()
+        };
+        let trusted = [ip("127.0.0.1")];
+        let with_port = rfc("for=6.6.6.6, for=\"203.0.113.9:4711\";proto=https");
+        assert_eq!(
+            client_address(&with_port, &trusted),
+            Some(ip("203.0.113.9"))
+        );
+        let v6 = rfc("proto=https;for=\"[2001:db8::7]:443\"");
+        assert_eq!(client_address(&v6, &trusted), Some(ip("2001:db8::7")));
+        let hidden = rfc("for=_hidden");
+        assert_eq!(client_address(&hidden, &trusted), Some(ip("127.0.0.1")));
+        assert_eq!(client_address(&with_port, &[]), Some(ip("127.0.0.1")));
         let direct = TestRequest::default()
             .peer_addr("198.51.100.4:5000".parse().unwrap())
             .insert_header(("x-forwarded-for", "203.0.113.9"))
