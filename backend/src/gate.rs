@@ -146,7 +146,10 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
     if let Some(v6) = value.strip_prefix('[') {
         return v6.split(']').next()?.parse().ok();
     }
-    value.parse().ok().or_else(|| value.rsplit_once(':')?.0.parse().ok())
+    value
+        .parse()
+        .ok()
+        .or_else(|| value.rsplit_once(':')?.0.parse().ok())
 }
 
 #[cfg(test)]

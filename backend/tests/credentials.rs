@@ -202,6 +202,24 @@ async fn an_invitation_lets_one_file_in_and_counts_against_its_token() {
         .unwrap_err();
     assert_eq!(held.code, ErrorCode::QuotaExceeded, "{held:?}");
     assert_eq!(download(server.port, &share).await.unwrap().plaintext, data);
+
+    // An invitation altered in its secret is refused; the server keeps neither secret.
+    let mut altered = invitation.clone().into_bytes();
+    let inside = altered.len() - 10;
+    altered[inside] = if altered[inside] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    assert_eq!(check(&server, &altered).await.0, 403);
+    for secret in [&token, &invitation] {
+        let secret = secret.rsplit('.').next().unwrap();
+        for file in walk(server.dir.path()) {
+            let bytes = std::fs::read(&file).unwrap_or_default();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds a credential's secret",
+                file.display()
+            );
+        }
+    }
 }
 
 #[tokio::test]
