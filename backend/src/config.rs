@@ -7,6 +7,7 @@ use std::{
 
 use clap::Parser;
 
+pub use crate::metrics::serve::MetricsToken;
 use crate::{
     blobs::{BlobBackend, S3Credentials, S3Settings},
     origin::Origin,
@@ -74,6 +75,11 @@ pub struct Config {
     pub max_sockets: Option<usize>,
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the per-address cap).
     pub trusted_proxies: Vec<IpAddr>,
+    // -- observability (docs/DEPLOYMENT.md, "Metrics and logs") -- //
+    /// Serve `/metrics` on a listener of its own at this address (no authentication).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve `/metrics` on the main listener to requests bearing this token.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl Config {
@@ -105,6 +111,8 @@ impl Config {
             max_sockets_per_ip: 64,
             max_sockets: Some(256),
             trusted_proxies: Vec::new(),
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 
@@ -240,6 +248,33 @@ pub struct Cli {
     /// Address the bucket as bucket.host (virtual-hosted style) instead of host/bucket.
     #[arg(long, env = "FERRY_S3_VIRTUAL_HOSTED")]
     pub s3_virtual_hosted: bool,
+    // -- observability (docs/DEPLOYMENT.md, "Metrics and logs") -- //
+    /// Serve Prometheus metrics at GET /metrics on this address, without authentication
+    /// (keep it on loopback or a private network).
+    #[arg(long, env = "FERRY_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve GET /metrics on the main listener to requests with
+    /// `Authorization: Bearer <token>` (at least 16 characters; prefer the environment
+    /// variable: a flag's value shows in the process list).
+    #[arg(
+        long,
+        env = "FERRY_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<MetricsToken>,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, env = "FERRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields.message`, ...).
+    Json,
 }
 
 impl Cli {
@@ -284,6 +319,8 @@ impl Cli {
             max_sockets_per_ip: self.max_sockets_per_ip as usize,
             max_sockets: self.max_sockets.map(|n| n as usize),
             trusted_proxies: self.trusted_proxies,
+            metrics_listen: self.metrics_listen,
+            metrics_token: self.metrics_token,
         }
     }
 }

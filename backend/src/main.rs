@@ -2,22 +2,14 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
-use ferry_backend::{Application, Cli, ids};
+use ferry_backend::{Application, Cli, config::LogFormat, ids};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // The log goes to standard output; colour codes only when that is a terminal (a log
-    // file or journal would otherwise fill with escape sequences) and NO_COLOR is unset.
-    let colour = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_ansi(colour)
-        .init();
-    let config = Cli::parse().into_config();
+    let cli = Cli::parse();
+    init_logs(cli.log_format);
+    let config = cli.into_config();
     let result = match Application::build(config).await {
         Ok(app) => app.run_until_stopped().await,
         Err(err) => Err(err),
@@ -28,6 +20,24 @@ async fn main() -> std::process::ExitCode {
             // Error chains may name blob paths: never print a full share ID.
             eprintln!("ferry-server: {}", ids::redact(&format!("{err:#}")));
             std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to standard output at `RUST_LOG` (default `info`), as text or one JSON object per
+/// line. Every line's fields are the same either way, so both keep the redaction done
+/// where they are written (`ids::short`, `ids::redact`).
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+        // Colour codes only when standard output is a terminal (a log file or journal
+        // would otherwise fill with escape sequences) and NO_COLOR is unset.
+        LogFormat::Text => {
+            let colour = std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            logs.with_ansi(colour).init();
         }
     }
 }

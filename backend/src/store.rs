@@ -17,6 +17,7 @@
 //! count of downloads left leaves it out. No decision depends on memory, so any server
 //! process sharing the database continues any claim.
 mod clock;
+mod counts;
 mod leases;
 mod sessions;
 
@@ -30,6 +31,7 @@ use sqlx::{
     query::Query,
 };
 
+pub use counts::ShareCounts;
 pub use leases::JANITOR;
 pub use sessions::{Committed, NewUpload, Recorded, UploadSession};
 

@@ -26,6 +26,7 @@ use plan::{Plan, Shape};
 
 use crate::{
     AppState, ids,
+    metrics::{DbOp, Transport},
     space::Admission,
     store::{Committed, NewUpload},
     ws::{self, End, Incoming, Outbox, frames::Frames},
@@ -85,6 +86,7 @@ async fn run(state: &AppState, out: &mut Outbox, frames: &mut Frames) -> Result<
     };
     let short = ids::short(&session.id).to_owned();
     let _space = admit(state, session.missing_bytes)?;
+    let _in_progress = state.metrics.upload(Transport::Ws);
     ws::send_json(out, &session.ready).await?;
     let started = Instant::now();
     let received = receive::Receiver::new(state, &session.id, session.shape)
@@ -175,9 +177,10 @@ async fn start(state: &AppState, plan: Plan) -> Result<Opened, End> {
         created_at: now,
         abandon_at: now + state.config.abandon_uploads_after.as_millis() as i64,
     };
+    let begin = state.shares.begin_upload(&row);
     state
-        .shares
-        .begin_upload(&row)
+        .metrics
+        .db(DbOp::BeginUpload, begin)
         .await
         .map_err(|e| End::internal(e.context("writing the upload session")))?;
     tracing::info!(
@@ -297,13 +300,18 @@ fn admit(state: &AppState, bytes: u64) -> Result<Admission, End> {
 
 /// Commits the session: one conditional transition, which a retry reports again.
 async fn commit(state: &AppState, id: &str) -> Result<i64, End> {
+    let commit = (state.shares).commit_upload(id, state.config.max_attempts, state.shares.now_ms());
     let committed = state
-        .shares
-        .commit_upload(id, state.config.max_attempts, state.shares.now_ms())
+        .metrics
+        .db(DbOp::CommitUpload, commit)
         .await
         .map_err(|e| End::internal(e.context("committing the upload")))?;
     match committed {
-        Committed::Now(expires_at) | Committed::Before(expires_at) => Ok(expires_at),
+        Committed::Now(expires_at) => {
+            state.metrics.committed();
+            Ok(expires_at)
+        }
+        Committed::Before(expires_at) => Ok(expires_at),
         Committed::Incomplete => Err(End::refuse(
             ErrorCode::ProtocolViolation,
             "\"finish\" before every segment was stored",

@@ -12,6 +12,7 @@ use ferry_common::protocol::{ErrorCode, UploadEvent, UploadRequest};
 use super::{plan::Shape, segment};
 use crate::{
     AppState,
+    metrics::Transport,
     ws::{self, End, Incoming, Outbox, frames::Frames},
 };
 
@@ -168,6 +169,7 @@ impl<'a> Receiver<'a> {
             )));
         }
         self.unacked += 1;
+        self.state.metrics.received(Transport::Ws, len);
         filling.chunks.push(chunk);
         if filling.chunks.len() as u64 == filling.count {
             // unwrap: `filling` is Some (matched above).
