@@ -108,6 +108,9 @@ pub struct Application {
 impl Application {
     /// Opens storage, reconciles it, binds the listener and builds the HTTP server.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        if let Some(token) = &config.metrics_token {
+            token.check()?;
+        }
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let shares = ShareStore::connect(&config.database_url()).await?;

@@ -26,7 +26,7 @@ use plan::{Plan, Shape};
 
 use crate::{
     AppState, ids,
-    metrics::{DbOp, Transport},
+    metrics::DbOp,
     space::Admission,
     store::{Committed, NewUpload},
     ws::{self, End, Incoming, Outbox, frames::Frames},
@@ -86,7 +86,7 @@ async fn run(state: &AppState, out: &mut Outbox, frames: &mut Frames) -> Result<
     };
     let short = ids::short(&session.id).to_owned();
     let _space = admit(state, session.missing_bytes)?;
-    let _in_progress = state.metrics.upload(Transport::Ws);
+    let _in_progress = state.metrics.upload();
     ws::send_json(out, &session.ready).await?;
     let started = Instant::now();
     let received = receive::Receiver::new(state, &session.id, session.shape)

@@ -590,3 +590,17 @@ fn the_parser_refuses_what_is_not_the_format() {
         assert!(parse(bad).is_err(), "accepted {bad:?}");
     }
 }
+
+#[tokio::test]
+async fn a_short_token_is_refused_without_being_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ferry_backend::Config::for_tests(dir.path().to_path_buf());
+    config.metrics_token = Some(MetricsToken::new("  short-secret  "));
+    let err = ferry_backend::Application::build(config)
+        .await
+        .err()
+        .unwrap();
+    let shown = format!("{err:#}");
+    assert!(shown.contains("at least 16 characters"), "{shown}");
+    assert!(!shown.contains("short-secret"), "{shown}");
+}

@@ -12,7 +12,6 @@ use ferry_common::protocol::{ErrorCode, UploadEvent, UploadRequest};
 use super::{plan::Shape, segment};
 use crate::{
     AppState,
-    metrics::Transport,
     ws::{self, End, Incoming, Outbox, frames::Frames},
 };
 
@@ -169,7 +168,7 @@ impl<'a> Receiver<'a> {
             )));
         }
         self.unacked += 1;
-        self.state.metrics.received(Transport::Ws, len);
+        self.state.metrics.received(len);
         filling.chunks.push(chunk);
         if filling.chunks.len() as u64 == filling.count {
             // unwrap: `filling` is Some (matched above).
