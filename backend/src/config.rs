@@ -441,6 +441,37 @@ mod tests {
     }
 
     #[test]
+    fn metrics_flags_keep_the_token_out_of_debug() {
+        let defaults = Cli::parse_from(["ferry-server"]);
+        assert_eq!(defaults.log_format, LogFormat::Text);
+        let defaults = defaults.into_config();
+        assert_eq!(
+            (defaults.metrics_listen, defaults.metrics_token),
+            (None, None)
+        );
+        let cli = Cli::parse_from([
+            "ferry-server",
+            "--metrics-listen",
+            "127.0.0.1:9464",
+            "--metrics-token=0123456789-very-secret",
+            "--log-format",
+            "json",
+        ]);
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(!format!("{cli:?}").contains("secret"));
+        let c = cli.into_config();
+        assert_eq!(
+            c.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
+        assert_eq!(
+            c.metrics_token,
+            Some(MetricsToken::new("0123456789-very-secret"))
+        );
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+
+    #[test]
     fn allowed_origins_repeat_or_come_comma_separated() {
         let c = Cli::parse_from([
             "ferry-server",
