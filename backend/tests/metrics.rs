@@ -382,6 +382,25 @@ async fn values_move_as_transfers_run() {
     // Without a token, `/metrics` on the main listener is the web app's 404.
     let main = reqwest::get(server.http("/metrics")).await.unwrap();
     assert_eq!(main.status(), 404);
+
+    // An upload past `ready` and a download past its claim are in progress while their
+    // sockets are open, and no longer once they close.
+    let prep = prepare(&data, &UploadOpts::default());
+    let mut up = connect(port, UPLOAD_PATH).await;
+    start_upload(&mut up, &prep.start).await.unwrap();
+    let mut down = connect(port, DOWNLOAD_PATH).await;
+    let ready = start_by_hand(&mut down, &share).await;
+    assert!(matches!(ready, DownloadEvent::Ready { .. }), "{ready:?}");
+    let busy = scrape(&url, None).await;
+    assert_eq!(busy.value("ferry_uploads_in_progress", &ws), 1.0);
+    assert_eq!(busy.value("ferry_downloads_in_progress", &ws), 1.0);
+    assert_eq!(busy.value("ferry_open_sockets", &[]), 2.0);
+    assert_eq!(busy.value("ferry_shares", &[("state", "uploading")]), 1.0);
+    assert_eq!(
+        busy.value("ferry_download_claims", &[("state", "claimed")]),
+        1.0
+    );
+    drop((up, down));
     idle(&url, None).await;
 }
 
