@@ -9,6 +9,10 @@
 #   STORES="local s3" scripts/bench-server.sh    # the same run with blobs in the data
 #                                                # directory, then in an S3 bucket (s3s-fs on
 #                                                # 127.0.0.1, started by scripts/with-s3.sh)
+#   METRICS=1 scripts/bench-server.sh            # each store twice in the same run: metrics
+#                                                # off, then on (--metrics-listen, scraped
+#                                                # every second during the transfers);
+#                                                # METRICS_MODES="off on on off" for another order
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STORES=${STORES:-local}
@@ -18,6 +22,8 @@ fi
 
 BYTES=${BENCH_BYTES:-$((2 << 30))}
 PORT=${BENCH_PORT:-18090}
+METRICS_PORT=$((PORT + 1))
+if [ -n "${METRICS:-}" ]; then MODES=${METRICS_MODES:-off on}; else MODES=off; fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 # Data on the same disk as the repository (not a tmpfs).
 WORK=$(mktemp -d -p "${BENCH_DIR:-$PWD/target}" ferry-bench.XXXXXX)
@@ -26,8 +32,10 @@ cargo build --release -q -p ferry-backend --bin ferry-server --example bench_cli
 BIN=$CARGO_TARGET_DIR/release
 SERVER_PID=""
 SAMPLER_PID=""
+SCRAPER_PID=""
 cleanup() {
   [ -n "$SAMPLER_PID" ] && kill "$SAMPLER_PID" 2>/dev/null || true
+  [ -n "$SCRAPER_PID" ] && kill "$SCRAPER_PID" 2>/dev/null || true
   [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -37,12 +45,23 @@ rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
 # Samples the server's RSS every 100 ms into $1 until killed.
 sample() { while :; do rss_kib >>"$1"; sleep 0.1; done; }
 max_mib() { sort -n "$1" | tail -1 | awk '{printf "%.1f", $1 / 1024}'; }
+# Scrapes /metrics every second into $1 (the last scrape) until killed; counts scrapes.
+scrape() {
+  while :; do
+    curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" >"$1.tmp" && mv "$1.tmp" "$1" && echo >>"$1.count"
+    sleep 1
+  done
+}
 
-# Starts a server with its blobs in store $1 (local or s3) and waits until it answers.
+# Starts a server with its blobs in store $1 (local or s3), metrics $2 (off or on), and
+# waits until it answers.
 serve() {
   local args=()
   if [ "$1" = s3 ]; then
     args=(--s3-bucket "$FERRY_TEST_S3_BUCKET" --s3-endpoint "$FERRY_TEST_S3_ENDPOINT" --s3-allow-http)
+  fi
+  if [ "$2" = on ]; then
+    args+=(--metrics-listen "127.0.0.1:$METRICS_PORT")
   fi
   FERRY_S3_ACCESS_KEY_ID="${FERRY_TEST_S3_ACCESS_KEY_ID:-}" \
     FERRY_S3_SECRET_ACCESS_KEY="${FERRY_TEST_S3_SECRET_ACCESS_KEY:-}" RUST_LOG=warn \
@@ -55,29 +74,43 @@ serve() {
   done
 }
 
-# Uploads and downloads one share with blobs in store $1 and prints the figures.
+# Uploads and downloads one share with blobs in store $1, metrics $2, and prints the
+# figures.
 bench() {
-  serve "$1"
+  serve "$1" "$2"
   local idle
   idle=$(rss_kib)
+  rm -f "$WORK/metrics" "$WORK/metrics.count"
+  if [ "$2" = on ]; then scrape "$WORK/metrics" & SCRAPER_PID=$!; fi
   sample "$WORK/rss-up-$1" & SAMPLER_PID=$!
   "$BIN/examples/bench_client" upload "$PORT" "$BYTES" >"$WORK/share" 2>"$WORK/up"
   kill $SAMPLER_PID; SAMPLER_PID=""
   sample "$WORK/rss-down-$1" & SAMPLER_PID=$!
   "$BIN/examples/bench_client" download "$PORT" "$(cat "$WORK/share")" 2>"$WORK/down"
   kill $SAMPLER_PID; SAMPLER_PID=""
+  if [ -n "$SCRAPER_PID" ]; then
+    kill "$SCRAPER_PID"; SCRAPER_PID=""
+    curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" >"$WORK/metrics"
+  fi
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
   rm -rf "$WORK/data-$1"
 
-  echo "== blobs: $1"
+  echo "== blobs: $1, metrics: $2"
   echo "file size:          $((BYTES >> 20)) MiB (ciphertext $(awk '{print $2}' "$WORK/up") bytes, 256 KiB chunks)"
   cat "$WORK/up" "$WORK/down"
   echo "server RSS idle:    $(awk -v k="$idle" 'BEGIN {printf "%.1f", k / 1024}') MiB"
   echo "server RSS upload:  max $(max_mib "$WORK/rss-up-$1") MiB ($(wc -l <"$WORK/rss-up-$1") samples)"
   echo "server RSS download: max $(max_mib "$WORK/rss-down-$1") MiB ($(wc -l <"$WORK/rss-down-$1") samples)"
+  if [ "$2" = on ]; then
+    echo "scrapes:            $(wc -l <"$WORK/metrics.count" 2>/dev/null || echo 0), the last $(wc -c <"$WORK/metrics") bytes:"
+    grep -E '^ferry_(upload_received|download_sent)_bytes_total|^ferry_(uploads_committed|downloads_counted)_total' "$WORK/metrics" | sed 's/^/  /'
+  fi
+  rm -f "$WORK"/rss-*
 }
 
-for store in $STORES; do bench "$store"; done
+for store in $STORES; do
+  for mode in $MODES; do bench "$store" "$mode"; done
+done
 MIB=$((BYTES >> 20))
 DD=$( { dd if=/dev/zero of="$WORK/dd.bin" bs=1M count="$MIB" conv=fsync 2>&1 >/dev/null; } | tail -1)
 rm -f "$WORK/dd.bin"

@@ -22,11 +22,11 @@ cargo test --workspace --locked
 
 step "the server's integration tests against PostgreSQL (a throwaway cluster on 127.0.0.1)"
 # Each test server gets a database of its own in the cluster; one test at a time on 2 cores.
-scripts/with-postgres.sh cargo test -p ferry-backend --test api --test failing_storage --test resume --test claims --test http_download --locked -- --test-threads=1
+scripts/with-postgres.sh cargo test -p ferry-backend --test api --test failing_storage --test resume --test claims --test http_download --test metrics --test credentials --locked -- --test-threads=1
 
 step "the server's integration tests with blobs on S3 (s3s-fs on 127.0.0.1, SigV4 checked)"
 # failing_storage stays local: it fills a tmpfs under the data directory, which S3 never writes.
-scripts/with-s3.sh cargo test -p ferry-backend --test api --test resume --test claims --test http_download --test s3_store --test blob_contract --test lanes --locked -- --test-threads=1
+scripts/with-s3.sh cargo test -p ferry-backend --test api --test resume --test claims --test http_download --test s3_store --test blob_contract --test lanes --test metrics --locked -- --test-threads=1
 
 step "replicas sharing PostgreSQL and S3: migrating together, the database's clock, the janitor lease, sweeping together"
 scripts/with-postgres.sh scripts/with-s3.sh cargo test -p ferry-backend --test replicas --locked -- --test-threads=1

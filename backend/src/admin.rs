@@ -114,7 +114,7 @@ pub async fn run(state: &AppState, admin: Admin) -> anyhow::Result<String> {
 
 async fn usage(state: &AppState) -> anyhow::Result<String> {
     let held = state.shares.storage_held().await?;
-    let counts = state.shares.counts().await?;
+    let counts = state.shares.counts(state.shares.now_ms()).await?;
     let quota = state
         .config
         .storage_quota
@@ -123,9 +123,9 @@ async fn usage(state: &AppState) -> anyhow::Result<String> {
         "stored:             {} (quota {quota})\nshares:             {}\nunfinished uploads: {}\n\
          downloads running:  {}\ntombstones:         {}\n",
         human_size(held),
-        counts.shares,
-        counts.unfinished_uploads,
-        counts.claims,
+        counts.live,
+        counts.uploading,
+        counts.claimed + counts.held,
         counts.tombstones
     ))
 }

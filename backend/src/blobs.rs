@@ -113,6 +113,14 @@ impl BlobStore {
         }
     }
 
+    /// The same store with every call timed into `metrics` (`ferry_store_*`).
+    pub(crate) fn timed(self, metrics: &crate::metrics::Metrics) -> BlobStore {
+        BlobStore {
+            store: crate::metrics::TimedObjects::wrap(self.store, metrics.clone()),
+            ..self
+        }
+    }
+
     /// Whether the blobs live on the data directory's filesystem (so that its free space
     /// limits uploads).
     pub fn is_local(&self) -> bool {

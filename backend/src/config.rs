@@ -9,6 +9,7 @@ use clap::Parser;
 
 use ferry_common::protocol::UploadAccess;
 
+pub use crate::metrics::serve::MetricsToken;
 use crate::{
     blobs::{BlobBackend, S3Credentials, S3Settings},
     origin::Origin,
@@ -88,6 +89,11 @@ pub struct Config {
     pub rate_download_starts: Rate,
     /// Per client address: wrong passphrases, over every share.
     pub rate_wrong_passphrases: Rate,
+    // -- observability (docs/DEPLOYMENT.md, "Metrics and logs") -- //
+    /// Serve `/metrics` on a listener of its own at this address (no authentication).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve `/metrics` on the main listener to requests bearing this token.
+    pub metrics_token: Option<MetricsToken>,
 }
 
 impl Config {
@@ -126,6 +132,8 @@ impl Config {
             rate_upload_starts: Rate::OFF,
             rate_download_starts: Rate::OFF,
             rate_wrong_passphrases: Rate::OFF,
+            metrics_listen: None,
+            metrics_token: None,
         }
     }
 
@@ -286,6 +294,24 @@ pub struct Cli {
     /// only --max-attempts).
     #[arg(long, env = "FERRY_RATE_WRONG_PASSPHRASES", default_value = "30/h")]
     pub rate_wrong_passphrases: Rate,
+    // -- observability (docs/DEPLOYMENT.md, "Metrics and logs") -- //
+    /// Serve Prometheus metrics at GET /metrics on this address, without authentication
+    /// (keep it on loopback or a private network).
+    #[arg(long, env = "FERRY_METRICS_LISTEN", value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Serve GET /metrics on the main listener to requests with
+    /// `Authorization: Bearer <token>` (at least 16 characters; prefer the environment
+    /// variable: a flag's value shows in the process list).
+    #[arg(
+        long,
+        env = "FERRY_METRICS_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<MetricsToken>,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(long, env = "FERRY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Operator commands on the database and store instead of serving.
     #[command(subcommand)]
     pub command: Option<crate::admin::Command>,
@@ -297,6 +323,15 @@ fn parse_access(text: &str) -> Result<UploadAccess, String> {
         "credential" => Ok(UploadAccess::Credential),
         _ => Err(format!("expected open or credential, not {text:?}")),
     }
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields.message`, ...).
+    Json,
 }
 
 impl Cli {
@@ -346,6 +381,8 @@ impl Cli {
             rate_upload_starts: self.rate_upload_starts,
             rate_download_starts: self.rate_download_starts,
             rate_wrong_passphrases: self.rate_wrong_passphrases,
+            metrics_listen: self.metrics_listen,
+            metrics_token: self.metrics_token,
         }
     }
 }
@@ -441,6 +478,37 @@ mod tests {
             Cli::try_parse_from(["ferry-server", "--s3-endpoint", "http://127.0.0.1:9000"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn metrics_flags_keep_the_token_out_of_debug() {
+        let defaults = Cli::parse_from(["ferry-server"]);
+        assert_eq!(defaults.log_format, LogFormat::Text);
+        let defaults = defaults.into_config();
+        assert_eq!(
+            (defaults.metrics_listen, defaults.metrics_token),
+            (None, None)
+        );
+        let cli = Cli::parse_from([
+            "ferry-server",
+            "--metrics-listen",
+            "127.0.0.1:9464",
+            "--metrics-token=0123456789-very-secret",
+            "--log-format",
+            "json",
+        ]);
+        assert_eq!(cli.log_format, LogFormat::Json);
+        assert!(!format!("{cli:?}").contains("secret"));
+        let c = cli.into_config();
+        assert_eq!(
+            c.metrics_listen,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
+        assert_eq!(
+            c.metrics_token,
+            Some(MetricsToken::new("0123456789-very-secret"))
+        );
+        assert!(!format!("{c:?}").contains("secret"));
     }
 
     #[test]

@@ -30,6 +30,7 @@ use self::segment_reader::ReadError;
 use crate::{
     AppState, admission, ids,
     lifecycle::remove_share,
+    metrics::{DbOp, Transport},
     store::{Claim, ClaimRefused, GoneReason, Lookup, ShareRow},
     ws::{self, End, Incoming, Outbox, frames::Frames},
 };
@@ -82,7 +83,11 @@ pub(crate) async fn downloadable(state: &AppState, id: &str) -> Result<ShareRow,
     if !ids::is_share_id(id) {
         return Err(not_found());
     }
-    match state.shares.lookup(id).await? {
+    match state
+        .metrics
+        .db(DbOp::Lookup, state.shares.lookup(id))
+        .await?
+    {
         Lookup::NotFound => Err(not_found()),
         Lookup::Gone(t) => Err(gone_refusal(t.reason)),
         Lookup::Live(row) if row.expires_at <= state.shares.now_ms() => {
@@ -249,11 +254,9 @@ pub(crate) async fn claim_for(
     let lease = state.config.lease;
     let Some((claim_token, from)) = resume else {
         let token = random_token().map_err(|e| End::internal(anyhow::anyhow!("{e}")))?;
-        return match state
-            .shares
-            .claim(&row.id, lease, &verifier(&token))
-            .await?
-        {
+        let claim_verifier = verifier(&token);
+        let claim = state.shares.claim(&row.id, lease, &claim_verifier);
+        return match state.metrics.db(DbOp::Claim, claim).await? {
             Ok(claim) => Ok((claim, Some(token), 0)),
             Err(refused) => Err(claim_refusal(state, row, refused).await?),
         };
@@ -267,11 +270,9 @@ pub(crate) async fn claim_for(
             ),
         ));
     }
-    match state
-        .shares
-        .resume(&row.id, &verifier(&claim_token), lease)
-        .await?
-    {
+    let claim_verifier = verifier(&claim_token);
+    let resumed = state.shares.resume(&row.id, &claim_verifier, lease);
+    match state.metrics.db(DbOp::Claim, resumed).await? {
         Some(claim) => Ok((claim, None, from)),
         None => Err(End::refuse(
             ErrorCode::ClaimLost,
@@ -326,6 +327,7 @@ async fn run(
         .inspect_err(|end| tracing::info!(share = %short, code = ?end.code(), resumed, "download not started"))?;
     tracing::info!(share = %short, slot = claim.slot, bytes = row.ciphertext_size, resumed, from, "download claimed");
     let ready = ready(&row, &plan, claim_token);
+    let _in_progress = state.metrics.download(Transport::Ws);
     let started = Instant::now();
     let result = match ws::send_json(session, &ready).await {
         Ok(()) => {
@@ -357,11 +359,13 @@ pub(crate) async fn count(
     started: Option<Instant>,
 ) -> Result<u32, End> {
     let short = ids::short(&row.id);
-    let Some(left) = state.shares.consume(claim).await? else {
+    let consumed = state.shares.consume(claim);
+    let Some(left) = state.metrics.db(DbOp::Consume, consumed).await? else {
         // Taken over by a resume elsewhere, or counted after its lease ran out.
         tracing::warn!(share = %short, "a completed claim was no longer this connection's");
         return Err(lost_claim(state, &row.id).await);
     };
+    state.metrics.counted();
     if left == 0 {
         remove_share(state, &row.id, GoneReason::UsedUp).await?;
     }
@@ -485,7 +489,9 @@ async fn stream_chunks(
             let index = at.sent;
             before_chunk(state, plan, claim, index, &mut at.last_renew).await?;
             let bytes = read_chunk(state, row, &mut reader, index).await?;
+            let len = bytes.len() as u64;
             session.binary(bytes).await.map_err(Stopped::ByClient)?;
+            state.metrics.sent(Transport::Ws, len);
             at.sent += 1;
         }
         renew_if_due(state, claim, &mut at.last_renew).await?;

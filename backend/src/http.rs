@@ -68,9 +68,11 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status)
+        let mut res = HttpResponse::build(self.status)
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(&self.body)
+            .json(&self.body);
+        crate::metrics::mark(&mut res, self.body.code);
+        res
     }
 }
 

@@ -36,6 +36,7 @@ use crate::{
     },
     http::{ApiError, bearer},
     ids,
+    metrics::{InProgress, Transport},
     store::{Claim, ShareRow},
     ws::End,
 };
@@ -156,6 +157,7 @@ pub async fn chunks(
     tracing::info!(share = %ids::short(&row.id), from, end, "serving chunks over http");
     let reader = plan.reader(&state, &row, end);
     let serving = Serving {
+        _in_progress: state.metrics.download(Transport::Http),
         state: state.into_inner(),
         row,
         plan,
@@ -177,6 +179,8 @@ pub async fn chunks(
 
 /// One chunk request being served.
 struct Serving {
+    /// On `ferry_downloads_in_progress` while the response streams.
+    _in_progress: InProgress,
     state: std::sync::Arc<AppState>,
     row: ShareRow,
     plan: Plan,
@@ -205,6 +209,7 @@ fn serve(serving: Serving) -> impl Stream<Item = Result<Bytes, Unserved>> {
         }
         match next_chunk(&mut s).await {
             Ok(bytes) => {
+                s.state.metrics.sent(Transport::Http, bytes.len() as u64);
                 s.next += 1;
                 Some((Ok(bytes), Some(s)))
             }

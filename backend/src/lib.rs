@@ -30,6 +30,7 @@ pub mod http_download;
 pub mod ids;
 pub mod invitations;
 pub mod lifecycle;
+pub mod metrics;
 pub mod origin;
 pub mod rate;
 pub mod space;
@@ -49,7 +50,9 @@ use ferry_common::protocol::{
 pub use config::{Cli, Config};
 pub use web::CSP;
 
-use crate::{blobs::BlobStore, gate::SocketGate, space::Space, store::ShareStore};
+use crate::{
+    blobs::BlobStore, gate::SocketGate, metrics::Metrics, space::Space, store::ShareStore,
+};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -66,17 +69,22 @@ pub struct AppState {
     pub gate: Arc<SocketGate>,
     /// Per-address rate limits.
     pub rates: Arc<rate::RateLimits>,
+    /// What `/metrics` reports.
+    pub metrics: Metrics,
 }
 
 impl AppState {
     /// Opens the database (migrating it) and the blob store `config` names, with the
-    /// space accounting, socket caps and rate limits: what serving and `ferry-server
-    /// admin` share.
+    /// space accounting, socket caps, rate limits and metrics: what serving and
+    /// `ferry-server admin` share.
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating {}", config.data_dir.display()))?;
         let shares = ShareStore::connect(&config.database_url()).await?;
-        let blobs = BlobStore::open(&config.blobs, &config.data_dir).await?;
+        let metrics = Metrics::new();
+        let blobs = BlobStore::open(&config.blobs, &config.data_dir)
+            .await?
+            .timed(&metrics);
         let space = if blobs.is_local() {
             Space::new(&config.data_dir, config.reserve_space)
         } else {
@@ -109,6 +117,7 @@ impl AppState {
             space,
             gate,
             rates,
+            metrics,
         })
     }
 }
@@ -154,12 +163,17 @@ pub fn configure(cfg: &mut aweb::ServiceConfig, static_dir: Option<std::path::Pa
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener (`--metrics-listen`) and its port.
+    metrics: Option<(u16, Server)>,
     state: AppState,
 }
 
 impl Application {
     /// Opens storage, reconciles it, binds the listener and builds the HTTP server.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        if let Some(token) = &config.metrics_token {
+            token.check()?;
+        }
         let state = AppState::open(config).await?;
         lifecycle::reconcile(&state).await?;
         let config = state.config.clone();
@@ -168,6 +182,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let data = aweb::Data::new(state.clone());
         let static_dir = config.static_dir.clone();
+        let metrics_token = config.metrics_token.clone();
         let idle = config.idle_timeout;
         if static_dir
             .as_ref()
@@ -177,9 +192,12 @@ impl Application {
         }
         let mut server = HttpServer::new(move || {
             let static_dir = static_dir.clone();
+            let metrics_token = metrics_token.clone();
             App::new()
                 .app_data(data.clone())
+                .configure(move |cfg| metrics::serve::configure_with_token(cfg, metrics_token))
                 .configure(move |cfg| configure(cfg, static_dir))
+                .wrap(middleware::from_fn(metrics::count_refusals))
                 .wrap(middleware::Compress::default())
                 .wrap(middleware::from_fn(web::headers_and_log))
         })
@@ -202,9 +220,18 @@ impl Application {
         }
         .run();
         tracing::info!(port, "listening");
+        let metrics = match config.metrics_listen {
+            Some(addr) => {
+                let (metrics_port, server) = metrics::serve::listen(addr, &state)?;
+                tracing::info!(metrics_port, "serving metrics");
+                Some((metrics_port, server))
+            }
+            None => None,
+        };
         Ok(Application {
             port,
             server,
+            metrics,
             state,
         })
     }
@@ -212,6 +239,11 @@ impl Application {
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the metrics listener, when there is one (`--metrics-listen`).
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// A handle that stops the server (`handle.stop(true).await` for a graceful stop);
@@ -233,7 +265,15 @@ impl Application {
             self.state.config.sweep_interval,
         )?);
         let sweeper = tokio::spawn(janitor.clone().run());
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         let result = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         sweeper.abort();
         janitor.resign().await;
         self.state.shares.close().await;

@@ -2,26 +2,18 @@
 use std::io::IsTerminal;
 
 use clap::Parser;
-use ferry_backend::{AppState, Application, Cli, admin, ids};
+use ferry_backend::{AppState, Application, Cli, admin, config::LogFormat, ids};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // The log goes to standard output; colour codes only when that is a terminal (a log
-    // file or journal would otherwise fill with escape sequences) and NO_COLOR is unset.
-    let colour = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    // An admin command prints its answer on standard output: only warnings are logged.
-    let admin = std::env::args().skip(1).any(|a| a == "admin");
-    let default = if admin { "warn" } else { "info" };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)),
-        )
-        .with_ansi(colour)
-        .init();
     let mut cli = Cli::parse();
     let command = cli.command.take();
+    // An admin command prints its answer on standard output: only warnings are logged.
+    init_logs(
+        cli.log_format,
+        if command.is_some() { "warn" } else { "info" },
+    );
     let config = cli.into_config();
     let result = match command {
         Some(admin::Command::Admin(cmd)) => run_admin(config, cmd).await,
@@ -46,4 +38,22 @@ async fn run_admin(config: ferry_backend::Config, cmd: admin::Admin) -> anyhow::
     state.shares.close().await;
     print!("{}", out?);
     Ok(())
+}
+
+/// Logs to standard output at `RUST_LOG` (default `default`), as text or one JSON object
+/// per line. Every line's fields are the same either way, so both keep the redaction done
+/// where they are written (`ids::short`, `ids::redact`).
+fn init_logs(format: LogFormat, default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+        // Colour codes only when standard output is a terminal (a log file or journal
+        // would otherwise fill with escape sequences) and NO_COLOR is unset.
+        LogFormat::Text => {
+            let colour = std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            logs.with_ansi(colour).init();
+        }
+    }
 }

@@ -118,13 +118,15 @@ impl ResponseError for OriginRefused {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::Forbidden()
+        let mut res = HttpResponse::Forbidden()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(ErrorBody {
                 code: ErrorCode::ForbiddenOrigin,
                 message: self.0.clone(),
                 attempts_left: None,
-            })
+            });
+        crate::metrics::mark(&mut res, ErrorCode::ForbiddenOrigin);
+        res
     }
 }
 

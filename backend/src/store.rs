@@ -17,6 +17,7 @@
 //! count of downloads left leaves it out. No decision depends on memory, so any server
 //! process sharing the database continues any claim.
 mod clock;
+mod counts;
 mod credentials;
 mod leases;
 mod listing;
@@ -32,9 +33,10 @@ use sqlx::{
     query::Query,
 };
 
+pub use counts::ShareCounts;
 pub use credentials::{Admission, AdmitRefused, InvitationRow, TokenRow};
 pub use leases::JANITOR;
-pub use listing::{Counts, ShareSummary};
+pub use listing::ShareSummary;
 pub use sessions::{Committed, NewUpload, Recorded, UploadSession};
 
 use self::clock::DbClock;

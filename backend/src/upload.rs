@@ -26,6 +26,7 @@ use plan::{Plan, Shape};
 
 use crate::{
     AppState, admission, ids,
+    metrics::DbOp,
     space::Admission,
     store::{Committed, NewUpload},
     ws::{self, End, Incoming, Outbox, frames::Frames},
@@ -91,6 +92,7 @@ async fn run(
     };
     let short = ids::short(&session.id).to_owned();
     let _space = admit(state, session.missing_bytes)?;
+    let _in_progress = state.metrics.upload();
     ws::send_json(out, &session.ready).await?;
     let started = Instant::now();
     let received = receive::Receiver::new(state, &session.id, session.shape)
@@ -192,9 +194,10 @@ async fn start(state: &AppState, plan: Plan, client: Option<IpAddr>) -> Result<O
         created_at: now,
         abandon_at: now + state.config.abandon_uploads_after.as_millis() as i64,
     };
+    let begin = state.shares.begin_upload(&row, &quotas);
     state
-        .shares
-        .begin_upload(&row, &quotas)
+        .metrics
+        .db(DbOp::BeginUpload, begin)
         .await
         .map_err(|e| End::internal(e.context("writing the upload session")))?
         .map_err(|refused| admission::refusal(refused, plan.ciphertext_size))?;
@@ -315,13 +318,18 @@ fn admit(state: &AppState, bytes: u64) -> Result<Admission, End> {
 
 /// Commits the session: one conditional transition, which a retry reports again.
 async fn commit(state: &AppState, id: &str) -> Result<i64, End> {
+    let commit = (state.shares).commit_upload(id, state.config.max_attempts, state.shares.now_ms());
     let committed = state
-        .shares
-        .commit_upload(id, state.config.max_attempts, state.shares.now_ms())
+        .metrics
+        .db(DbOp::CommitUpload, commit)
         .await
         .map_err(|e| End::internal(e.context("committing the upload")))?;
     match committed {
-        Committed::Now(expires_at) | Committed::Before(expires_at) => Ok(expires_at),
+        Committed::Now(expires_at) => {
+            state.metrics.committed();
+            Ok(expires_at)
+        }
+        Committed::Before(expires_at) => Ok(expires_at),
         Committed::Incomplete => Err(End::refuse(
             ErrorCode::ProtocolViolation,
             "\"finish\" before every segment was stored",

@@ -138,6 +138,8 @@ pub struct Outbox {
     queue: tokio::sync::mpsc::Sender<Bytes>,
     timeout: Duration,
     close_grace: Duration,
+    /// Where [`finish`] counts a refusal.
+    metrics: crate::metrics::Metrics,
 }
 
 /// Frames queued for the response body at most (as actix-ws): a send beyond waits.
@@ -264,6 +266,7 @@ pub async fn upgrade(
             queue,
             timeout: state.config.idle_timeout,
             close_grace: state.config.close_grace,
+            metrics: state.metrics.clone(),
         },
         frames: Frames::new(body, MAX_FRAME_SIZE),
         admitted,
@@ -309,6 +312,7 @@ pub async fn finish<T: Serialize>(
         Some(End::Gone) => None,
         Some(End::Stalled) => return,
         Some(End::Refuse { body, close }) => {
+            out.metrics.refused(body.code);
             let reason = CloseReason {
                 code: close,
                 description: Some(close_description(&body.message)),

@@ -1,5 +1,4 @@
-//! What `ferry-server admin` shows: every live share with its size and expiry, and
-//! counts of what the database holds.
+//! What `ferry-server admin shares` shows: every live share with its size and expiry.
 use sqlx::Row;
 
 use super::{LEFT_AT_2, ShareStore};
@@ -21,19 +20,6 @@ pub struct ShareSummary {
     pub max_downloads: u32,
     /// The upload token it counts against, if any.
     pub token_id: Option<String>,
-}
-
-/// Counts of the database's rows by state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Counts {
-    /// Live shares.
-    pub shares: u64,
-    /// Uploads not yet committed.
-    pub unfinished_uploads: u64,
-    /// Downloads in progress (claimed slots whose lease runs).
-    pub claims: u64,
-    /// Tombstones of removed shares that still answer "expired", "used up"…
-    pub tombstones: u64,
 }
 
 impl ShareStore {
@@ -60,25 +46,5 @@ impl ShareStore {
                 })
             })
             .collect()
-    }
-
-    /// How many rows of each kind the database holds.
-    pub async fn counts(&self) -> anyhow::Result<Counts> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM shares) AS shares, \
-             (SELECT COUNT(*) FROM uploads WHERE committed = 0) AS unfinished, \
-             (SELECT COUNT(*) FROM download_slots WHERE claim_id IS NOT NULL AND lease_until > $1) AS claims, \
-             (SELECT COUNT(*) FROM tombstones) AS tombstones",
-        )
-        .bind(self.now_ms())
-        .fetch_one(&self.pool)
-        .await?;
-        let n = |name: &str| row.try_get::<i64, _>(name).map(|n| n.max(0) as u64);
-        Ok(Counts {
-            shares: n("shares")?,
-            unfinished_uploads: n("unfinished")?,
-            claims: n("claims")?,
-            tombstones: n("tombstones")?,
-        })
     }
 }

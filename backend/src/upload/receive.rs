@@ -168,6 +168,7 @@ impl<'a> Receiver<'a> {
             )));
         }
         self.unacked += 1;
+        self.state.metrics.received(len);
         filling.chunks.push(chunk);
         if filling.chunks.len() as u64 == filling.count {
             // unwrap: `filling` is Some (matched above).

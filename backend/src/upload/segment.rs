@@ -5,7 +5,7 @@ use ferry_common::protocol::ErrorCode;
 use object_store::PutPayload;
 use sha2::{Digest, Sha256};
 
-use crate::{AppState, blobs::Put, store::Recorded, ws::End};
+use crate::{AppState, blobs::Put, metrics::DbOp, store::Recorded, ws::End};
 
 /// Stores segment `index` of upload `id` (its chunks, in order). Returns once its object
 /// and its row both exist, which is what the client's `ack` promises.
@@ -27,9 +27,10 @@ pub(crate) async fn store(
         return Err(mismatch(index));
     }
     let abandon_at = state.shares.now_ms() + state.config.abandon_uploads_after.as_millis() as i64;
+    let record = (state.shares).record_segment(id, index, size, &hash, abandon_at);
     let recorded = state
-        .shares
-        .record_segment(id, index, size, &hash, abandon_at)
+        .metrics
+        .db(DbOp::RecordSegment, record)
         .await
         .map_err(|e| End::internal(e.context("recording a segment")))?;
     match recorded {

@@ -41,6 +41,8 @@ pub struct TestServer {
     pub config: Config,
     /// The server's socket caps (to see how many sockets are open).
     pub gate: Arc<SocketGate>,
+    /// The metrics listener's port (`Config::metrics_listen`).
+    pub metrics_port: Option<u16>,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -67,12 +69,14 @@ impl TestServer {
         let port = app.port();
         let handle = app.handle();
         let gate = app.state().gate.clone();
+        let metrics_port = app.metrics_port();
         let task = tokio::spawn(app.run_until_stopped());
         TestServer {
             port,
             dir,
             config,
             gate,
+            metrics_port,
             handle,
             task,
         }
