@@ -18,10 +18,10 @@ function credentialServer(): Promise<Server> {
 }
 
 /** A new upload token for `server`, printed once by the server binary's admin command. */
-function makeToken(server: Server, harness: Harness): string {
+function makeToken(server: Server, harness: Harness, extra: string[] = []): string {
   const out = execFileSync(
     serverBinary(),
-    ['--data-dir', server.dataDir, 'admin', 'token', 'create', '--label', 'e2e'],
+    ['--data-dir', server.dataDir, 'admin', 'token', 'create', '--label', 'e2e', ...extra],
     { encoding: 'utf8' },
   );
   const token = out.trim();
@@ -100,6 +100,28 @@ test('with the token the upload and a download work', async ({ harness }) => {
     const saved = await download(recipient, pass);
     expect((await downloadedBytes(saved)).equals(file.data)).toBe(true);
     assertKeptOut(server, [token]);
+  } finally {
+    await server.stop();
+  }
+});
+
+test("an upload past the token's quota is refused in the server's words", async ({ harness }) => {
+  const server = await credentialServer();
+  try {
+    const token = makeToken(server, harness, ['--quota', '100KiB']);
+    const file = makeFile('over-quota.bin', 300 * 1024);
+    const pass = passphrase();
+    harness.secrets.push(file.marker, pass);
+    const page = await harness.openPage(server.url);
+    await enterToken(page, token);
+    await page.locator('#file-input').setInputFiles(file.path);
+    await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+    await page.getByRole('button', { name: 'Encrypt and upload' }).click();
+    await expect(page.getByRole('alert')).toContainText("The upload failed: this upload token's quota is 102400 bytes");
+    // Not a credential problem: the focus is not sent to the token field.
+    await expect(page.getByLabel('Upload token', { exact: true })).not.toBeFocused();
+    expect(listFiles(join(server.dataDir, 'segments'))).toEqual([]);
+    expect(listFiles(join(server.dataDir, 'blobs'))).toEqual([]);
   } finally {
     await server.stop();
   }
