@@ -22,8 +22,9 @@ pub(crate) enum InvitationState {
         /// Until when.
         expires_at: i64,
     },
-    /// The server will not take it; its sentence says why (used, expired, revoked...).
-    Refused(String),
+    /// It cannot be used, for this reason: the server's sentence (used, expired,
+    /// revoked...) or why the server could not be asked.
+    Unusable(String),
     /// This page just used it for a file.
     Used,
 }
@@ -66,7 +67,7 @@ impl Invited {
                         max_bytes: inv.max_bytes,
                         expires_at: inv.expires_at,
                     },
-                    Err(e) => InvitationState::Refused(e.message()),
+                    Err(e) => InvitationState::Unusable(e.message()),
                 });
         });
         Some(invited)
@@ -104,7 +105,7 @@ impl Invited {
         match refused {
             None => self.state.set(InvitationState::Used),
             Some((ErrorCode::CredentialRefused | ErrorCode::CredentialRequired, why)) => {
-                self.state.set(InvitationState::Refused(why.to_owned()));
+                self.state.set(InvitationState::Unusable(why.to_owned()));
             }
             Some(_) => {}
         }
@@ -143,7 +144,7 @@ pub(crate) fn InvitationBanner(
                         format::when(expires_at),
                     )
                 }
-                InvitationState::Refused(why) => {
+                InvitationState::Unusable(why) => {
                     format!("This invitation cannot be used: {why}.")
                 }
                 InvitationState::Used => {

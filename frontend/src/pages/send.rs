@@ -178,6 +178,12 @@ pub fn SendPage() -> impl IntoView {
             ));
             return;
         }
+        if invited.is_some_and(|i| !i.usable()) {
+            error.set(Some(
+                "This invitation cannot be used now (see above).".into(),
+            ));
+            return;
+        }
         let credential = match invited {
             Some(i) => Some(i.credential()),
             None if needs_token() => Some(token.get_untracked()),
