@@ -1,9 +1,11 @@
-//! The server's small HTTP API (limits, share info, owner status and delete).
+//! The server's small HTTP API (limits, share info, owner status and delete,
+//! invitations).
 use ferry_common::protocol::{
-    ErrorBody, ErrorCode, LIMITS_PATH, Limits, SHARES_PATH, ShareInfo, ShareStatus,
+    ErrorBody, ErrorCode, INVITATIONS_PATH, Invitation, InvitationCheck, InvitationRequest,
+    LIMITS_PATH, Limits, SHARES_PATH, ShareInfo, ShareStatus,
 };
-use serde::de::DeserializeOwned;
-use wasm_bindgen::JsCast;
+use serde::{Serialize, de::DeserializeOwned};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestInit, Response};
 
@@ -40,12 +42,25 @@ impl ApiError {
     }
 }
 
-async fn call(method: &str, url: &str, bearer: Option<&str>) -> Result<(u16, String), ApiError> {
+/// `method url`, with `Authorization: Bearer` when given and a JSON `body` when given
+/// (secrets such as credentials travel in headers and bodies, never in the URL).
+async fn call(
+    method: &str,
+    url: &str,
+    bearer: Option<&str>,
+    body: Option<&str>,
+) -> Result<(u16, String), ApiError> {
     let init = RequestInit::new();
     init.set_method(method);
+    if let Some(body) = body {
+        init.set_body(&JsValue::from_str(body));
+    }
     let request = Request::new_with_str_and_init(url, &init).map_err(|_| ApiError::Network)?;
     let headers = request.headers();
     let _ = headers.set("Accept", "application/json");
+    if body.is_some() {
+        let _ = headers.set("Content-Type", "application/json");
+    }
     if let Some(token) = bearer {
         let _ = headers.set("Authorization", &format!("Bearer {token}"));
     }
@@ -72,7 +87,18 @@ async fn call(method: &str, url: &str, bearer: Option<&str>) -> Result<(u16, Str
 }
 
 async fn get<T: DeserializeOwned>(url: &str, bearer: Option<&str>) -> Result<T, ApiError> {
-    let (_, text) = call("GET", url, bearer).await?;
+    let (_, text) = call("GET", url, bearer, None).await?;
+    serde_json::from_str(&text).map_err(|_| ApiError::Network)
+}
+
+async fn post<B: Serialize, T: DeserializeOwned>(
+    url: &str,
+    bearer: Option<&str>,
+    body: &B,
+) -> Result<T, ApiError> {
+    // unwrap: the request types are plain structs that always serialise.
+    let body = serde_json::to_string(body).expect("request serialises");
+    let (_, text) = call("POST", url, bearer, Some(&body)).await?;
     serde_json::from_str(&text).map_err(|_| ApiError::Network)
 }
 
@@ -93,7 +119,29 @@ pub async fn share_status(id: &str, owner_token: &str) -> Result<ShareStatus, Ap
 
 /// `DELETE /api/shares/{id}` with the owner token.
 pub async fn delete_share(id: &str, owner_token: &str) -> Result<(), ApiError> {
-    call("DELETE", &format!("{SHARES_PATH}/{id}"), Some(owner_token))
-        .await
-        .map(|_| ())
+    call(
+        "DELETE",
+        &format!("{SHARES_PATH}/{id}"),
+        Some(owner_token),
+        None,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// `POST /api/invitations` with the upload token: a new invitation (shown once).
+pub async fn create_invitation(
+    upload_token: &str,
+    wanted: &InvitationRequest,
+) -> Result<Invitation, ApiError> {
+    post(INVITATIONS_PATH, Some(upload_token), wanted).await
+}
+
+/// `POST /api/invitations/check`: what an invitation allows, or the server's refusal
+/// (`credential-refused` with its reason). The invitation travels in the body.
+pub async fn check_invitation(invitation: &str) -> Result<Invitation, ApiError> {
+    let body = InvitationCheck {
+        invitation: invitation.to_owned(),
+    };
+    post(&format!("{INVITATIONS_PATH}/check"), None, &body).await
 }

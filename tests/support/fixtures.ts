@@ -23,6 +23,12 @@ export interface Harness {
   sockets: string[];
   /** Strings that must never appear in a frame or in the server's data directory. */
   secrets: string[];
+  /** Upload tokens and invitations: like `secrets`, except that an upload's `start` message
+   * (a sent frame) carries one by design. Never in another frame, in a request URL, or in
+   * the main server's data directory (a test checks its own server's). */
+  credentials: string[];
+  /** Every URL any page of this test requested (navigation, fetch, scripts…). */
+  requests: string[];
   /** Worst main-thread long task (ms) seen so far on every page of this test. */
   longestTask: () => Promise<number>;
 }
@@ -45,6 +51,8 @@ export const test = base.extend<{ harness: Harness }>({
     const frames: Frame[] = [];
     const sockets: string[] = [];
     const secrets: string[] = [];
+    const credentials: string[] = [];
+    const requests: string[] = [];
     const errors: string[] = [];
     const pages: Page[] = [];
     const contexts: Awaited<ReturnType<Browser['newContext']>>[] = [];
@@ -58,6 +66,7 @@ export const test = base.extend<{ harness: Harness }>({
       const page = await context.newPage();
       page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
       page.on('crash', () => errors.push('page crashed'));
+      page.on('request', (r) => requests.push(r.url()));
       // The server's CSP must not block anything the app does (inline scripts, styles…).
       page.on('console', (m) => {
         if (/Content Security Policy|Refused to (load|execute|apply|connect|create)/i.test(m.text())) {
@@ -86,7 +95,7 @@ export const test = base.extend<{ harness: Harness }>({
       for (const p of pages) worst = Math.max(worst, await taskOf(p));
       return worst;
     };
-    await use({ openPage, frames, sockets, secrets, longestTask });
+    await use({ openPage, frames, sockets, secrets, credentials, requests, longestTask });
 
     const perPage = await Promise.all(pages.map(taskOf));
     const worst = Math.max(0, ...perPage);
@@ -107,10 +116,29 @@ export const test = base.extend<{ harness: Harness }>({
       const file = findInDir(process.env.FERRY_E2E_DATA_DIR!, needle);
       expect(file, `the server's data directory (${file}) contains "${secret}"`).toBeUndefined();
     }
+    for (const credential of credentials) {
+      const needle = Buffer.from(credential, 'utf8');
+      const hit = frames.find((f) => f.payload.includes(needle) && !isStart(f));
+      expect(hit, `a WebSocket frame (${hit?.direction} ${hit?.url}) other than a start contains a credential`).toBeUndefined();
+      const url = requests.find((u) => u.includes(credential));
+      expect(url, `a request URL (${url}) contains a credential`).toBeUndefined();
+      const file = findInDir(process.env.FERRY_E2E_DATA_DIR!, needle);
+      expect(file, `the server's data directory (${file}) contains a credential`).toBeUndefined();
+    }
   },
 });
 
 export { expect };
+
+/** Whether `f` is an upload's `start` message, sent by the page. */
+function isStart(f: Frame): boolean {
+  if (f.direction !== 'sent' || !f.url.includes('/api/ws/upload')) return false;
+  try {
+    return JSON.parse(f.payload.toString('utf8')).type === 'start';
+  } catch {
+    return false;
+  }
+}
 
 /** A file in `dir` (recursively) whose bytes contain `needle`, if any. */
 export function findInDir(dir: string, needle: Buffer): string | undefined {

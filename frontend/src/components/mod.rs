@@ -1,5 +1,9 @@
 //! Pieces the pages share.
 pub mod drop_zone;
 pub mod interrupted;
+pub(crate) mod invitation;
+pub(crate) mod invite_form;
 pub mod progress;
+pub(crate) mod share_choices;
 pub mod share_link;
+pub(crate) mod upload_token;

@@ -3,19 +3,21 @@ use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
-/// Shows `link` to copy or scan.
+/// A read-only field holding `value` with a Copy button (the clipboard where the page
+/// may use it, else the text selected for Ctrl+C).
 #[component]
-pub fn ShareLink(
-    /// The full link, `{origin}/s/{id}#{secret}`.
-    link: String,
-    /// Its QR code, an SVG element drawn by the transfer worker.
-    qr_svg: String,
+pub(crate) fn CopyField(
+    /// The field's label.
+    label: &'static str,
+    /// The field's element ID (tests and the label find it by this).
+    id: &'static str,
+    /// What to copy.
+    value: String,
 ) -> impl IntoView {
-    let svg = qr_svg;
     let copied = RwSignal::new(None::<&'static str>);
     let field = NodeRef::<leptos::html::Input>::new();
     let copy = {
-        let link = link.clone();
+        let value = value.clone();
         move |_| {
             if let Some(field) = field.get() {
                 field.select();
@@ -28,7 +30,7 @@ pub fn ShareLink(
                 copied.set(Some("Selected: press Ctrl+C (or ⌘C) to copy."));
                 return;
             }
-            let promise = navigator.clipboard().write_text(&link);
+            let promise = navigator.clipboard().write_text(&value);
             leptos::task::spawn_local(async move {
                 copied.set(Some(match JsFuture::from(promise).await {
                     Ok(_) => "Copied to the clipboard.",
@@ -38,30 +40,43 @@ pub fn ShareLink(
         }
     };
     view! {
-        <div class="share-link">
-            <label for="share-link">"Share link"</label>
-            <div class="row">
-                <input
-                    id="share-link"
-                    type="text"
-                    readonly
-                    prop:value=link.clone()
-                    node_ref=field
-                    on:focus=move |_| {
-                        if let Some(field) = field.get() {
-                            field.select();
-                        }
+        <label for=id>{label}</label>
+        <div class="row">
+            <input
+                id=id
+                type="text"
+                readonly
+                prop:value=value
+                node_ref=field
+                on:focus=move |_| {
+                    if let Some(field) = field.get() {
+                        field.select();
                     }
-                />
-                <button type="button" on:click=copy>
-                    "Copy"
-                </button>
-            </div>
-            <p role="status" class="hint">
-                {move || copied.get()}
-            </p>
+                }
+            />
+            <button type="button" on:click=copy>
+                "Copy"
+            </button>
+        </div>
+        <p role="status" class="hint">
+            {move || copied.get()}
+        </p>
+    }
+}
+
+/// Shows `link` to copy or scan.
+#[component]
+pub fn ShareLink(
+    /// The full link, `{origin}/s/{id}#{secret}`.
+    link: String,
+    /// Its QR code, an SVG element drawn by the transfer worker.
+    qr_svg: String,
+) -> impl IntoView {
+    view! {
+        <div class="share-link">
+            <CopyField label="Share link" id="share-link" value=link />
             <figure class="qr">
-                <div role="img" aria-label="QR code of the share link" inner_html=svg></div>
+                <div role="img" aria-label="QR code of the share link" inner_html=qr_svg></div>
                 <figcaption class="hint">"Scan to open the link on a phone."</figcaption>
             </figure>
         </div>

@@ -1,15 +1,21 @@
 //! The send page: choose a file and a passphrase, encrypt and upload, share the link.
 use std::time::Duration;
 
-use ferry_common::protocol::Limits;
-use ferry_worker::{Command, Phase, Report, ResumeNote, pending::Store};
-use leptos::prelude::*;
+use ferry_common::protocol::{ErrorCode, Limits, UploadAccess};
+use ferry_worker::{Command, FailureCode, Phase, Report, ResumeNote, pending::Store};
+use leptos::{html, prelude::*};
 
 use crate::{
     api,
     components::{
-        drop_zone::DropZone, interrupted::InterruptedUpload, progress::TransferProgress,
+        drop_zone::DropZone,
+        interrupted::InterruptedUpload,
+        invitation::{InvitationBanner, Invited},
+        invite_form::InviteForm,
+        progress::TransferProgress,
+        share_choices::ShareChoices,
         share_link::ShareLink,
+        upload_token::UploadTokenField,
     },
     format,
     pages::phase_text,
@@ -53,6 +59,25 @@ pub fn SendPage() -> impl IntoView {
     let resume_note = RwSignal::new(None::<ResumeNote>);
     // The share ID of the running upload's stored record, to drop it on Cancel.
     let kept = StoredValue::new(None::<String>);
+    // An invitation link's credential, taken out of the address before anything else; else
+    // the upload token typed on a server that asks for one. Both in memory only.
+    let invited = Invited::from_address();
+    let token = RwSignal::new(String::new());
+    let token_field = NodeRef::<html::Input>::new();
+    let loaded = Signal::derive(move || limits.get().and_then(Result::ok));
+    let needs_token = move || {
+        invited.is_none()
+            && loaded
+                .with(|l| l.as_ref().map(|l| l.upload_access) == Some(UploadAccess::Credential))
+    };
+    let focus_token = move || {
+        // After the field is enabled again (it is disabled while a transfer runs).
+        request_animation_frame(move || {
+            if let Some(field) = token_field.get() {
+                let _ = field.focus();
+            }
+        });
+    };
 
     leptos::task::spawn_local(async move {
         let result = api::limits().await.map_err(|e| e.message());
@@ -79,13 +104,14 @@ pub fn SendPage() -> impl IntoView {
             Some(Ok(l)) => Some(l.max_file_size),
             _ => None,
         })?;
-        (size > max).then(|| {
-            format!(
+        if size > max {
+            return Some(format!(
                 "This file is {}; this server accepts files up to {}.",
                 format::bytes(size),
                 format::bytes(max)
-            )
-        })
+            ));
+        }
+        invited.and_then(|i| i.refuses(size))
     };
 
     let on_file = Callback::new(move |f: web_sys::File| {
@@ -152,12 +178,31 @@ pub fn SendPage() -> impl IntoView {
             ));
             return;
         }
+        if invited.is_some_and(|i| !i.usable()) {
+            error.set(Some(
+                "This invitation cannot be used now (see above).".into(),
+            ));
+            return;
+        }
+        let credential = match invited {
+            Some(i) => Some(i.credential()),
+            None if needs_token() => Some(token.get_untracked()),
+            None => None,
+        };
+        if credential.as_deref() == Some("") {
+            error.set(Some(
+                "Enter your upload token: this server accepts uploads only with one.".into(),
+            ));
+            focus_token();
+            return;
+        }
         let command = Command::Upload {
             passphrase: pass,
             expires_in_secs: expiry.get_untracked(),
             max_downloads: downloads.get_untracked(),
             aes: aes_choice(),
             lanes: lanes_choice(),
+            credential,
         };
         working.set(true);
         resume_note.set(None);
@@ -197,12 +242,29 @@ pub fn SendPage() -> impl IntoView {
                 working.set(false);
                 passphrase.set(String::new());
                 status.set(Some("Not downloaded yet.".into()));
+                if let Some(i) = invited {
+                    i.upload_ended(None);
+                }
             }
             Report::Resume(ResumeNote::Kept { share_id }) => kept.set_value(Some(share_id)),
             Report::Resume(note) => resume_note.set(Some(note)),
             Report::Failed(f) => {
                 working.set(false);
                 error.set(Some(format!("The upload failed: {}", f.message)));
+                let FailureCode::Server(code) = f.code else {
+                    return;
+                };
+                match invited {
+                    Some(i) => i.upload_ended(Some((code, &f.message))),
+                    None if matches!(
+                        code,
+                        ErrorCode::CredentialRequired | ErrorCode::CredentialRefused
+                    ) =>
+                    {
+                        focus_token()
+                    }
+                    None => {}
+                }
             }
             _ => {}
         };
@@ -265,11 +327,14 @@ pub fn SendPage() -> impl IntoView {
         None => "Choose a file to send".into(),
     });
     let strength = move || format::strength(&passphrase.get());
+    // Nothing can be chosen while a transfer runs, nor with an invitation that is not (or
+    // no longer) usable.
+    let blocked = Signal::derive(move || working.get() || invited.is_some_and(|i| !i.usable()));
 
     let form = move || {
         view! {
             <form class="send" on:submit=|ev| ev.prevent_default()>
-                <DropZone title=title on_file=on_file disabled=working />
+                <DropZone title=title on_file=on_file disabled=blocked />
                 <InterruptedUpload note=resume_note disabled=working />
                 {move || match limits.get() {
                     None => view! { <p class="hint">"Loading the server's limits…"</p> }.into_any(),
@@ -316,82 +381,10 @@ pub fn SendPage() -> impl IntoView {
                         if bits == 0 { String::new() } else { format!("About {bits} bits. {hint}") }
                     }}
                 </p>
-                <div class="choices">
-                    <div>
-                        <label for="expiry">"Expires after"</label>
-                        <select
-                            id="expiry"
-                            prop:disabled=move || working.get()
-                            on:change=move |ev| {
-                                if let Ok(v) = event_target_value(&ev).parse() {
-                                    expiry.set(v);
-                                }
-                            }
-                        >
-                            {move || {
-                                limits
-                                    .get()
-                                    .and_then(Result::ok)
-                                    .map(|l| {
-                                        if l.expiry_choices_secs.is_empty() {
-                                            vec![l.max_expiry_secs]
-                                        } else {
-                                            l.expiry_choices_secs
-                                        }
-                                    })
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .map(|s| {
-                                        view! {
-                                            <option
-                                                value=s.to_string()
-                                                selected=move || expiry.get() == s
-                                            >
-                                                {format::duration(s)}
-                                            </option>
-                                        }
-                                    })
-                                    .collect_view()
-                            }}
-                        </select>
-                    </div>
-                    <div>
-                        <label for="downloads">"Download limit"</label>
-                        <select
-                            id="downloads"
-                            prop:disabled=move || working.get()
-                            on:change=move |ev| {
-                                if let Ok(v) = event_target_value(&ev).parse() {
-                                    downloads.set(v);
-                                }
-                            }
-                        >
-                            {move || {
-                                limits
-                                    .get()
-                                    .and_then(Result::ok)
-                                    .map(|l| l.download_choices)
-                                    .unwrap_or_default()
-                                    .into_iter()
-                                    .map(|n| {
-                                        view! {
-                                            <option
-                                                value=n.to_string()
-                                                selected=move || downloads.get() == n
-                                            >
-                                                {if n == 1 {
-                                                    "1 download".to_string()
-                                                } else {
-                                                    format!("{n} downloads")
-                                                }}
-                                            </option>
-                                        }
-                                    })
-                                    .collect_view()
-                            }}
-                        </select>
-                    </div>
-                </div>
+                <ShareChoices limits=loaded expiry=expiry downloads=downloads disabled=working />
+                <Show when=needs_token>
+                    <UploadTokenField token=token field=token_field disabled=working />
+                </Show>
                 <p class="error" role="alert">
                     {move || error.get()}
                 </p>
@@ -415,6 +408,9 @@ pub fn SendPage() -> impl IntoView {
                     </button>
                 </Show>
             </form>
+            <Show when=move || needs_token() && !token.get().is_empty()>
+                {move || loaded.get().map(|l| view! { <InviteForm token=token limits=l /> })}
+            </Show>
         }
     };
 
@@ -424,6 +420,7 @@ pub fn SendPage() -> impl IntoView {
             <p class="lead">
                 "The file is encrypted in this browser before it leaves; the server stores only ciphertext and never sees the passphrase or the link's secret part."
             </p>
+            {invited.map(|i| view! { <InvitationBanner invited=i /> })}
             {move || match shared.get() {
                 None => form().into_any(),
                 Some(s) => {

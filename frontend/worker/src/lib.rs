@@ -68,6 +68,11 @@ pub enum Command {
         /// [`DEFAULT_LANES`] (the page's `?lanes=` parameter, for tests and comparisons).
         #[serde(default)]
         lanes: Option<u8>,
+        /// The upload token (`ft1.…`) or invitation (`fi1.…`) for `start`, where the
+        /// server's limits say uploads need one; absent for an open server. The page holds
+        /// it in memory only, and the worker sends it nowhere else.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        credential: Option<String>,
     },
     /// Download and decrypt a share. With a `MessagePort` beside this message (whose other
     /// end the page gave its service worker) the worker claims the download over HTTP and
@@ -360,6 +365,32 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&FailureCode::Corrupted).unwrap(),
             r#""corrupted""#
+        );
+    }
+
+    /// The upload's credential reaches the worker when the page has one, and a command
+    /// without one (an open server) carries no `credential` key at all; its `Debug` never
+    /// shows it.
+    #[test]
+    fn upload_commands_carry_the_credential_only_when_given() {
+        let upload = |credential: Option<&str>| Command::Upload {
+            passphrase: "p".into(),
+            expires_in_secs: 60,
+            max_downloads: 1,
+            aes: AesChoice::Auto,
+            lanes: None,
+            credential: credential.map(str::to_owned),
+        };
+        let json = serde_json::to_string(&upload(Some("ft1.id.secret"))).unwrap();
+        let Command::Upload { credential, .. } = serde_json::from_str(&json).unwrap() else {
+            panic!("not an upload: {json}");
+        };
+        assert_eq!(credential.as_deref(), Some("ft1.id.secret"));
+        let json = serde_json::to_string(&upload(None)).unwrap();
+        assert!(!json.contains("credential"), "{json}");
+        assert_eq!(
+            format!("{:?}", upload(Some("ft1.id.secret"))),
+            "Command::Upload"
         );
     }
 

@@ -111,7 +111,7 @@ pub async fn fresh(
         expires_in_secs: options.expires_in_secs,
         max_downloads: options.max_downloads,
         ciphertext_size: header.ciphertext_len(size),
-        credential: None,
+        credential: options.credential.clone(),
     };
     let lanes = chunks.lanes(options.lanes);
     let session = UploadLanes::new(&start, lanes).map_err(Failure::from)?;

@@ -91,6 +91,7 @@ pub fn start() {
                     max_downloads,
                     aes,
                     lanes,
+                    credential,
                 }) => match file {
                     Some(file) => {
                         let options = upload::UploadOptions {
@@ -100,6 +101,7 @@ pub fn start() {
                             lanes: lanes.map_or(ferry_worker::DEFAULT_LANES, |n| {
                                 usize::from(n.clamp(1, ferry_worker::MAX_LANES))
                             }),
+                            credential,
                         };
                         upload::run(file, passphrase, options).await
                     }

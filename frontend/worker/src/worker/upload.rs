@@ -45,6 +45,9 @@ pub struct UploadOptions {
     pub aes: AesChoice,
     /// Sockets to spread the segments over.
     pub lanes: usize,
+    /// The upload token or invitation for a new upload's `start` (a resumed upload needs
+    /// none: its own upload token admits it).
+    pub credential: Option<String>,
 }
 
 /// Starts reading bytes `start..end` of the file (`File.slice`, then `arrayBuffer()`).
