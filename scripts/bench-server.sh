@@ -13,6 +13,12 @@
 #                                                # off, then on (--metrics-listen, scraped
 #                                                # every second during the transfers);
 #                                                # METRICS_MODES="off on on off" for another order
+#   LIMITS=1 scripts/bench-server.sh             # each store with limits off, then on
+#                                                # (--upload-access credential with a token,
+#                                                # --storage-quota, rate limits), and in each
+#                                                # mode also MANY (default 200) uploads of
+#                                                # 1 MiB at once, where admission dominates;
+#                                                # LIMITS_MODES="off limits limits off"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STORES=${STORES:-local}
@@ -24,6 +30,8 @@ BYTES=${BENCH_BYTES:-$((2 << 30))}
 PORT=${BENCH_PORT:-18090}
 METRICS_PORT=$((PORT + 1))
 if [ -n "${METRICS:-}" ]; then MODES=${METRICS_MODES:-off on}; else MODES=off; fi
+if [ -n "${LIMITS:-}" ]; then MODES=${LIMITS_MODES:-off limits}; fi
+MANY=${MANY:-200}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 # Data on the same disk as the repository (not a tmpfs).
 WORK=$(mktemp -d -p "${BENCH_DIR:-$PWD/target}" ferry-bench.XXXXXX)
@@ -63,10 +71,17 @@ serve() {
   if [ "$2" = on ]; then
     args+=(--metrics-listen "127.0.0.1:$METRICS_PORT")
   fi
+  # Every limit on, none reached: what checking them costs. Off: none checked at all.
+  if [ "$2" = limits ]; then
+    args+=(--upload-access credential --storage-quota 1TiB
+      --rate-upload-starts 100000/min --rate-download-starts 100000/min)
+  else
+    args+=(--rate-upload-starts off --rate-download-starts off --rate-wrong-passphrases off)
+  fi
   FERRY_S3_ACCESS_KEY_ID="${FERRY_TEST_S3_ACCESS_KEY_ID:-}" \
     FERRY_S3_SECRET_ACCESS_KEY="${FERRY_TEST_S3_SECRET_ACCESS_KEY:-}" RUST_LOG=warn \
     "$BIN/ferry-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data-$1" \
-    --max-file-size 64GiB "${args[@]}" >"$WORK/server.log" 2>&1 &
+    --max-file-size 64GiB --max-sockets-per-ip 1024 "${args[@]}" >"$WORK/server.log" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
@@ -80,6 +95,11 @@ bench() {
   serve "$1" "$2"
   local idle
   idle=$(rss_kib)
+  unset FERRY_TOKEN
+  if [ "$2" = limits ]; then
+    FERRY_TOKEN=$("$BIN/ferry-server" --data-dir "$WORK/data-$1" admin token create --label bench --quota 1TiB)
+    export FERRY_TOKEN
+  fi
   rm -f "$WORK/metrics" "$WORK/metrics.count"
   if [ "$2" = on ]; then scrape "$WORK/metrics" & SCRAPER_PID=$!; fi
   sample "$WORK/rss-up-$1" & SAMPLER_PID=$!
@@ -88,6 +108,9 @@ bench() {
   sample "$WORK/rss-down-$1" & SAMPLER_PID=$!
   "$BIN/examples/bench_client" download "$PORT" "$(cat "$WORK/share")" 2>"$WORK/down"
   kill $SAMPLER_PID; SAMPLER_PID=""
+  if [ -n "${LIMITS:-}" ]; then
+    "$BIN/examples/bench_client" many "$PORT" "$MANY" $((1 << 20)) >"$WORK/many"
+  fi
   if [ -n "$SCRAPER_PID" ]; then
     kill "$SCRAPER_PID"; SCRAPER_PID=""
     curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" >"$WORK/metrics"
@@ -95,12 +118,13 @@ bench() {
   kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
   rm -rf "$WORK/data-$1"
 
-  echo "== blobs: $1, metrics: $2"
+  echo "== blobs: $1, mode: $2"
   echo "file size:          $((BYTES >> 20)) MiB (ciphertext $(awk '{print $2}' "$WORK/up") bytes, 256 KiB chunks)"
   cat "$WORK/up" "$WORK/down"
   echo "server RSS idle:    $(awk -v k="$idle" 'BEGIN {printf "%.1f", k / 1024}') MiB"
   echo "server RSS upload:  max $(max_mib "$WORK/rss-up-$1") MiB ($(wc -l <"$WORK/rss-up-$1") samples)"
   echo "server RSS download: max $(max_mib "$WORK/rss-down-$1") MiB ($(wc -l <"$WORK/rss-down-$1") samples)"
+  if [ -n "${LIMITS:-}" ]; then cat "$WORK/many"; fi
   if [ "$2" = on ]; then
     echo "scrapes:            $(wc -l <"$WORK/metrics.count" 2>/dev/null || echo 0), the last $(wc -c <"$WORK/metrics") bytes:"
     grep -E '^ferry_(upload_received|download_sent)_bytes_total|^ferry_(uploads_committed|downloads_counted)_total' "$WORK/metrics" | sed 's/^/  /'
