@@ -149,15 +149,34 @@ async fn the_storage_quota_refuses_a_send_and_what_is_stored_still_comes_down() 
     let dir = tempfile::tempdir().unwrap();
     random_file(dir.path(), "kept.bin", 600_000);
     random_file(dir.path(), "over.bin", 600_000);
-    let kept = ferry_with_token(&["send", "kept.bin", "--server", &server.url], dir.path(), None).await;
+    let kept = ferry_with_token(
+        &["send", "kept.bin", "--server", &server.url],
+        dir.path(),
+        None,
+    )
+    .await;
     assert_eq!(code(&kept), 0, "{}", stderr(&kept));
-    let over = ferry_with_token(&["send", "over.bin", "--server", &server.url], dir.path(), None).await;
+    let over = ferry_with_token(
+        &["send", "over.bin", "--server", &server.url],
+        dir.path(),
+        None,
+    )
+    .await;
     assert_eq!(code(&over), 6, "{}", stderr(&over));
-    assert!(stderr(&over).contains("storage quota is full"), "{}", stderr(&over));
+    assert!(
+        stderr(&over).contains("storage quota is full"),
+        "{}",
+        stderr(&over)
+    );
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let link = stdout(&kept);
-    let got = ferry(&["receive", &link, "-o", "out"], dir.path(), Some(PASSPHRASE)).await;
+    let got = ferry(
+        &["receive", &link, "-o", "out"],
+        dir.path(),
+        Some(PASSPHRASE),
+    )
+    .await;
     assert_eq!(code(&got), 0, "{}", stderr(&got));
     assert_same_file(&dir.path().join("kept.bin"), &out.join("kept.bin"));
 }
