@@ -39,6 +39,7 @@ pub mod split;
 pub mod stream;
 pub mod units;
 pub mod utc;
+pub mod zip;
 
 pub use error::Error;
 pub use header::{Header, KdfParams};
