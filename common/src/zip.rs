@@ -67,7 +67,7 @@ pub fn layout(plan: &[PlannedEntry]) -> Vec<Piece> {
         match entry.kind {
             EntryKind::File { index, size } => {
                 let big = size >= MAX32;
-                out.local_header(&name, &time, Some(size), big);
+                out.local_header(&name, &time, true, big);
                 out.push(Piece::Data { file: index, size });
                 out.u32(DESCRIPTOR);
                 out.push(Piece::Crc { file: index });
@@ -75,7 +75,7 @@ pub fn layout(plan: &[PlannedEntry]) -> Vec<Piece> {
                 central.central_header(&name, &time, Some((index, size)), offset);
             }
             EntryKind::Dir => {
-                out.local_header(&name, &time, None, false);
+                out.local_header(&name, &time, false, false);
                 central.central_header(&name, &time, None, offset);
             }
         }
@@ -154,23 +154,21 @@ impl Out {
         }
     }
 
-    /// `file` is `Some(size)` for a file, `None` for a folder.
-    fn local_header(&mut self, name: &str, time: &Time, file: Option<u64>, big: bool) {
+    /// A file's (`is_file`) or a folder's local header; `big`: the file needs ZIP64.
+    fn local_header(&mut self, name: &str, time: &Time, is_file: bool, big: bool) {
         self.u32(LOCAL);
         self.u16(if big { NEEDS64 } else { NEEDS });
-        self.u16(if file.is_some() {
-            FLAGS_FILE
-        } else {
-            FLAGS_DIR
-        });
+        self.u16(if is_file { FLAGS_FILE } else { FLAGS_DIR });
         self.u16(0); // STORE
         self.u16(time.dos_time);
         self.u16(time.dos_date);
-        self.u32(0); // the CRC is in the data descriptor
-        let size = file.unwrap_or(0);
-        for _ in 0..2 {
-            self.u32_or_max(size);
-        }
+        // With flag bit 3 the CRC and sizes are zero here and follow in the data
+        // descriptor (APPNOTE 4.4.4); a ZIP64 entry marks its sizes and carries a ZIP64
+        // field of zeros, which tells readers the descriptor's sizes are 8 bytes each.
+        self.u32(0);
+        let marker = if big { u32::MAX } else { 0 };
+        self.u32(marker);
+        self.u32(marker);
         let zip64 = if big { 4 + 16 } else { 0 };
         self.u16(name.len() as u16);
         self.u16(zip64 + time.extra_len());
@@ -178,8 +176,8 @@ impl Out {
         if big {
             self.u16(0x0001);
             self.u16(16);
-            self.u64(size);
-            self.u64(size);
+            self.u64(0);
+            self.u64(0);
         }
         time.extra(self);
     }
@@ -235,7 +233,8 @@ impl Out {
 
     /// The end records: ZIP64's when a count, size or offset needs them, then the classic.
     fn end(&mut self, entries: u64, start: u64, size: u64) {
-        let zip64 = entries > 0xffff || start >= MAX32 || size >= MAX32;
+        // 0xFFFF entries is already the classic record's "see ZIP64" value.
+        let zip64 = entries >= 0xffff || start >= MAX32 || size >= MAX32;
         if zip64 {
             let at = self.len;
             self.u32(END64);
@@ -394,5 +393,59 @@ impl Renderer {
             return Err(LayoutMismatch);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn empty_files(n: usize) -> Vec<PlannedEntry> {
+        (0..n)
+            .map(|i| PlannedEntry {
+                path: vec![format!("{i}")],
+                kind: EntryKind::File { index: i, size: 0 },
+                mtime: None,
+            })
+            .collect()
+    }
+
+    fn has_zip64_end(pieces: &[Piece]) -> bool {
+        let Some(Piece::Bytes(tail)) = pieces.last() else {
+            panic!("the archive ends with its end records");
+        };
+        tail.windows(4).any(|w| w == END64.to_le_bytes())
+    }
+
+    #[test]
+    fn zip64_end_records_from_65535_entries() {
+        assert!(!has_zip64_end(&layout(&empty_files(65_534))));
+        assert!(has_zip64_end(&layout(&empty_files(65_535))));
+    }
+
+    #[test]
+    fn local_headers_leave_crc_and_sizes_to_the_descriptor() {
+        let plan = vec![PlannedEntry {
+            path: vec!["a".into()],
+            kind: EntryKind::File { index: 0, size: 3 },
+            mtime: None,
+        }];
+        let pieces = layout(&plan);
+        let Piece::Bytes(local) = &pieces[0] else {
+            panic!("a local header first")
+        };
+        assert_eq!(&local[..4], &LOCAL.to_le_bytes());
+        assert_eq!(&local[6..8], &FLAGS_FILE.to_le_bytes());
+        assert_eq!(&local[14..26], &[0; 12], "CRC and both sizes zero");
+        assert_eq!(pieces[1], Piece::Data { file: 0, size: 3 });
+        let mut out = Vec::new();
+        let mut r = Renderer::new(pieces.clone(), 1);
+        r.push(b"abc", &mut |b| out.extend_from_slice(b)).unwrap();
+        r.finish(&mut |b| out.extend_from_slice(b)).unwrap();
+        assert_eq!(out.len() as u64, archive_len(&pieces));
+        let descriptor = &out[local.len() + 3..local.len() + 3 + 16];
+        assert_eq!(&descriptor[..4], &DESCRIPTOR.to_le_bytes());
+        assert_eq!(&descriptor[4..8], &crc32fast::hash(b"abc").to_le_bytes());
+        assert_eq!(&descriptor[8..16], &[3, 0, 0, 0, 3, 0, 0, 0]);
     }
 }
