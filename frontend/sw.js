@@ -20,6 +20,11 @@
 // browser marks the download failed instead of keeping a truncated file as complete, and
 // is reported to the decrypting worker, which tells the page.
 //
+// A share of several files arrives with a `zip` layout (ferry_common::zip, laid out by the
+// decrypting worker from the share's manifest): bytes to write as they are, each file's
+// plaintext, and where each file's CRC-32 goes. `ZipOut` only passes the plaintext through
+// and fills in the CRCs, so the browser saves one ZIP, of a length known at once.
+//
 // The key never leaves the browser and is never extractable; nothing here is logged.
 'use strict';
 
@@ -88,6 +93,7 @@ class Download {
 
   start(source) {
     this.source = source;
+    this.zip = source.zip ? new ZipOut(source.zip) : null;
     this.stream = new ReadableStream(
       {
         start: (controller) => {
@@ -148,6 +154,7 @@ class Download {
       }
     }
     if (this.done !== s.size) throw new Error('corrupted');
+    if (this.zip) for (const piece of this.zip.finish()) this.controller.enqueue(piece);
     this.verifiedHead();
     this.finished = true;
     this.controller.close();
@@ -211,7 +218,11 @@ class Download {
   /** Queues one opened chunk, once the stream has room. */
   async queue(plain) {
     await this.waitForRoom();
-    this.controller.enqueue(new Uint8Array(plain));
+    if (this.zip) {
+      for (const piece of this.zip.push(new Uint8Array(plain))) this.controller.enqueue(piece);
+    } else {
+      this.controller.enqueue(new Uint8Array(plain));
+    }
     this.next += 1;
     this.done += plain.byteLength;
     const now = Date.now();
@@ -297,6 +308,82 @@ function describe(error) {
   return { kind: 'internal', message: String((error && error.message) || error) };
 }
 
+/** CRC-32 (the ZIP one: reflected, polynomial 0xEDB88320), a table per byte. */
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+function crc32(crc, bytes) {
+  let c = ~crc;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return ~c >>> 0;
+}
+
+/** A ZIP from its layout and the payload's plaintext: see the top of this file. */
+class ZipOut {
+  constructor(layout) {
+    this.layout = layout;
+    this.at = 0; // the piece being written
+    this.left = this.dataSize(); // bytes left of the file being passed through
+    this.crc = 0;
+    this.crcs = new Map();
+  }
+
+  dataSize() {
+    const piece = this.layout[this.at];
+    return piece && piece.d !== undefined ? piece.d : 0;
+  }
+
+  /** What to write for `plain` (and whatever comes before the next file's data). */
+  push(plain) {
+    const out = [];
+    // Bounded: every turn takes a piece or bytes of `plain`, or returns.
+    for (;;) {
+      const piece = this.layout[this.at];
+      if (!piece) {
+        if (plain.length) throw new Error('corrupted');
+        return out;
+      }
+      if (piece.b) out.push(piece.b);
+      else if (piece.c !== undefined) out.push(le32(this.crcs.get(piece.c) ?? 0));
+      else if (this.left > 0) {
+        if (!plain.length) return out;
+        const take = Math.min(this.left, plain.length);
+        const part = plain.subarray(0, take);
+        this.crc = crc32(this.crc, part);
+        out.push(part);
+        plain = plain.subarray(take);
+        this.left -= take;
+        continue;
+      } else {
+        this.crcs.set(piece.f, this.crc);
+        this.crc = 0;
+      }
+      this.at += 1;
+      this.left = this.dataSize();
+    }
+  }
+
+  /** The rest of the archive after the last plaintext. */
+  finish() {
+    const out = this.push(new Uint8Array(0));
+    if (this.at < this.layout.length) throw new Error('corrupted');
+    return out;
+  }
+}
+
+function le32(n) {
+  const b = new Uint8Array(4);
+  new DataView(b.buffer).setUint32(0, n, true);
+  return b;
+}
+
 /** The sealed size of chunk `index`. */
 function sealedLength(s, index) {
   return index + 1 === s.chunks ? s.ciphertextSize - index * s.sealed : s.sealed;
@@ -336,13 +423,13 @@ async function respond(id) {
   download.onHandedOver();
   const s = download.source;
   const headers = {
-    'Content-Type': 'application/octet-stream',
+    'Content-Type': s.zip ? 'application/zip' : 'application/octet-stream',
     // RFC 6266 / 5987: the name exactly, whatever its characters (the browser sanitises it).
     'Content-Disposition': `attachment; filename*=UTF-8''${encodeURIComponent(s.name)}`,
     'X-Content-Type-Options': 'nosniff',
     'Cache-Control': 'no-store',
     // With the length announced, a stream that ends short is also a failed download.
-    'Content-Length': String(s.size),
+    'Content-Length': String(s.zip ? s.zipSize : s.size),
   };
   return new Response(download.stream, { headers });
 }

@@ -26,6 +26,12 @@ for arg in "$@"; do
   esac
 done
 
+if ! command -v unzip >/dev/null; then
+  step "Debian's unzip (checks the ZIP archives of shares of several files)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq unzip >/dev/null
+fi
+
 if [ "$with_browser" = 1 ] && { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
   step "Debian's chromium and chromium-driver (for browser tests)"
   apt-get update -qq

@@ -6,7 +6,7 @@
 //! in one task. A lane whose connection breaks (or whose server fails for a moment) pauses
 //! and reconnects, a bounded number of times in a row without progress, while the others
 //! carry its segments on. Every chunk's tag is logged before the chunk is sent.
-use std::{cell::RefCell, path::Path, time::Duration};
+use std::{cell::RefCell, time::Duration};
 
 use ferry_common::{
     LinkSecret,
@@ -35,7 +35,6 @@ const MAX_RETRIES: u32 = 6;
 /// What the state file records once the server gave the upload token.
 pub(crate) struct Record<'a> {
     pub server: &'a str,
-    pub file: &'a Path,
     pub secret: Option<&'a LinkSecret>,
     pub verifier: &'a [u8],
     pub downloads: u32,
@@ -99,14 +98,7 @@ impl<'a> Shared<'a> {
             return Ok(());
         }
         let r = &self.record;
-        p.save(
-            r.server,
-            r.file,
-            resumable,
-            r.secret,
-            r.verifier,
-            r.downloads,
-        )
+        p.save(r.server, resumable, r.secret, r.verifier, r.downloads)
     }
 
     /// Logs chunk `index`'s tag (refusing a chunk sealed before to other bytes), in the

@@ -23,8 +23,10 @@ mod receive;
 mod rerun;
 mod save;
 mod sealer;
+mod selection;
 mod send;
 mod time;
+mod tree;
 mod unfinished;
 mod writer;
 
@@ -135,8 +137,10 @@ struct InviteArgs {
 
 #[derive(Args)]
 struct SendArgs {
-    /// The file to send.
-    file: PathBuf,
+    /// The file to send, or several files and folders (sent as one share; the recipient
+    /// gets the same tree).
+    #[arg(required = true, value_name = "PATH")]
+    files: Vec<PathBuf>,
     #[command(flatten)]
     server: ServerArg,
     /// How long the link works: e.g. 5m, 1h, 1d, 7d [default: 1d, or the server's maximum if shorter].
@@ -221,7 +225,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             };
             let link = runtime.block_on(send::run(send::SendOptions {
-                file: args.file,
+                files: args.files,
                 server,
                 credential,
                 expires: args.expires,

@@ -6,7 +6,8 @@
 //! header, the link secret: as secret as the link itself, never the passphrase or a key),
 //! and `send-<key>.seals` the authentication tag of every chunk sealed so far, appended
 //! before each chunk is sent, so that a resumed upload can prove the file unchanged and
-//! never seal an index twice over different bytes (see `SealLog`). The key is a hash of the server and the file's path.
+//! never seal an index twice over different bytes (see `SealLog`). The key is a hash of the server and the file's path
+//! (of every file's path, for a share of several).
 use std::{
     fs::File,
     io::{Read, Write},
@@ -50,6 +51,8 @@ struct Saved {
 
 /// Where an upload's state lives, and what it says.
 pub struct Pending {
+    /// The canonical path of the file, or of every file one per line.
+    path: PathBuf,
     json: PathBuf,
     seals: PathBuf,
     /// The file's size and modification time, to notice a changed file early.
@@ -72,28 +75,36 @@ pub struct Interrupted {
 }
 
 impl Pending {
-    /// The state of sending `file` (opened from `path`) to `server`; `None` when
-    /// there is nowhere to keep it (no home directory), in which case nothing is resumable.
-    pub fn locate(server: &str, path: &Path, file: &File) -> Result<Option<Pending>> {
+    /// The state of sending `files` to `server`; `None` when there is nowhere to keep
+    /// it (no home directory), in which case nothing is resumable.
+    pub fn locate(server: &str, files: &[&Path]) -> Result<Option<Pending>> {
         let Some(dir) = state_dir() else {
             return Ok(None);
         };
-        let path = std::fs::canonicalize(path).map_err(Error::io("cannot resolve the path"))?;
-        let meta = file.metadata().map_err(Error::io("cannot read the file"))?;
-        let modified_ms = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_millis());
+        let (mut lines, mut size, mut modified_ms) = (Vec::new(), 0u64, 0u128);
+        for file in files {
+            let path = std::fs::canonicalize(file).map_err(Error::io("cannot resolve the path"))?;
+            let meta = std::fs::metadata(&path).map_err(Error::io("cannot read the file"))?;
+            let modified = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_millis());
+            size += meta.len();
+            modified_ms = modified_ms.max(modified);
+            lines.push(path.into_os_string());
+        }
+        let path = PathBuf::from(lines.join(std::ffi::OsStr::new("\n")));
         let mut hash = Sha256::new();
         hash.update(server.as_bytes());
         hash.update([0]);
         hash.update(path.as_os_str().as_encoded_bytes());
         let key = b64::encode(&hash.finalize()[..12]);
         let mut pending = Pending {
+            path: path.clone(),
             json: dir.join(format!("send-{key}.json")),
             seals: dir.join(format!("send-{key}.seals")),
-            stamp: (meta.len(), modified_ms),
+            stamp: (size, modified_ms),
             saved: None,
             seals_file: None,
         };
@@ -155,7 +166,6 @@ impl Pending {
     pub fn save(
         &mut self,
         server: &str,
-        path: &Path,
         resumable: &Resumable,
         secret: Option<&LinkSecret>,
         verifier: &[u8],
@@ -163,7 +173,7 @@ impl Pending {
     ) -> Result<()> {
         let saved = Saved {
             server: server.to_owned(),
-            path: std::fs::canonicalize(path).map_err(Error::io("cannot resolve the path"))?,
+            path: self.path.clone(),
             size: self.stamp.0,
             modified_ms: self.stamp.1,
             share_id: resumable.share_id.as_str().to_owned(),

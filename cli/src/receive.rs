@@ -13,7 +13,7 @@
 //! command again continues it ([`crate::rerun`]); any other failure removes both.
 use std::path::{Path, PathBuf};
 
-use ferry_common::{FileMetadata, Header, Keys, StreamDecryptor, client::ShareId};
+use ferry_common::{Header, Keys, Manifest, Metadata, StreamDecryptor, client::ShareId};
 use tempfile::NamedTempFile;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite;
@@ -29,6 +29,7 @@ use crate::{
     progress,
     rerun::{self, Resume},
     save::{self, Destination, Saved},
+    tree::Unpack,
     unfinished::Unfinished,
     writer::{Checkpoint, Writer, Written},
 };
@@ -79,8 +80,14 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     let (meta, chunks) = ready(&mut fetch, &opened, resume.as_ref())
         .await
         .map_err(|e| rerun::settle_early(e, record.as_mut()))?;
-    let name = names::sanitize(&meta.name);
-    let dest = destination(opts.output.as_deref(), &name, opts.force)?;
+    let dest = match &meta {
+        Metadata::File(file) => destination(
+            opts.output.as_deref(),
+            &names::sanitize(&file.name),
+            opts.force,
+        )?,
+        Metadata::Files(manifest) => tree_destination(opts.output.as_deref(), manifest)?,
+    };
     let wanted = dest.first().to_path_buf();
     // From here a partial file exists, so Ctrl-C must be caught to keep or remove it.
     let mut interrupt = Interrupt::listen()?;
@@ -98,7 +105,7 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
     let (verified_tx, mut verified_rx) = mpsc::unbounded_channel::<u64>();
     let mut decryptor = StreamDecryptor::new(&opened.keys.payload, &opened.header);
     decryptor.seek(first);
-    let size = meta.size;
+    let size = meta.size();
     let writer = Writer {
         temp,
         decryptor,
@@ -139,10 +146,16 @@ pub async fn run(opts: ReceiveOptions) -> Result<PathBuf> {
         None
     };
     let target = match saved {
-        Saved::Named(path) => path,
+        Saved::Named(path) => {
+            report(&path, &wanted, size, confirmed);
+            path
+        }
+        Saved::Tree(placed) => {
+            report_tree(&meta, &placed, size, confirmed);
+            names::parent_dir(&wanted)
+        }
         Saved::Kept { path, reason } => return Err(Error::Kept { path, reason }),
     };
-    report(&target, &wanted, size, confirmed);
     Ok(target)
 }
 
@@ -234,20 +247,28 @@ async fn open_share(link: &ShareLink, passphrase_file: Option<&Path>) -> Result<
     })
 }
 
-/// Claims (or continues) the download and opens its metadata: the file's metadata and
-/// chunk count, checked against the header and what an earlier run saw.
+/// Claims (or continues) the download and opens its metadata: the file's metadata (or the
+/// manifest of several) and chunk count, checked against the header and what an earlier
+/// run saw.
 async fn ready(
     fetch: &mut Fetch,
     opened: &Opened,
     resume: Option<&Resume>,
-) -> Result<(FileMetadata, u64)> {
+) -> Result<(Metadata, u64)> {
     let ready = fetch.ready().await?;
     let header = &opened.header;
     // The server accepted the token, so metadata that fails to open was altered.
-    let meta = FileMetadata::open(&ready.metadata, &opened.keys.metadata, header)
-        .map_err(|_| Error::Tampered("the file's encrypted name and size do not verify".into()))?;
-    if header.ciphertext_len(meta.size) != ready.ciphertext_size
-        || header.chunk_count(meta.size) != ready.chunks
+    let meta =
+        Metadata::open(&ready.metadata, &opened.keys.metadata, header).map_err(|e| match e {
+            e @ ferry_common::Error::UnsupportedMetadata(_) => Error::Usage(e.to_string()),
+            e @ ferry_common::Error::Manifest(_) => Error::Tampered(format!(
+                "the share's list of files is unsafe or broken ({e}); nothing was saved"
+            )),
+            _ => Error::Tampered("the file's encrypted name and size do not verify".into()),
+        })?;
+    let size = meta.size();
+    if header.ciphertext_len(size) != ready.ciphertext_size
+        || header.chunk_count(size) != ready.chunks
         || resume.is_some_and(|r| r.total != ready.chunks)
     {
         return Err(Error::Tampered(
@@ -270,12 +291,57 @@ fn report(target: &Path, wanted: &Path, size: u64, confirmed: Option<u32>) {
         target.display(),
         indicatif::HumanBytes(size)
     ));
+    report_downloads(confirmed);
+}
+
+/// Says what arrived, for a share of several files.
+fn report_tree(meta: &Metadata, placed: &[PathBuf], size: u64, confirmed: Option<u32>) {
+    if !progress::interactive() {
+        return;
+    }
+    let files = match meta {
+        Metadata::Files(m) => m.files.len(),
+        Metadata::File(_) => 1,
+    };
+    progress::info(format!(
+        "Saved {files} files ({}):",
+        indicatif::HumanBytes(size)
+    ));
+    for path in placed {
+        progress::info(format!("  {}", path.display()));
+    }
+    report_downloads(confirmed);
+}
+
+fn report_downloads(confirmed: Option<u32>) {
     match confirmed {
         Some(0) => progress::info("That was the last download: the link no longer works."),
         Some(1) => progress::info("The link allows one more download."),
         Some(n) => progress::info(format!("The link allows {n} more downloads.")),
         None => progress::info("(The server did not confirm the download.)"),
     }
+}
+
+/// A share of several files lands in `-o DIR`, or here; `-o NEW` makes that directory
+/// (its parent must exist). `-o FILE` cannot hold a tree, and by now the claim may
+/// already count, so the tree lands beside that file instead, and says so.
+fn tree_destination(output: Option<&Path>, manifest: &Manifest) -> Result<Destination> {
+    let mut dir = output.unwrap_or(Path::new(".")).to_path_buf();
+    if !dir.exists() && names::parent_dir(&dir).is_dir() {
+        std::fs::create_dir(&dir).map_err(Error::io(format!("cannot create {}", dir.display())))?;
+    }
+    if !dir.is_dir() {
+        let beside = names::parent_dir(&dir);
+        progress::info(format!(
+            "This share holds {} files and folders, which cannot go into the file {}; \
+             they go into {} instead.",
+            manifest.entries(),
+            dir.display(),
+            beside.display()
+        ));
+        dir = beside;
+    }
+    Ok(Destination::tree(Unpack::new(dir, manifest)))
 }
 
 fn check_target(target: &Path, force: bool) -> Result<()> {

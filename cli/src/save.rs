@@ -17,6 +17,7 @@ use tempfile::NamedTempFile;
 use crate::{
     error::{Error, Result},
     names,
+    tree::Unpack,
 };
 
 /// Alternative names tried after the first, `name (1).ext` to `name (999).ext`.
@@ -34,12 +35,17 @@ pub(crate) struct Destination {
     /// Replace an existing file at `first`: only for a path the person typed, with
     /// `--force`, never for a name the sender chose.
     replace: bool,
+    /// For a share of several files: the tree the payload becomes.
+    unpack: Option<Unpack>,
 }
 
 /// How a claim ended.
 pub(crate) enum Saved {
     /// The file is under this name.
     Named(PathBuf),
+    /// The files and folders of a share of several are in place; these are the top-level
+    /// entries.
+    Tree(Vec<PathBuf>),
     /// No name could be claimed; the verified file stays at its temporary path.
     Kept {
         /// The temporary file, now kept.
@@ -60,6 +66,7 @@ impl Destination {
             first: path,
             base,
             replace: force,
+            unpack: None,
         }
     }
 
@@ -69,6 +76,17 @@ impl Destination {
             first: target,
             base: name.to_owned(),
             replace: false,
+            unpack: None,
+        }
+    }
+
+    /// A share of several files, landing in the directory `unpack` names.
+    pub(crate) fn tree(unpack: Unpack) -> Destination {
+        Destination {
+            first: unpack.first(),
+            base: String::new(),
+            replace: false,
+            unpack: Some(unpack),
         }
     }
 
@@ -108,6 +126,9 @@ impl Destination {
     /// Gives the verified, synced `temp` its final name: the first candidate it can claim
     /// atomically; it is never thrown away.
     pub(crate) fn claim(&self, mut temp: NamedTempFile) -> Saved {
+        if let Some(unpack) = &self.unpack {
+            return unpack.claim(temp);
+        }
         let mut reason = format!(
             "{} and {MAX_NUMBERED} numbered names beside it are taken",
             self.first.display()

@@ -4,19 +4,86 @@
 //! upload seals only the chunks of the segments the server lacks. A blocking thread reads
 //! and seals consecutive chunks into a small channel; asking for an index it is not about
 //! to produce restarts it there. Memory stays at a few chunks whatever the file size.
-use std::{fs::File, sync::Arc};
+//!
+//! Several files are read as one payload, one after the other ([`Files::Many`]); each is
+//! opened only while a chunk that covers it is read, so a share of thousands of files
+//! never holds thousands of descriptors.
+use std::{fs::File, path::PathBuf, sync::Arc};
 
 use ferry_common::{ChunkAead, Header, stream::chunk_nonce};
 use tokio::sync::mpsc;
 
-use crate::error::{Error, Result};
+use crate::{
+    error::{Error, Result},
+    selection::Picked,
+};
 
 /// Sealed chunks read ahead of the socket.
 const READ_AHEAD: usize = 4;
 
+/// The bytes to send: one open file, or several files by path, each with its offset in
+/// the payload and its size.
+pub enum Files {
+    /// A single-file share.
+    One(File),
+    /// A share of several files, in payload order.
+    Many(Vec<(PathBuf, u64, u64)>),
+}
+
+impl Files {
+    /// The files of `picked`, one after the other.
+    pub fn many(picked: &[Picked]) -> Files {
+        let mut start = 0;
+        Files::Many(
+            picked
+                .iter()
+                .map(|p| {
+                    start += p.size;
+                    (p.path.clone(), start - p.size, p.size)
+                })
+                .collect(),
+        )
+    }
+
+    /// Fills `buf` from payload offset `offset`.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let parts = match self {
+            Files::One(file) => return read_exact_at(file, buf, offset),
+            Files::Many(parts) => parts,
+        };
+        let mut at = parts.partition_point(|(_, start, len)| start + len <= offset);
+        let (mut done, end) = (0, offset + buf.len() as u64);
+        while done < buf.len() {
+            let (path, start, len) = parts.get(at).ok_or(std::io::ErrorKind::UnexpectedEof)?;
+            let from = offset + done as u64;
+            let take = (start + len).min(end) - from;
+            let file = File::open(path)?;
+            read_exact_at(&file, &mut buf[done..done + take as usize], from - start)?;
+            done += take as usize;
+            at += 1;
+        }
+        Ok(())
+    }
+
+    /// Whether every file still has the size it had when the share was described.
+    fn unchanged(&self, total: u64) -> std::io::Result<bool> {
+        match self {
+            Files::One(file) => Ok(file.metadata()?.len() == total),
+            Files::Many(parts) => {
+                for (path, _, len) in parts {
+                    if std::fs::metadata(path)?.len() != *len {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+        }
+    }
+}
+
 /// Everything needed to seal any chunk of one file.
 pub struct Source {
-    file: Arc<File>,
+    file: Arc<Files>,
     aead: Arc<ChunkAead>,
     chunk_size: u64,
     size: u64,
@@ -38,7 +105,7 @@ pub struct Sealer {
 
 impl Source {
     /// A source of `size` bytes from `file`, sealed under `aead` with `header`'s chunk size.
-    pub fn new(file: File, aead: ChunkAead, header: &Header, size: u64, shown: String) -> Source {
+    pub fn new(file: Files, aead: ChunkAead, header: &Header, size: u64, shown: String) -> Source {
         Source {
             file: Arc::new(file),
             aead: Arc::new(aead),
@@ -67,15 +134,12 @@ impl Source {
         };
         let mut buf = Vec::with_capacity(len + ferry_common::TAG_LEN);
         buf.resize(len, 0);
-        read_exact_at(&self.file, &mut buf, offset).map_err(io)?;
-        if last {
-            let now = self.file.metadata().map_err(io)?.len();
-            if now != self.size {
-                return Err(Error::Other(format!(
-                    "{} changed size while it was being sent; the share would be incomplete",
-                    self.shown
-                )));
-            }
+        self.file.read_at(&mut buf, offset).map_err(io)?;
+        if last && !self.file.unchanged(self.size).map_err(io)? {
+            return Err(Error::Other(format!(
+                "{} changed size while it was being sent; the share would be incomplete",
+                self.shown
+            )));
         }
         self.aead
             .seal_in_place(&chunk_nonce(index, last), &mut buf)

@@ -1,15 +1,16 @@
-//! `ferry send`: encrypt a file chunk by chunk and stream it to the server, surviving
-//! lost connections.
+//! `ferry send`: encrypt a file, or several files and folders as one share
+//! ([`crate::selection`]), chunk by chunk and stream it to the server, surviving lost
+//! connections.
 //!
 //! This half prepares the upload: keys, sealed metadata, the first message, and for an
 //! interrupted upload the check that the file still seals to every chunk sent before. The
 //! transfer itself ([`lanes`]) runs over one or more sockets as the client core directs,
 //! logging every chunk's tag before it is sent; an interrupted command keeps its state
 //! ([`Pending`]) so that running it again resumes it.
-use std::{fs::File, path::PathBuf};
+use std::path::PathBuf;
 
 use ferry_common::{
-    ChunkAead, DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, LinkSecret,
+    ChunkAead, DEFAULT_CHUNK_SIZE, Header, KdfParams, LinkSecret,
     b64::Bytes,
     client::{SealLog, UploadLanes, Uploaded},
     protocol::{PROTOCOL_VERSION, UploadAccess, UploadRequest},
@@ -27,6 +28,7 @@ use crate::{
     pending::{Interrupted, Pending},
     progress,
     sealer::{Sealer, Source},
+    selection::Selection,
     time,
 };
 
@@ -35,8 +37,8 @@ pub const DEFAULT_EXPIRY_SECS: u64 = 86_400;
 
 /// What `ferry send` was asked to do.
 pub struct SendOptions {
-    /// The file to send.
-    pub file: PathBuf,
+    /// The file, or the files and folders, to send.
+    pub files: Vec<PathBuf>,
     /// The server's base URL.
     pub server: String,
     /// The upload token or invitation, if any.
@@ -56,21 +58,9 @@ pub struct SendOptions {
 /// Uploads the file and returns the share link.
 pub async fn run(opts: SendOptions) -> Result<String> {
     let server = Server::parse(&opts.server)?;
-    let shown = opts.file.display().to_string();
-    let file = File::open(&opts.file).map_err(Error::io(format!("cannot open {shown}")))?;
-    let stat = file
-        .metadata()
-        .map_err(Error::io(format!("cannot read {shown}")))?;
-    if !stat.is_file() {
-        return Err(Error::Usage(format!("{shown} is not a regular file")));
-    }
-    let size = stat.len();
-    let name = opts
-        .file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| Error::Usage(format!("{shown} has no file name")))?;
+    let selection = Selection::gather(&opts.files)?;
+    let size = selection.size();
+    let name = selection.shown.clone();
 
     let limits = net::limits(&server).await?;
     if limits.upload_access == UploadAccess::Credential && opts.credential.is_none() {
@@ -111,14 +101,15 @@ pub async fn run(opts: SendOptions) -> Result<String> {
         ));
     }
 
-    let mut pending = Pending::locate(&opts.server, &opts.file, &file)?;
+    let mut pending = Pending::locate(&opts.server, &selection.paths())?;
+    let shown = selection.shown.clone();
     let interrupted = pending.as_ref().and_then(Pending::interrupted);
     let prepared = match interrupted {
         Some(interrupted) => {
             progress::info(format!(
                 "Resuming the interrupted upload of {shown}; type the same passphrase."
             ));
-            match prepare_resume(&opts, file, size, shown, interrupted, pending.as_ref()).await {
+            match prepare_resume(&opts, &selection, interrupted, pending.as_ref()).await {
                 Err(err @ Error::SourceChanged(_)) => {
                     pending.as_mut().map(Pending::forget);
                     return Err(err);
@@ -126,7 +117,7 @@ pub async fn run(opts: SendOptions) -> Result<String> {
                 prepared => prepared?,
             }
         }
-        None => prepare_new(&opts, file, size, name.clone(), shown, chunk_size, expires).await?,
+        None => prepare_new(&opts, &selection, chunk_size, expires).await?,
     };
     let link_secret = prepared.secret.clone();
     // Ctrl-C is caught only now: during the passphrase prompt it must still kill at once.
@@ -181,13 +172,12 @@ struct Prepared {
 /// Derives fresh keys and seals the metadata for a new upload.
 async fn prepare_new(
     opts: &SendOptions,
-    file: File,
-    size: u64,
-    name: String,
-    shown: String,
+    selection: &Selection,
     chunk_size: u32,
     expires: u64,
 ) -> Result<Prepared> {
+    let size = selection.size();
+    let files = selection.open()?;
     let passphrase = passphrase::obtain(opts.passphrase_file.as_deref(), Prompt::Confirm)?;
     let header = Header::generate(KdfParams::DEFAULT, chunk_size, opts.no_link_secret)
         .map_err(Error::from_envelope)?;
@@ -197,16 +187,18 @@ async fn prepare_new(
         Some(LinkSecret::generate().map_err(Error::from_envelope)?)
     };
     let keys = derive_keys(header.clone(), passphrase, secret.clone()).await?;
-    let sealed_metadata = FileMetadata {
-        name,
-        size,
-        media_type: crate::names::media_type(&opts.file).to_owned(),
-    }
-    .seal(&keys.metadata, &header)
-    .map_err(|e| match e {
-        ferry_common::Error::NameTooLong { .. } => Error::Usage(format!("{e}; rename the file")),
-        other => Error::from_envelope(other),
-    })?;
+    let sealed_metadata =
+        selection
+            .metadata
+            .seal(&keys.metadata, &header)
+            .map_err(|e| match e {
+                ferry_common::Error::NameTooLong { .. } => {
+                    Error::Usage(format!("{e}; rename the file"))
+                }
+                e @ (ferry_common::Error::MetadataTooLarge { .. }
+                | ferry_common::Error::Manifest(_)) => Error::Usage(e.to_string()),
+                other => Error::from_envelope(other),
+            })?;
     let verifier = keys.download_token.verifier().to_vec();
     let start = UploadRequest::Start {
         version: PROTOCOL_VERSION,
@@ -219,11 +211,11 @@ async fn prepare_new(
         credential: opts.credential.as_ref().map(|c| c.as_str().to_owned()),
     };
     let source = Source::new(
-        file,
+        files,
         ChunkAead::new(&keys.payload, &header),
         &header,
         size,
-        shown,
+        selection.shown.clone(),
     );
     Ok(Prepared {
         session: UploadLanes::new(&start, opts.lanes).map_err(Error::from_client)?,
@@ -239,12 +231,11 @@ async fn prepare_new(
 /// that the file still seals to every chunk sent before.
 async fn prepare_resume(
     opts: &SendOptions,
-    file: File,
-    size: u64,
-    shown: String,
+    selection: &Selection,
     interrupted: Interrupted,
     pending: Option<&Pending>,
 ) -> Result<Prepared> {
+    let (size, shown) = (selection.size(), selection.shown.clone());
     let passphrase = passphrase::obtain(opts.passphrase_file.as_deref(), Prompt::Once)?;
     let header = Header::parse(&interrupted.resumable.header).map_err(Error::from_envelope)?;
     let keys = derive_keys(header.clone(), passphrase, interrupted.link_secret.clone()).await?;
@@ -258,7 +249,7 @@ async fn prepare_resume(
     let shown_again = shown.clone();
     let mut log = pending.map_or_else(|| SealLog::new(chunks), |p| p.seal_log(chunks));
     let source = Source::new(
-        file,
+        selection.open()?,
         ChunkAead::new(&keys.payload, &header),
         &header,
         size,
@@ -302,7 +293,6 @@ async fn upload(
 ) -> Result<Uploaded> {
     let record = lanes::Record {
         server: &opts.server,
-        file: &opts.file,
         secret: up.secret.as_ref(),
         verifier: &up.verifier,
         downloads: up.downloads,

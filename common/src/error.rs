@@ -67,6 +67,21 @@ pub enum Error {
         /// The maximum name length in UTF-8 bytes.
         max: usize,
     },
+    /// The metadata names a format this build does not know.
+    #[error(
+        "this share's file list uses format {0}, which this version of Ferry cannot read; please update"
+    )]
+    UnsupportedMetadata(u32),
+    /// The files' manifest is outside the limits, or (when opening) has a path that can
+    /// only come from a hostile or broken sender.
+    #[error("{0}")]
+    Manifest(crate::manifest::ManifestError),
+    /// The sealed metadata would exceed what readers accept.
+    #[error("the list of files is too large to send (at most {max} bytes sealed)")]
+    MetadataTooLarge {
+        /// The limit in bytes.
+        max: usize,
+    },
     /// A base64url field is malformed.
     #[error("malformed base64url data")]
     Base64,

@@ -30,17 +30,22 @@ pub mod client;
 mod error;
 pub mod header;
 pub mod keys;
+pub mod manifest;
 pub mod metadata;
+pub mod names;
 pub mod protocol;
 pub mod resume_record;
+pub mod split;
 pub mod stream;
 pub mod units;
 pub mod utc;
+pub mod zip;
 
 pub use error::Error;
 pub use header::{Header, KdfParams};
 pub use keys::{DownloadToken, Keys, LinkSecret};
-pub use metadata::FileMetadata;
+pub use manifest::Manifest;
+pub use metadata::{FileMetadata, Metadata};
 pub use stream::{BufferedDecryptor, ChunkAead, ChunkSequence, StreamDecryptor, StreamEncryptor};
 
 /// Size of the AES-GCM authentication tag that every sealed chunk carries.

@@ -3,6 +3,12 @@
 
 /// Milliseconds since the Unix epoch as `YYYY-MM-DD HH:MM UTC`.
 pub fn format_utc(epoch_ms: i64) -> String {
+    let (year, month, day, hour, minute, _) = civil(epoch_ms);
+    format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02} UTC")
+}
+
+/// Milliseconds since the Unix epoch as (year, month, day, hour, minute, second), UTC.
+pub(crate) fn civil(epoch_ms: i64) -> (i64, i64, i64, i64, i64, i64) {
     let secs = epoch_ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -16,11 +22,7 @@ pub fn format_utc(epoch_ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    (year, month, day, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]

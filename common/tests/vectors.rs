@@ -38,6 +38,7 @@ const VECTORS: &[(&str, &str)] = &[
         "default-params",
         include_str!("vectors/default-params.json"),
     ),
+    ("several-files", include_str!("vectors/several-files.json")),
 ];
 
 #[cfg_attr(not(target_arch = "wasm32"), test)]
@@ -102,6 +103,29 @@ fn metadata_blocks_breaking_the_rules_are_refused() {
     }
 }
 
+/// Manifests with a path that climbs out, is absolute or too deep, or sizes that don't add up.
+const REFUSED_MANIFESTS: &str = include_str!("vectors/refused/manifest.json");
+
+/// Every reader refuses them, in the browser build too.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test)]
+fn hostile_manifests_are_refused() {
+    let doc: RefusedMetadata = serde_json::from_str(REFUSED_MANIFESTS).unwrap();
+    let (header, keys) = doc.key();
+    assert!(doc.refused.len() >= 10);
+    for case in &doc.refused {
+        let sealed = hex::decode(&case.sealed).unwrap();
+        assert!(
+            matches!(
+                ferry_common::Metadata::open(&sealed, &keys.metadata, &header),
+                Err(ferry_common::Error::Manifest(_))
+            ),
+            "{}",
+            case.description
+        );
+    }
+}
+
 /// Headers that ask for less key-derivation work than the floor, all other fields valid.
 const REFUSED: &str = include_str!("vectors/refused/below-floor.json");
 
@@ -132,8 +156,14 @@ fn vectors_decrypt() {
         let stored: Vector = serde_json::from_str(text).unwrap();
         let (meta, plain) = vector::open(&stored).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(plain, hex::decode(&stored.plaintext).unwrap(), "{name}");
-        assert_eq!(meta.name, stored.file_name, "{name}");
-        assert_eq!(meta.size, plain.len() as u64, "{name}");
+        assert_eq!(meta.size(), plain.len() as u64, "{name}");
+        match (meta, &stored.manifest) {
+            (ferry_common::Metadata::File(file), None) => assert_eq!(file.name, stored.file_name),
+            (ferry_common::Metadata::Files(m), Some(want)) => {
+                assert_eq!((&m.files, &m.dirs), (&want.files, &want.dirs), "{name}")
+            }
+            (other, _) => panic!("{name}: {other:?}"),
+        }
     }
 }
 
@@ -152,6 +182,8 @@ fn write_vectors_when_asked() {
     }
     let refused = serde_json::to_string_pretty(&vector::refused_metadata()).unwrap() + "\n";
     std::fs::write(dir.join("refused/metadata.json"), refused).unwrap();
+    let refused = serde_json::to_string_pretty(&vector::refused_manifests()).unwrap() + "\n";
+    std::fs::write(dir.join("refused/manifest.json"), refused).unwrap();
     for (name, _) in VECTORS {
         assert!(dir.join(format!("{name}.json")).exists());
     }

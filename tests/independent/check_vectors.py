@@ -8,8 +8,9 @@ common/tests/vectors/ with Python's `cryptography` and `argon2-cffi`, compares t
 byte, and decrypts them again. It also parses headers and metadata blocks as a reader must
 (docs/FORMAT.md sections 2 and 4) and checks that every header in
 common/tests/vectors/refused/below-floor.json is refused for asking less than the KDF floor
-and every block in common/tests/vectors/refused/metadata.json is refused. Exit status 0
-only if all agree.
+and every block in common/tests/vectors/refused/metadata.json is refused, and does the same
+for manifests of several files (section 4.1): the vector several-files.json and the refused
+manifests of common/tests/vectors/refused/manifest.json. Exit status 0 only if all agree.
 """
 import glob
 import hashlib
@@ -92,6 +93,40 @@ def read_block(block):
     return json.loads(block[4:4 + jlen])
 
 
+# docs/FORMAT.md section 4.1: limits of a manifest.
+MAX_ENTRIES, MAX_PATH_BYTES, MAX_DEPTH = 10000, 1024, 32
+
+
+def read_manifest(meta):
+    """The reader's checks of section 4.1 on an opened manifest; returns it."""
+    if meta.get("v") != 2 or not isinstance(meta.get("files"), list):
+        raise Refused("not a version 2 manifest")
+    paths = [f["path"] for f in meta["files"]] + list(meta.get("dirs", []))
+    if not paths or len(paths) > MAX_ENTRIES:
+        raise Refused("entry count outside 1..10000")
+    for p in paths:
+        parts = p.split("/")
+        if len(p.encode()) > MAX_PATH_BYTES or len(parts) > MAX_DEPTH:
+            raise Refused("path too long or too deep")
+        if any(c in ("", ".", "..") for c in parts):
+            raise Refused("not a plain relative path")
+    if sum(f["size"] for f in meta["files"]) != meta["size"]:
+        raise Refused("sizes do not add up")
+    return meta
+
+
+def metadata_json(v, size):
+    """The metadata JSON a reference writer produces for a vector (section 4 or 4.1)."""
+    m = v.get("manifest")
+    if m is None:
+        obj = {"name": v["file_name"], "size": size, "type": v["media_type"]}
+    else:
+        files = [{"path": f["path"], "size": f["size"], **({"mtime": f["mtime"]} if f.get("mtime") is not None else {})}
+                 for f in m["files"]]
+        obj = {"v": 2, "size": size, "files": files, "dirs": m["dirs"]}
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def nonce(i, last):
     return i.to_bytes(11, "big") + bytes([1 if last else 0])
 
@@ -110,8 +145,7 @@ def check(path):
     assert hashlib.sha256(b"ferry/v1/token-verifier" + token).hexdigest() == v["expected_verifier"], "verifier"
 
     plain = bytes.fromhex(v["plaintext"])
-    meta = json.dumps({"name": v["file_name"], "size": len(plain), "type": v["media_type"]},
-                      ensure_ascii=False, separators=(",", ":")).encode()
+    meta = metadata_json(v, len(plain))
     assert meta == v["expected_metadata_json"].encode(), "metadata JSON"
     block = struct.pack(">I", len(meta)) + meta
     block += bytes(-len(block) % 256)
@@ -131,7 +165,16 @@ def check(path):
     units = [stored[i:i + cs + 16] for i in range(0, len(stored), cs + 16)]
     out = b"".join(AESGCM(payload_key).decrypt(nonce(i, i == len(units) - 1), u, h) for i, u in enumerate(units))
     block = AESGCM(metadata_key).decrypt(bytes(12), bytes.fromhex(v["expected_metadata"]), h)
-    assert read_block(block)["size"] == len(out) and out == plain, "decrypt"
+    opened = read_block(block)
+    assert opened["size"] == len(out) and out == plain, "decrypt"
+    if "v" in opened:
+        files = read_manifest(opened)["files"]
+        assert [f["path"] for f in files] == [f["path"] for f in v["manifest"]["files"]], "manifest"
+        parts, at = [], 0
+        for f in files:
+            parts.append(out[at:at + f["size"]])
+            at += f["size"]
+        assert b"".join(parts) == out and at == len(out), "files make up the payload"
 
 
 def check_refused(case):
@@ -144,7 +187,7 @@ def check_refused(case):
     raise AssertionError("accepted")
 
 
-def check_refused_metadata(doc):
+def check_refused_metadata(doc, manifest=False):
     """Blocks whose tag verifies but which a reader must refuse; yields (description, error)."""
     share = doc["share"]
     h = header_bytes(share)
@@ -153,7 +196,9 @@ def check_refused_metadata(doc):
         block = AESGCM(metadata_key).decrypt(bytes(12), bytes.fromhex(case["sealed"]), h)
         try:
             assert block.hex() == case["block"], "block differs"
-            read_block(block)
+            meta = read_block(block)
+            if manifest:
+                read_manifest(meta)
             yield case["description"], "accepted"
         except Refused:
             yield case["description"], None
@@ -177,6 +222,12 @@ def main():
         passed += error is None
         failed += error is not None
         print(f"{'ok  ' if error is None else 'FAIL'} refused metadata: {description}"
+              + (f": {error}" if error else ""))
+    doc = json.load(open(os.path.join(REFUSED, "manifest.json"), encoding="utf-8"))
+    for description, error in check_refused_metadata(doc, manifest=True):
+        passed += error is None
+        failed += error is not None
+        print(f"{'ok  ' if error is None else 'FAIL'} refused manifest: {description}"
               + (f": {error}" if error else ""))
     for p in [os.path.join(REFUSED, "below-floor.json")]:
         for case in json.load(open(p, encoding="utf-8"))["refused"]:

@@ -6,7 +6,8 @@
 //! vector file shows every value an independent implementation needs to debug against.
 use aes_gcm::{Aes256Gcm, KeyInit, aead::Aead, aead::Payload};
 use ferry_common::{
-    FileMetadata, Header, KdfParams, Keys, LinkSecret, StreamDecryptor, StreamEncryptor,
+    FileMetadata, Header, KdfParams, Keys, LinkSecret, Manifest, Metadata, StreamDecryptor,
+    StreamEncryptor, manifest::ManifestFile,
 };
 use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,10 @@ pub struct Vector {
     pub chunk_size: u32,
     pub file_name: String,
     pub media_type: String,
+    /// For a share of several files (§4.1): the files, whose contents are the plaintext
+    /// in this order, and the empty folders. `file_name` and `media_type` are then unused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<VectorManifest>,
     pub plaintext: String,
     pub expected_header: String,
     /// `UTF-8(NFC(passphrase))`, the Argon2id password (§3 step 1).
@@ -54,6 +59,13 @@ pub struct Vector {
     pub expected_ciphertext: String,
 }
 
+/// The manifest of a several-file vector.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct VectorManifest {
+    pub files: Vec<ManifestFile>,
+    pub dirs: Vec<String>,
+}
+
 impl Vector {
     pub fn inputs(&self) -> Vector {
         Vector {
@@ -63,6 +75,7 @@ impl Vector {
             salt: self.salt.clone(),
             file_name: self.file_name.clone(),
             media_type: self.media_type.clone(),
+            manifest: self.manifest.clone(),
             plaintext: self.plaintext.clone(),
             ..inputs(self.m_cost, self.t_cost, self.p_cost, self.chunk_size)
         }
@@ -103,6 +116,7 @@ fn inputs(m_cost: u32, t_cost: u32, p_cost: u32, chunk_size: u32) -> Vector {
         chunk_size,
         file_name: String::new(),
         media_type: String::new(),
+        manifest: None,
         plaintext: String::new(),
         expected_header: String::new(),
         expected_passphrase_bytes: String::new(),
@@ -218,11 +232,7 @@ pub fn compute(mut v: Vector) -> Vector {
         "download token"
     );
     let plaintext = hex::decode(&v.plaintext).unwrap();
-    let meta = FileMetadata {
-        name: v.file_name.clone(),
-        size: plaintext.len() as u64,
-        media_type: v.media_type.clone(),
-    };
+    let meta = metadata(&v, plaintext.len() as u64);
     let mut enc = StreamEncryptor::new(&keys.payload, &header);
     let mut ciphertext = Vec::new();
     let cs = header.chunk_size as usize;
@@ -249,6 +259,29 @@ pub fn compute(mut v: Vector) -> Vector {
     v.expected_nonces = (0..n).map(|i| hex::encode(nonce(i, i + 1 == n))).collect();
     v.expected_ciphertext = hex::encode(ciphertext);
     v
+}
+
+/// The vector's metadata: its manifest, or its one file.
+fn metadata(v: &Vector, size: u64) -> Metadata {
+    match &v.manifest {
+        Some(m) => {
+            let manifest = Manifest {
+                files: m.files.clone(),
+                dirs: m.dirs.clone(),
+            };
+            assert_eq!(
+                manifest.total_size(),
+                size,
+                "the files make up the plaintext"
+            );
+            Metadata::Files(manifest)
+        }
+        None => Metadata::File(FileMetadata {
+            name: v.file_name.clone(),
+            size,
+            media_type: v.media_type.clone(),
+        }),
+    }
 }
 
 /// Sealed metadata a reader must refuse although its tag verifies (docs/FORMAT.md §4):
@@ -331,12 +364,77 @@ pub fn refused_metadata() -> RefusedMetadata {
     }
 }
 
+/// Manifests a reader must refuse (docs/FORMAT.md §4.1), sealed like the cases above.
+#[allow(dead_code)] // used by the native writer only
+pub fn refused_manifests() -> RefusedMetadata {
+    let mut doc = refused_metadata();
+    let (header, keys) = doc.key();
+    let deep = vec!["d"; 33].join("/");
+    let long = "x".repeat(1025);
+    let jsons = [
+        (
+            "a path that climbs out with ..",
+            r#"[{"path":"../.bashrc","size":1}]"#.to_owned(),
+        ),
+        (
+            "a .. inside a path",
+            r#"[{"path":"a/../../b","size":1}]"#.to_owned(),
+        ),
+        (
+            "an absolute path",
+            r#"[{"path":"/etc/cron.d/x","size":1}]"#.to_owned(),
+        ),
+        (
+            "an empty component",
+            r#"[{"path":"a//b","size":1}]"#.to_owned(),
+        ),
+        ("a . component", r#"[{"path":"./a","size":1}]"#.to_owned()),
+        ("an empty path", r#"[{"path":"","size":1}]"#.to_owned()),
+        (
+            "a path ending in /",
+            r#"[{"path":"a/","size":1}]"#.to_owned(),
+        ),
+        (
+            "33 levels deep",
+            format!(r#"[{{"path":"{deep}","size":1}}]"#),
+        ),
+        (
+            "a path of 1025 bytes",
+            format!(r#"[{{"path":"{long}","size":1}}]"#),
+        ),
+        (
+            "sizes that do not add up to size",
+            r#"[{"path":"a","size":2}]"#.to_owned(),
+        ),
+        ("no files and no folders", "[]".to_owned()),
+    ];
+    doc.description = "manifests (docs/FORMAT.md section 4.1) whose block is well formed but \
+                       which a reader must refuse; each is sealed with the metadata key of \
+                       the share described"
+        .into();
+    doc.refused = jsons
+        .into_iter()
+        .map(|(description, files)| {
+            let json = format!(r#"{{"v":2,"size":1,"files":{files}}}"#);
+            let mut block = (json.len() as u32).to_be_bytes().to_vec();
+            block.extend_from_slice(json.as_bytes());
+            block.resize(block.len().div_ceil(256) * 256, 0);
+            RefusedBlock {
+                description: description.into(),
+                sealed: hex::encode(seal_block(&block, keys.metadata.expose_secret(), &header)),
+                block: hex::encode(block),
+            }
+        })
+        .collect();
+    doc
+}
+
 /// Decrypts a stored vector the way a recipient would: parse the stored header, derive,
 /// open metadata, open the chunks.
-pub fn open(v: &Vector) -> Result<(FileMetadata, Vec<u8>), ferry_common::Error> {
+pub fn open(v: &Vector) -> Result<(Metadata, Vec<u8>), ferry_common::Error> {
     let header = Header::parse(&hex::decode(&v.expected_header).unwrap())?;
     let keys = v.keys(&header);
-    let meta = FileMetadata::open(
+    let meta = Metadata::open(
         &hex::decode(&v.expected_metadata).unwrap(),
         &keys.metadata,
         &header,
@@ -413,6 +511,34 @@ pub fn cases() -> Vec<(&'static str, Vector)> {
                 ..base(
                     "metadata of exactly 256 bytes (4 + JSON): no padding is added",
                     10,
+                )
+            },
+        ),
+        (
+            "several-files",
+            Vector {
+                file_name: String::new(),
+                media_type: String::new(),
+                manifest: Some(VectorManifest {
+                    files: [
+                        ("notes.txt", 70, Some(1_700_000_000_000)),
+                        ("photos/2024/\u{e9}t\u{e9} 1.jpg", 0, None),
+                        ("photos/\u{65e5}\u{672c}.bin", 30, Some(0)),
+                    ]
+                    .into_iter()
+                    .map(|(path, size, mtime)| ManifestFile {
+                        path: path.into(),
+                        size,
+                        mtime,
+                    })
+                    .collect(),
+                    dirs: vec!["empty folder".into(), "photos/empty".into()],
+                }),
+                ..base(
+                    "three files (one empty, in nested folders, non-ASCII names) and two empty \
+                     folders: the manifest of section 4.1; the payload is the files' bytes in \
+                     order",
+                    100,
                 )
             },
         ),

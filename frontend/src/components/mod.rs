@@ -1,5 +1,6 @@
 //! Pieces the pages share.
 pub mod drop_zone;
+pub(crate) mod file_list;
 pub mod interrupted;
 pub(crate) mod invitation;
 pub(crate) mod invite_form;

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use crate::{
     api,
-    components::progress::TransferProgress,
+    components::{file_list::FileList, progress::TransferProgress},
     format,
     pages::phase_text,
     save::{self, StreamSave},
@@ -47,6 +47,7 @@ pub fn ReceivePage(
     let phase = RwSignal::new(None::<Phase>);
     let engine = RwSignal::new(None::<String>);
     let file = RwSignal::new(None::<(String, u64)>);
+    let entries = RwSignal::new(Vec::<ferry_worker::ListedEntry>::new());
     let done = RwSignal::new(0u64);
     let total = RwSignal::new(0u64);
     let started = RwSignal::new(0.0f64);
@@ -183,9 +184,14 @@ pub fn ReceivePage(
                     phase.set(Some(p));
                     engine.set(e);
                 }
-                Report::Metadata { name, size } => {
+                Report::Metadata {
+                    name,
+                    size,
+                    entries: listed,
+                } => {
                     total.set(size);
                     file.set(Some((name, size)));
+                    entries.set(listed);
                 }
                 Report::Progress { done: d, total: t } => {
                     done.set(d);
@@ -234,6 +240,7 @@ pub fn ReceivePage(
                         }
                         FailureCode::Corrupted => {
                             file.set(None);
+                            entries.set(Vec::new());
                             if stream_save.with_value(|s| s.as_ref().is_some_and(StreamSave::handed_over)) {
                                 "The file was altered in storage and cannot be trusted. The download was stopped and marked failed: delete any partial file. Ask the sender to send it again.".into()
                             } else {
@@ -363,6 +370,7 @@ pub fn ReceivePage(
                         }
                     })
             }}
+            <FileList entries=entries.into() />
             <Show when=move || working.get()>
                 <p class="hint" aria-live="polite">
                     {move || phase.get().map(|p| phase_text(p, false))}

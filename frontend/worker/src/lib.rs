@@ -171,10 +171,14 @@ pub enum Report {
     },
     /// The token was accepted and the metadata opened.
     Metadata {
-        /// Original file name.
+        /// Original file name (for a share of several files, the ZIP's name).
         name: String,
         /// Plaintext size.
         size: u64,
+        /// For a share of several files: its files and empty folders, under the safe
+        /// names they get in the ZIP; empty for a single file.
+        #[serde(default)]
+        entries: Vec<ListedEntry>,
     },
     /// Streaming download: the service worker has the download's source and fetches, opens
     /// and saves the file; the `port` beside this message carries its reports (see
@@ -205,6 +209,15 @@ pub enum Report {
     Resume(ResumeNote),
     /// The transfer failed; the worker is finished.
     Failed(Failure),
+}
+
+/// One entry of a share of several files, as the receive page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedEntry {
+    /// Path inside the ZIP (folders end with `/`).
+    pub path: String,
+    /// Size in bytes; `None` for a folder.
+    pub size: Option<u64>,
 }
 
 /// What became of an interrupted upload kept in the browser's storage.

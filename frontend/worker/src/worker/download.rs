@@ -12,18 +12,20 @@
 //! has stays; only verified chunks are ever added. A claim that is gone (`claim-lost`) or
 //! any other refusal ends the download, visibly.
 use ferry_common::{
-    FileMetadata, Header, Keys, LinkSecret, b64,
+    Header, Keys, LinkSecret, Metadata, b64,
     client::{ClientError, Download, DownloadAction, Ready, ShareId},
     protocol::DOWNLOAD_PATH,
 };
 use ferry_worker::{AesChoice, BLOB_CAP, Failure, FailureCode, Phase, Report, reconnect::Retries};
 use std::collections::VecDeque;
 
+use ferry_common::zip::Renderer;
 use js_sys::{Array, Uint8Array};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, BlobPropertyBag};
 
 use super::{
+    archive::Archive,
     engine::{Chunks, failure, result},
     now_ms, post, sleep_ms,
     socket::{Event, Socket, lost},
@@ -37,16 +39,19 @@ use super::{
 struct BlobSink {
     parts: Array,
     folded: Array,
+    /// For a share of several files: the ZIP the plaintext goes into.
+    zip: Option<Renderer>,
 }
 
 /// Chunks folded into one Blob at a time (16 MiB at 256 KiB chunks).
 const FOLD: u32 = 64;
 
 impl BlobSink {
-    fn new() -> Self {
+    fn new(archive: Option<Archive>) -> Self {
         BlobSink {
             parts: Array::new(),
             folded: Array::new(),
+            zip: archive.map(|a| Renderer::new(a.pieces, a.files)),
         }
     }
 
@@ -62,7 +67,15 @@ impl BlobSink {
     }
 
     fn push(&mut self, plain: Uint8Array) -> Result<(), Failure> {
-        self.parts.push(&plain);
+        if let Some(zip) = &mut self.zip {
+            let parts = &self.parts;
+            zip.push(&plain.to_vec(), &mut |b| {
+                parts.push(&Uint8Array::from(b));
+            })
+            .map_err(|_| failure(ferry_common::Error::Corrupted))?;
+        } else {
+            self.parts.push(&plain);
+        }
         if self.parts.length() >= FOLD {
             let blob = Self::blob(&self.parts)?;
             self.folded.push(&blob);
@@ -72,6 +85,13 @@ impl BlobSink {
     }
 
     fn finish(self) -> Result<Blob, Failure> {
+        if let Some(zip) = self.zip {
+            let parts = &self.parts;
+            zip.finish(&mut |b| {
+                parts.push(&Uint8Array::from(b));
+            })
+            .map_err(|_| failure(ferry_common::Error::Corrupted))?;
+        }
         let tail = Self::blob(&self.parts)?;
         self.folded.push(&tail);
         Self::blob(&self.folded)
@@ -112,26 +132,68 @@ pub async fn run(
     }
 }
 
-/// Opens the metadata a `ready` carried and checks it against the sizes: the file's name
-/// and plaintext size.
-pub fn open_metadata(
-    ready: &Ready,
-    keys: &Keys,
-    header: &Header,
-) -> Result<(String, u64), Failure> {
+/// What the metadata a `ready` carried says: the name to save under, the plaintext size,
+/// and for a share of several files the ZIP it is saved as.
+pub struct Opened {
+    /// The file's name, or the ZIP's.
+    pub name: String,
+    /// Plaintext size of the payload.
+    pub size: u64,
+    /// The ZIP of a share of several files.
+    pub archive: Option<Archive>,
+}
+
+impl Opened {
+    /// The page's [`Report::Metadata`].
+    pub fn report(&self) -> Report {
+        Report::Metadata {
+            name: self.name.clone(),
+            size: self.size,
+            entries: self
+                .archive
+                .as_ref()
+                .map(|a| a.entries.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Opens the metadata a `ready` carried and checks it against the sizes.
+pub fn open_metadata(ready: &Ready, keys: &Keys, header: &Header) -> Result<Opened, Failure> {
     // The token was right, so the keys are right: a metadata block that does not open
-    // was altered in storage.
-    let meta = FileMetadata::open(&ready.metadata, &keys.metadata, header).map_err(|_| {
-        Failure::new(
+    // was altered in storage, or (a manifest refused) written by a cheating sender.
+    let meta = Metadata::open(&ready.metadata, &keys.metadata, header).map_err(|e| match e {
+        ferry_common::Error::Manifest(e) => Failure::new(
+            FailureCode::Corrupted,
+            format!("the share's list of files is unsafe or broken ({e}); nothing was saved"),
+        ),
+        e @ ferry_common::Error::UnsupportedMetadata(_) => {
+            Failure::new(FailureCode::Internal, e.to_string())
+        }
+        _ => Failure::new(
             FailureCode::Corrupted,
             "the file's sealed description does not verify: it was modified in storage",
-        )
+        ),
     })?;
     let size = header
         .plaintext_len(ready.ciphertext_size)
-        .filter(|&len| len == meta.size && header.chunk_count(len) == ready.chunks)
+        .filter(|&len| len == meta.size() && header.chunk_count(len) == ready.chunks)
         .ok_or_else(|| failure(ferry_common::Error::Corrupted))?;
-    Ok((meta.name, size))
+    Ok(match meta {
+        Metadata::File(file) => Opened {
+            name: file.name,
+            size,
+            archive: None,
+        },
+        Metadata::Files(manifest) => {
+            let archive = Archive::new(&manifest);
+            Opened {
+                name: archive.name.clone(),
+                size,
+                archive: Some(archive),
+            }
+        }
+    })
 }
 
 /// Receives the download over the socket into a `Blob` (at most [`BLOB_CAP`]), which goes
@@ -168,8 +230,10 @@ async fn into_blob(
             DownloadAction::Failed(e) => return Err(Failure::from(e)),
         }
     };
-    let (name, size) = open_metadata(&ready, keys, header)?;
-    if size > BLOB_CAP {
+    let opened = open_metadata(&ready, keys, header)?;
+    let (name, size) = (opened.name.clone(), opened.size);
+    let saved_len = opened.archive.as_ref().map_or(size, |a| a.len);
+    if saved_len > BLOB_CAP {
         return Err(Failure::new(
             FailureCode::TooLarge,
             format!(
@@ -178,13 +242,7 @@ async fn into_blob(
             ),
         ));
     }
-    post(
-        &Report::Metadata {
-            name: name.clone(),
-            size,
-        },
-        None,
-    );
+    post(&opened.report(), None);
     post(
         &Report::Phase {
             phase: Phase::Transferring,
@@ -192,7 +250,7 @@ async fn into_blob(
         },
         None,
     );
-    let mut sink = BlobSink::new();
+    let mut sink = BlobSink::new(opened.archive);
     let mut state = Receiving {
         opening: VecDeque::new(),
         sunk: 0,

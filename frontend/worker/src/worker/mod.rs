@@ -1,4 +1,5 @@
 //! The worker's entry point and its two jobs.
+mod archive;
 mod begin;
 mod crypto_pool;
 mod download;

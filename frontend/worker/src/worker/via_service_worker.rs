@@ -14,7 +14,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MessagePort, RequestInit, Response};
 
-use super::{download::open_metadata, engine, post, post_port};
+use super::{archive::Archive, download::open_metadata, engine, post, post_port};
 
 /// Runs the download through the service worker at the other end of `port`.
 pub async fn run(
@@ -26,14 +26,9 @@ pub async fn run(
 ) -> Result<(), Failure> {
     phase(Phase::Connecting);
     let ready = claim(share_id, &mut session).await?;
-    let (name, size) = open_metadata(&ready, keys, header)?;
-    post(
-        &Report::Metadata {
-            name: name.clone(),
-            size,
-        },
-        None,
-    );
+    let opened = open_metadata(&ready, keys, header)?;
+    post(&opened.report(), None);
+    let (name, size) = (opened.name.clone(), opened.size);
     let key = engine::web_key(&keys.payload).await.ok_or_else(|| {
         Failure::new(
             FailureCode::Internal,
@@ -51,6 +46,7 @@ pub async fn run(
         ready: &ready,
         name: &name,
         size,
+        archive: opened.archive.as_ref(),
     };
     hand_over(&port, &source, &key)?;
     phase(Phase::Transferring);
@@ -152,6 +148,7 @@ struct Source<'a> {
     ready: &'a Ready,
     name: &'a str,
     size: u64,
+    archive: Option<&'a Archive>,
 }
 
 /// Sends the service worker the download's source.
@@ -170,6 +167,10 @@ fn hand_over(port: &MessagePort, s: &Source<'_>, key: &web_sys::CryptoKey) -> Re
     set("ciphertextSize", &(s.ready.ciphertext_size as f64).into());
     set("name", &s.name.into());
     set("size", &(s.size as f64).into());
+    if let Some(archive) = s.archive {
+        set("zip", &archive.to_js());
+        set("zipSize", &(archive.len as f64).into());
+    }
     let pauses: js_sys::Array = reconnect::pauses().map(JsValue::from).collect();
     set("pauses", &pauses);
     port.post_message(&m).map_err(|_| {
