@@ -56,6 +56,12 @@ Exit codes:
        too many requests from this address: try again later)
   130  interrupted by Ctrl-C (an interrupted upload creates no share)
 
+Several files and folders:
+  `ferry send a.pdf b.png photos/` sends them as one share (a folder with
+  everything under it, named by its last component; symbolic links are skipped).
+  `ferry receive` recreates the tree in -o DIR (made if it does not exist) or
+  here, renaming what would replace an existing name; the web app saves a ZIP.
+
 Upload tokens:
   A server started with --upload-access credential takes uploads only with an
   upload token, read from FERRY_TOKEN or from --token-file FILE (never an option
