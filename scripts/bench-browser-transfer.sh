@@ -16,7 +16,9 @@
 # (raw WebCrypto volume, default 1024), PRIMITIVES=1 (also time the pieces one by one:
 # tests/bench/primitives), CHROMIUM_PATH, STORES (default "local"; "local s3" runs the
 # whole bench once with blobs in the data directory and once in an S3 bucket, s3s-fs on
-# 127.0.0.1 started through scripts/with-s3.sh).
+# 127.0.0.1 started through scripts/with-s3.sh), INPUT (a file or a folder to move instead
+# of SIZE_MIB of random bytes; a folder is chosen with the folder picker and its ZIP checked
+# file by file, Playwright driver only: scripts/bench-many-files.sh).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -58,8 +60,10 @@ if [[ "${PRIMITIVES:-0}" == 1 ]]; then
     DIST="$WORK/dist"
 fi
 
-echo "== ${SIZE_MIB} MiB of random data" >&2
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
+if [[ -z "${INPUT:-}" ]]; then
+    echo "== ${SIZE_MIB} MiB of random data" >&2
+    head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom > "$WORK/input.bin"
+fi
 
 # Starts the server with its blobs in store $1 (local or s3).
 serve() {
@@ -85,7 +89,7 @@ serve() {
 mkdir -p "$WORK/tmp"
 export TMPDIR="$WORK/tmp"
 export FERRY_BENCH_URL="http://127.0.0.1:$PORT"
-export FERRY_BENCH_INPUT="$WORK/input.bin"
+export FERRY_BENCH_INPUT="${INPUT:-$WORK/input.bin}"
 export FERRY_BENCH_ENGINES="${ENGINES:-webcrypto,wasm}"
 export FERRY_BENCH_RAW_MIB="${RAW_MIB:-1024}"
 export FERRY_BENCH_RESULTS="$WORK/results"

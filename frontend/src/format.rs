@@ -17,6 +17,19 @@ pub fn bytes(n: u64) -> String {
     format!("{text} {}", UNITS[unit])
 }
 
+/// `10,000`-style counts.
+pub fn count(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
 /// `5 minutes`, `1 hour`, `7 days`.
 pub fn duration(secs: u64) -> String {
     let plural = |n: u64, unit: &str| {
@@ -97,6 +110,14 @@ pub fn strength(passphrase: &str) -> (u32, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts() {
+        assert_eq!(count(7), "7");
+        assert_eq!(count(1024), "1,024");
+        assert_eq!(count(10_000), "10,000");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
 
     #[test]
     fn sizes_and_durations() {

@@ -1,6 +1,6 @@
 //! Ferry's web app: a Leptos client-side-rendered page with two routes.
 //!
-//! - `/`: [`pages::send::SendPage`]: choose a file and a passphrase, encrypt and upload
+//! - `/`: [`pages::send::SendPage`]: choose files and a passphrase, encrypt and upload
 //!   in a Web Worker, share the link.
 //! - `/s/{id}#{secret}`: [`pages::receive::ReceivePage`]: check the share, ask for the
 //!   passphrase, download and decrypt in a Web Worker, save.
@@ -11,10 +11,13 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod bundle;
 pub mod components;
 pub mod format;
 pub mod pages;
+pub mod pick;
 pub mod save;
+pub mod selection;
 pub mod transfer;
 
 use leptos::prelude::*;

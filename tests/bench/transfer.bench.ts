@@ -6,7 +6,9 @@
 //
 // Environment (set by the script):
 //   FERRY_BENCH_URL    the server, e.g. http://127.0.0.1:18120
-//   FERRY_BENCH_INPUT  the file to move (random bytes)
+//   FERRY_BENCH_INPUT  the file to move (random bytes), or a folder: chosen with the folder
+//                      picker, saved as a ZIP and checked with Python's zipfile (Playwright
+//                      driver only: the bare-CDP one picks single files)
 //   FERRY_BENCH_ENGINES  "webcrypto,wasm" (default) or one of them
 //   FERRY_BENCH_RAW_MIB  how much the raw WebCrypto loop encrypts/decrypts (default 1024)
 //
@@ -14,7 +16,10 @@
 // each WebSocket frame (base64) to this process. The bench adds no frame listeners, and
 // times the transfer phases inside the page; see BENCHMARKS.md for what that costs.
 import { test, expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
-import { statSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Cdp } from '../support/cdp';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -108,6 +113,55 @@ async function measureRaw(browser: Browser, mib: number): Promise<Raw> {
   }
 }
 
+// ---------------------------------------------------------------- folders
+
+/** Bytes in every file under `dir`. */
+function treeSize(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce((sum, e) => {
+    const path = join(dir, e.name);
+    return sum + (e.isDirectory() ? treeSize(path) : statSync(path).size);
+  }, 0);
+}
+
+/** Files under `dir`. */
+function countFiles(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce(
+    (n, e) => n + (e.isDirectory() ? countFiles(join(dir, e.name)) : 1),
+    0,
+  );
+}
+
+/** Checks a saved ZIP against the folder it was made of (every file byte for byte, CRCs
+ * by `testzip`); resolves with what differs, or undefined. */
+const ZIP_CHECK = `
+import os, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+bad = z.testzip()
+assert bad is None, "bad CRC: " + bad
+root, top = sys.argv[2], os.path.basename(sys.argv[2])
+names = set(n for n in z.namelist() if not n.endswith("/"))
+want = set()
+for base, dirs, files in os.walk(root):
+    for f in files:
+        path = os.path.join(base, f)
+        name = os.path.join(top, os.path.relpath(path, root))
+        want.add(name)
+        with z.open(name) as a, open(path, "rb") as b:
+            while True:
+                x, y = a.read(1 << 20), b.read(1 << 20)
+                assert x == y, "differs: " + name
+                if not x: break
+assert names == want, sorted(names ^ want)[:5]
+`;
+async function zipMatches(zip: string, dir: string): Promise<string | undefined> {
+  try {
+    await promisify(execFile)('python3', ['-c', ZIP_CHECK, zip, dir], { maxBuffer: 1 << 20 });
+    return undefined;
+  } catch (e) {
+    return `the saved ZIP differs from the folder: ${String((e as { stderr?: string }).stderr ?? e).slice(-300)}`;
+  }
+}
+
 // ---------------------------------------------------------------- the app, driven by Playwright
 
 const marksOf = (page: Page): Promise<Marks> => page.evaluate(() => (window as any).__bench.marks);
@@ -158,7 +212,8 @@ async function upload(browser: Browser, input: string, engine: string): Promise<
   try {
     await page.goto(`/${query}`);
     await expect(page.getByText(/^Files up to/)).toBeVisible();
-    await page.locator('#file-input').setInputFiles(input);
+    const picker = statSync(input).isDirectory() ? '#folder-input' : '#file-input';
+    await page.locator(picker).setInputFiles(input);
     await page.getByLabel('Passphrase', { exact: true }).fill(PASSPHRASE);
     await resetPage(page);
     await settle();
@@ -201,7 +256,7 @@ async function download(
   browser: Browser,
   link: string,
   engine: string,
-  expected: string,
+  check: (saved: string) => Promise<string | undefined>,
 ): Promise<Leg> {
   const u = new URL(link);
   const url = `${u.origin}${u.pathname}${engineQuery(engine)}${u.hash}`;
@@ -238,8 +293,7 @@ async function download(
     const m = await marksOf(page);
     const longest = await longestOf(page);
     if (!error && path) {
-      const got = await sha256(path);
-      if (got !== expected) error = `the saved file differs (sha256 ${got}, expected ${expected})`;
+      error = await check(path);
       if (outcome.d) await outcome.d.delete();
     }
     if (error) return { direction: 'download', engine, ok: false, error, idle, peak, longest };
@@ -263,14 +317,22 @@ async function download(
 
 test('browser transfer benchmark', async ({ browser, launchOptions }) => {
   const input = process.env.FERRY_BENCH_INPUT!;
-  const size = statSync(input).size;
+  const folder = statSync(input).isDirectory();
+  const size = folder ? treeSize(input) : statSync(input).size;
   const engines = (process.env.FERRY_BENCH_ENGINES ?? 'webcrypto,wasm').split(',').filter(Boolean);
   const rawMib = Number(process.env.FERRY_BENCH_RAW_MIB ?? 1024);
-  const expected = await sha256(input);
+  const expected = folder ? '' : await sha256(input);
+  const check = async (saved: string) => {
+    if (folder) return zipMatches(saved, input);
+    const got = await sha256(saved);
+    return got === expected ? undefined : `the saved file differs (sha256 ${got}, expected ${expected})`;
+  };
   const loadBefore = loadAverage();
 
   const raw = await measureRaw(browser, rawMib);
-  const drivers = (process.env.FERRY_BENCH_DRIVERS ?? 'cdp,playwright').split(',').filter(Boolean);
+  const drivers = (process.env.FERRY_BENCH_DRIVERS ?? 'cdp,playwright')
+    .split(',')
+    .filter((d) => d && !(folder && d === 'cdp'));
   const legs: Leg[] = [];
   for (const driver of drivers) {
     const cdp = driver === 'cdp' ? Cdp.launch(launchOptions.executablePath!, launchOptions.args ?? []) : undefined;
@@ -281,7 +343,7 @@ test('browser transfer benchmark', async ({ browser, launchOptions }) => {
         legs.push(up.leg);
         console.log(`upload (${engine}, ${driver}): ${JSON.stringify(up.leg)}`);
         if (!up.link) continue;
-        const down = cdp ? await cdpDownload(cdp, up.link, engine, expected) : await download(browser, up.link, engine, expected);
+        const down = cdp ? await cdpDownload(cdp, up.link, engine, expected) : await download(browser, up.link, engine, check);
         down.driver = driver;
         legs.push(down);
         console.log(`download (${engine}, ${driver}): ${JSON.stringify(down)}`);
@@ -296,7 +358,7 @@ test('browser transfer benchmark', async ({ browser, launchOptions }) => {
   const rate = (ms?: number) => (ms ? (size / MB / (ms / 1000)).toFixed(0) : '–');
   const lines = [
     '',
-    `file: ${(size / MiB).toFixed(0)} MiB random (${size} bytes), 256 KiB chunks, ${process.env.FERRY_BENCH_URL}`,
+    `${folder ? `folder of ${countFiles(input)} files` : 'file'}: ${(size / MiB).toFixed(0)} MiB random (${size} bytes), 256 KiB chunks, ${process.env.FERRY_BENCH_URL}`,
     `raw WebCrypto AES-256-GCM, 256 KiB chunks, dedicated worker, ${rawMib} MiB each:`,
     `  one call at a time:  encrypt ${fmt(raw.encrypt)} / decrypt ${fmt(raw.decrypt)} MB/s before the transfers,` +
       ` ${fmt(rawAfter.encrypt)} / ${fmt(rawAfter.decrypt)} MB/s after`,

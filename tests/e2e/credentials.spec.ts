@@ -153,6 +153,8 @@ test('a token holder invites someone, who sends one file with the link', async (
     const big = makeFile('too-big-for-invite.bin', 10 * 1024 * 1024 + 1);
     await guest.locator('#file-input').setInputFiles(big.path);
     await expect(guest.getByRole('alert')).toContainText('the invitation allows one file of up to 10 MiB');
+    await guest.getByRole('button', { name: 'Remove too-big-for-invite.bin' }).click();
+    await expect(guest.getByRole('alert')).toHaveText('');
     const file = makeFile('invited.bin', 300 * 1024);
     const pass = passphrase();
     harness.secrets.push(file.marker, pass);

@@ -7,7 +7,7 @@ test('the drop zone is keyboard-reachable and the passphrase field helps', async
   await page.goto('/');
   await expect(page.getByText(/^Files up to/)).toBeVisible();
   // Tab to the drop zone and press Enter: the file picker opens.
-  const zone = page.getByRole('button', { name: /Choose a file to send/ });
+  const zone = page.getByRole('button', { name: /Choose files to send/ });
   await expect(zone).toHaveAttribute('tabindex', '0');
   await zone.focus();
   const chooser = page.waitForEvent('filechooser');

@@ -96,7 +96,7 @@ test('a file over the server limit is refused before any upload', async ({ harne
     const file = makeFile('too-big.bin', 1024 * 1024 + 1);
     const page = await harness.openPage(server.url);
     await page.goto('/');
-    await expect(page.getByText('Files up to 1 MiB.')).toBeVisible();
+    await expect(page.getByText('Files up to 1 MiB in all.')).toBeVisible();
     await page.locator('#file-input').setInputFiles(file.path);
     await expect(page.getByRole('alert')).toContainText('this server accepts files up to 1 MiB');
     await page.getByLabel('Passphrase', { exact: true }).fill(passphrase());

@@ -1,26 +1,40 @@
-//! A drop zone that is also a keyboard-reachable button opening the file picker.
+//! A drop zone for files and folders that is also a keyboard-reachable button opening the
+//! file picker, with a second button for the folder picker.
 use leptos::{
     ev::{DragEvent, KeyboardEvent},
     html,
     prelude::*,
 };
-use web_sys::HtmlInputElement;
+use web_sys::{File, HtmlInputElement};
 
-/// Drop a file or press Enter/Space (or click) to pick one.
+use crate::{pick, selection::Picked};
+
+/// What one drop or pick found, and whether reading a folder stopped at the limit.
+pub type Found = (Vec<Picked<File>>, bool);
+
+/// Drop files or folders, or press Enter/Space (or click) to pick files; the button beside
+/// picks a folder.
 #[component]
 pub fn DropZone(
-    /// What the zone says (the chosen file, or an invitation).
+    /// What the zone says (what is chosen, or an invitation).
     #[prop(into)]
     title: Signal<String>,
-    /// Called with the dropped or picked file.
-    on_file: Callback<web_sys::File>,
+    /// Called with what was dropped or picked.
+    on_pick: Callback<Found>,
     /// Greys the zone out while a transfer runs.
     #[prop(into)]
     disabled: Signal<bool>,
 ) -> impl IntoView {
-    let input = NodeRef::<html::Input>::new();
+    let files_input = NodeRef::<html::Input>::new();
+    let folder_input = NodeRef::<html::Input>::new();
     let over = RwSignal::new(false);
-    let open = move || {
+    // No attribute for it in the view macro: set the property once the input exists.
+    Effect::new(move |_| {
+        if let Some(input) = folder_input.get() {
+            input.set_webkitdirectory(true);
+        }
+    });
+    let open = move |input: NodeRef<html::Input>| {
         if !disabled.get_untracked()
             && let Some(input) = input.get()
         {
@@ -33,20 +47,17 @@ pub fn DropZone(
         if disabled.get_untracked() {
             return;
         }
-        if let Some(file) = ev
-            .data_transfer()
-            .and_then(|dt| dt.files())
-            .and_then(|files| files.get(0))
-        {
-            on_file.run(file);
-        }
+        let Some(dropped) = ev.data_transfer().map(|dt| pick::dropped(&dt)) else {
+            return;
+        };
+        leptos::task::spawn_local(async move { on_pick.run(pick::walk(dropped).await) });
     };
     let on_change = move |ev: leptos::ev::Event| {
         let input: HtmlInputElement = event_target(&ev);
-        if let Some(file) = input.files().and_then(|files| files.get(0)) {
-            on_file.run(file);
+        if let Some(files) = input.files() {
+            on_pick.run((pick::from_input(&files), false));
         }
-        // Picking the same file again must fire `change` again.
+        // Picking the same files again must fire `change` again.
         input.set_value("");
     };
     view! {
@@ -58,11 +69,11 @@ pub fn DropZone(
             tabindex="0"
             aria-describedby="dropzone-hint"
             aria-disabled=move || disabled.get().to_string()
-            on:click=move |_| open()
+            on:click=move |_| open(files_input)
             on:keydown=move |ev: KeyboardEvent| {
                 if ev.key() == "Enter" || ev.key() == " " {
                     ev.prevent_default();
-                    open();
+                    open(files_input);
                 }
             }
             on:dragover=move |ev: DragEvent| {
@@ -74,16 +85,34 @@ pub fn DropZone(
         >
             <p class="dropzone-title">{move || title.get()}</p>
             <p id="dropzone-hint" class="hint">
-                "Drop a file here, or click (or press Enter) to choose one."
+                "Drop files or folders here, or click (or press Enter) to choose files."
             </p>
         </div>
+        <button
+            type="button"
+            class="folder-pick"
+            on:click=move |_| open(folder_input)
+            prop:disabled=move || disabled.get()
+        >
+            "Choose a folder…"
+        </button>
         <input
             type="file"
             id="file-input"
             class="visually-hidden"
             tabindex="-1"
-            aria-label="Choose a file"
-            node_ref=input
+            multiple
+            aria-label="Choose files"
+            node_ref=files_input
+            on:change=on_change
+        />
+        <input
+            type="file"
+            id="folder-input"
+            class="visually-hidden"
+            tabindex="-1"
+            aria-label="Choose a folder"
+            node_ref=folder_input
             on:change=on_change
         />
     }

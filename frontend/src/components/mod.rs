@@ -5,6 +5,7 @@ pub mod interrupted;
 pub(crate) mod invitation;
 pub(crate) mod invite_form;
 pub mod progress;
+pub(crate) mod selection_list;
 pub(crate) mod share_choices;
 pub mod share_link;
 pub(crate) mod upload_token;

@@ -1,24 +1,30 @@
-//! The send page: choose a file and a passphrase, encrypt and upload, share the link.
+//! The send page: choose files and folders and a passphrase, encrypt and upload, share
+//! the link.
 use std::time::Duration;
 
-use ferry_common::protocol::{ErrorCode, Limits, UploadAccess};
+use ferry_common::{
+    manifest::{MAX_DEPTH, MAX_ENTRIES, MAX_PATH_LEN},
+    protocol::{ErrorCode, Limits, UploadAccess},
+};
 use ferry_worker::{Command, FailureCode, Phase, Report, ResumeNote, pending::Store};
 use leptos::{html, prelude::*};
 
 use crate::{
-    api,
+    api, bundle,
     components::{
-        drop_zone::DropZone,
+        drop_zone::{DropZone, Found},
         interrupted::InterruptedUpload,
         invitation::{InvitationBanner, Invited},
         invite_form::InviteForm,
         progress::TransferProgress,
+        selection_list::SelectionList,
         share_choices::ShareChoices,
         share_link::ShareLink,
         upload_token::UploadTokenField,
     },
     format,
     pages::phase_text,
+    selection::Selection,
     transfer::{Transfer, aes_choice, lanes_choice},
 };
 
@@ -39,8 +45,7 @@ struct Shared {
 pub fn SendPage() -> impl IntoView {
     // -- signals -- //
     let limits = RwSignal::new(None::<Result<Limits, String>>);
-    let file = StoredValue::new_local(None::<web_sys::File>);
-    let file_label = RwSignal::new(None::<(String, u64)>);
+    let selection = RwSignal::new_local(Selection::<web_sys::File>::default());
     let passphrase = RwSignal::new(String::new());
     let show = RwSignal::new(false);
     let expiry = RwSignal::new(0u64);
@@ -99,26 +104,42 @@ pub fn SendPage() -> impl IntoView {
         limits.set(Some(result));
     });
 
-    let too_large = move |size: u64| -> Option<String> {
-        let max = limits.with(|l| match l {
-            Some(Ok(l)) => Some(l.max_file_size),
-            _ => None,
-        })?;
-        if size > max {
-            return Some(format!(
-                "This file is {}; this server accepts files up to {}.",
-                format::bytes(size),
-                format::bytes(max)
-            ));
-        }
-        invited.and_then(|i| i.refuses(size))
+    // Why what is chosen cannot be sent, said as soon as it is chosen.
+    let refusal = move || -> Option<String> {
+        selection.with(|s| {
+            if s.is_empty() {
+                return None;
+            }
+            if s.single().is_none()
+                && let Err(e) = s.manifest()
+            {
+                return Some(format!("These files cannot be sent in one share: {e}."));
+            }
+            let size = s.size();
+            let max = limits.with(|l| match l {
+                Some(Ok(l)) => Some(l.max_file_size),
+                _ => None,
+            })?;
+            if size > max {
+                let what = if s.single().is_some() {
+                    "This file is"
+                } else {
+                    "These files come to"
+                };
+                return Some(format!(
+                    "{what} {}; this server accepts files up to {}.",
+                    format::bytes(size),
+                    format::bytes(max)
+                ));
+            }
+            invited.and_then(|i| i.refuses(size))
+        })
     };
+    // Whenever the selection (or the limits) change.
+    Effect::new(move |_| error.set(refusal()));
 
-    let on_file = Callback::new(move |f: web_sys::File| {
-        let size = f.size() as u64;
-        file_label.set(Some((f.name(), size)));
-        file.set_value(Some(f));
-        error.set(too_large(size));
+    let on_pick = Callback::new(move |(picked, overflowed): Found| {
+        selection.update(|s| s.add(picked, overflowed));
     });
 
     let refresh_status = move || {
@@ -157,11 +178,11 @@ pub fn SendPage() -> impl IntoView {
 
     let start = move |_| {
         error.set(None);
-        let Some(f) = file.get_value() else {
-            error.set(Some("Choose a file first.".into()));
+        if selection.with_untracked(Selection::is_empty) {
+            error.set(Some("Choose the files to send first.".into()));
             return;
-        };
-        if let Some(msg) = too_large(f.size() as u64) {
+        }
+        if let Some(msg) = untrack(refusal) {
             error.set(Some(msg));
             return;
         }
@@ -196,6 +217,13 @@ pub fn SendPage() -> impl IntoView {
             focus_token();
             return;
         }
+        let bundle = match selection.with_untracked(bundle::of) {
+            Ok(bundle) => bundle,
+            Err(msg) => {
+                error.set(Some(msg));
+                return;
+            }
+        };
         let command = Command::Upload {
             passphrase: pass,
             expires_in_secs: expiry.get_untracked(),
@@ -203,12 +231,14 @@ pub fn SendPage() -> impl IntoView {
             aes: aes_choice(),
             lanes: lanes_choice(),
             credential,
+            files: bundle.files,
+            dirs: bundle.dirs,
         };
         working.set(true);
         resume_note.set(None);
         phase.set(None);
         done.set(0);
-        total.set(f.size() as u64);
+        total.set(bundle.file.size() as u64);
         started.set(0.0);
         let on_report = move |report: Report, _blob| match report {
             Report::Phase {
@@ -268,7 +298,7 @@ pub fn SendPage() -> impl IntoView {
             }
             _ => {}
         };
-        match Transfer::start(&command, Some(&f), None, on_report) {
+        match Transfer::start(&command, Some(&bundle.file), None, on_report) {
             Ok(t) => transfer.set_value(Some(t)),
             Err(f) => {
                 working.set(false);
@@ -316,15 +346,22 @@ pub fn SendPage() -> impl IntoView {
         shared.set(None);
         status.set(None);
         deleted.set(false);
-        file.set_value(None);
-        file_label.set(None);
+        selection.set(Selection::default());
         error.set(None);
         resume_note.set(None);
     };
 
-    let title = Signal::derive(move || match file_label.get() {
-        Some((name, size)) => format!("{name} ({})", format::bytes(size)),
-        None => "Choose a file to send".into(),
+    let title = Signal::derive(move || {
+        selection.with(|s| match s.single() {
+            _ if s.is_empty() => "Choose files to send".into(),
+            Some(f) => format!("{} ({})", f.name(), format::bytes(f.size() as u64)),
+            None => format!(
+                "{} file{} ({})",
+                s.files(),
+                if s.files() == 1 { "" } else { "s" },
+                format::bytes(s.size())
+            ),
+        })
     });
     let strength = move || format::strength(&passphrase.get());
     // Nothing can be chosen while a transfer runs, nor with an invitation that is not (or
@@ -334,7 +371,8 @@ pub fn SendPage() -> impl IntoView {
     let form = move || {
         view! {
             <form class="send" on:submit=|ev| ev.prevent_default()>
-                <DropZone title=title on_file=on_file disabled=blocked />
+                <DropZone title=title on_pick=on_pick disabled=blocked />
+                <SelectionList selection=selection disabled=blocked />
                 <InterruptedUpload note=resume_note disabled=working />
                 {move || match limits.get() {
                     None => view! { <p class="hint">"Loading the server's limits…"</p> }.into_any(),
@@ -349,7 +387,13 @@ pub fn SendPage() -> impl IntoView {
                     Some(Ok(l)) => {
                         view! {
                             <p class="hint">
-                                {format!("Files up to {}.", format::bytes(l.max_file_size))}
+                                {format!(
+                                    "Files up to {} in all. Up to {} files and folders, each path at most {} bytes long and {} levels deep.",
+                                    format::bytes(l.max_file_size),
+                                    format::count(MAX_ENTRIES as u64),
+                                    format::count(MAX_PATH_LEN as u64),
+                                    MAX_DEPTH,
+                                )}
                             </p>
                         }
                             .into_any()

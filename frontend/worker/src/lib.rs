@@ -10,7 +10,7 @@
 //! download to disk).
 #![deny(missing_docs)]
 
-use ferry_common::{client::ClientError, protocol::ErrorCode};
+use ferry_common::{client::ClientError, manifest::ManifestFile, protocol::ErrorCode};
 use serde::{Deserialize, Serialize};
 
 pub mod pending;
@@ -73,6 +73,15 @@ pub enum Command {
         /// it in memory only, and the worker sends it nowhere else.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         credential: Option<String>,
+        /// For a share of several files: every file, in the order its bytes follow one
+        /// another in the `file` beside this message (the page's selection concatenated),
+        /// sealed as the share's manifest (`docs/FORMAT.md` §4.1). Empty, with `dirs`, for a
+        /// share of one file.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<ManifestFile>,
+        /// For a share of several files: its empty folders.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        dirs: Vec<String>,
     },
     /// Download and decrypt a share. With a `MessagePort` beside this message (whose other
     /// end the page gave its service worker) the worker claims the download over HTTP and
@@ -393,6 +402,8 @@ mod tests {
             aes: AesChoice::Auto,
             lanes: None,
             credential: credential.map(str::to_owned),
+            files: Vec::new(),
+            dirs: Vec::new(),
         };
         let json = serde_json::to_string(&upload(Some("ft1.id.secret"))).unwrap();
         let Command::Upload { credential, .. } = serde_json::from_str(&json).unwrap() else {
@@ -405,6 +416,34 @@ mod tests {
             format!("{:?}", upload(Some("ft1.id.secret"))),
             "Command::Upload"
         );
+    }
+
+    /// A share of several files takes its manifest along; one file's command has none.
+    #[test]
+    fn upload_commands_carry_a_manifest_only_for_several_files() {
+        let file = ManifestFile {
+            path: "photos/a.jpg".into(),
+            size: 3,
+            mtime: Some(1_700_000_000_000),
+        };
+        let upload = |files: Vec<ManifestFile>, dirs: Vec<String>| Command::Upload {
+            passphrase: "p".into(),
+            expires_in_secs: 60,
+            max_downloads: 1,
+            aes: AesChoice::Auto,
+            lanes: None,
+            credential: None,
+            files,
+            dirs,
+        };
+        let json = serde_json::to_string(&upload(Vec::new(), Vec::new())).unwrap();
+        assert!(!json.contains("files") && !json.contains("dirs"), "{json}");
+        let json =
+            serde_json::to_string(&upload(vec![file.clone()], vec!["empty".into()])).unwrap();
+        let Command::Upload { files, dirs, .. } = serde_json::from_str(&json).unwrap() else {
+            panic!("not an upload: {json}");
+        };
+        assert_eq!((files, dirs), (vec![file], vec!["empty".to_owned()]));
     }
 
     /// What became of an interrupted upload crosses to the page typed too, so the page

@@ -2,8 +2,9 @@
 //! interrupted one that the chosen file and passphrase match (`resume`), checked against
 //! every chunk sent before it goes on.
 use ferry_common::{
-    DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret,
+    DEFAULT_CHUNK_SIZE, FileMetadata, Header, KdfParams, Keys, LinkSecret, Metadata,
     client::UploadLanes,
+    manifest::Manifest,
     protocol::{PROTOCOL_VERSION, UploadRequest},
 };
 use ferry_worker::{Failure, FailureCode, NotResumed, Phase, Report, ResumeNote, pending::Store};
@@ -95,13 +96,9 @@ pub async fn fresh(
     let last_modified_ms = file.last_modified() as u64;
     let file = gloo_file::File::from(file);
     let size = file.size();
-    let metadata = FileMetadata {
-        name: file.name(),
-        size,
-        media_type: file.raw_mime_type(),
-    }
-    .seal(&keys.metadata, &header)
-    .map_err(failure)?;
+    let metadata = metadata(&file, options.manifest.clone())?
+        .seal(&keys.metadata, &header)
+        .map_err(failure)?;
     let chunks = Chunks::sealer(&keys.payload, &header, options.aes).await;
     let start = UploadRequest::Start {
         version: PROTOCOL_VERSION,
@@ -128,4 +125,30 @@ pub async fn fresh(
     let keeper = Keeper::fresh(store, total, record);
     let producers = producers(file, shape, (chunks, &header), keeper, lanes);
     Ok((session, producers, secret, size))
+}
+
+/// What the share's sealed metadata describes: the one file, or the manifest of several
+/// whose bytes `file` holds one after the other (refused unless it is within the limits
+/// and its sizes add up to the file's).
+fn metadata(file: &gloo_file::File, manifest: Option<Manifest>) -> Result<Metadata, Failure> {
+    let Some(manifest) = manifest else {
+        return Ok(Metadata::File(FileMetadata {
+            name: file.name(),
+            size: file.size(),
+            media_type: file.raw_mime_type(),
+        }));
+    };
+    manifest.check().map_err(|e| {
+        Failure::new(
+            FailureCode::Internal,
+            format!("these files cannot be sent: {e}"),
+        )
+    })?;
+    if manifest.total_size() != file.size() {
+        return Err(Failure::new(
+            FailureCode::Read,
+            "the files could not be read; were some moved or changed?",
+        ));
+    }
+    Ok(Metadata::Files(manifest))
 }

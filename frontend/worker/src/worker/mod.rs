@@ -11,6 +11,7 @@ mod socket;
 mod upload;
 mod via_service_worker;
 
+use ferry_common::Manifest;
 use ferry_worker::{Command, Failure, FailureCode, Report};
 use js_sys::{Object, Reflect};
 use wasm_bindgen::{JsCast, JsValue, closure::Closure};
@@ -93,6 +94,8 @@ pub fn start() {
                     aes,
                     lanes,
                     credential,
+                    files,
+                    dirs,
                 }) => match file {
                     Some(file) => {
                         let options = upload::UploadOptions {
@@ -103,6 +106,8 @@ pub fn start() {
                                 usize::from(n.clamp(1, ferry_worker::MAX_LANES))
                             }),
                             credential,
+                            manifest: (!files.is_empty() || !dirs.is_empty())
+                                .then_some(Manifest { files, dirs }),
                         };
                         upload::run(file, passphrase, options).await
                     }

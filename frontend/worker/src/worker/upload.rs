@@ -16,6 +16,7 @@
 use ferry_common::{
     Header, LinkSecret, b64,
     client::{ClientError, UploadLanes, Uploaded},
+    manifest::Manifest,
 };
 use ferry_worker::{
     AesChoice, Failure, FailureCode, Phase, Report, ResumeNote, pending::Store, read_plan::ReadPlan,
@@ -48,6 +49,9 @@ pub struct UploadOptions {
     /// The upload token or invitation for a new upload's `start` (a resumed upload needs
     /// none: its own upload token admits it).
     pub credential: Option<String>,
+    /// For a share of several files, their manifest; the file is then their bytes one
+    /// after the other.
+    pub manifest: Option<Manifest>,
 }
 
 /// Starts reading bytes `start..end` of the file (`File.slice`, then `arrayBuffer()`).
