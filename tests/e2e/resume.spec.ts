@@ -3,8 +3,9 @@
 // three times mid-transfer. The page says it is reconnecting, the file arrives byte for
 // byte, and a one-time link counts once.
 import { execFile } from 'node:child_process';
-import { utimesSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Browser, Page } from '@playwright/test';
 import {
@@ -219,7 +220,7 @@ function readyTokens(frames: Frame[]): { upload: string; owner: string; shareId:
  * (the page then retries in vain), leaves the page (as a reload or a closed tab does: the
  * page and its worker end) and loads it again: the upload is interrupted with part of it
  * stored on the server. */
-async function interruptUpload(page: Page, proxy: Proxy, path: string, pass: string, cutAt: number) {
+async function interruptUpload(page: Page, proxy: Proxy, path: string | string[], pass: string, cutAt: number) {
   await page.goto('/');
   await expect(page.getByText(/^Files up to/)).toBeVisible();
   await page.locator('#file-input').setInputFiles(path);
@@ -295,6 +296,56 @@ test('an upload interrupted by a reload continues with the same file and passphr
     // The record is gone once committed.
     expect(await storedText(page)).toBe('');
     await expectCliReceives(link, server.url, pass, 'reloaded-upload.bin', file.data);
+  });
+});
+
+test('an interrupted upload of several files continues only with the same files in the same order', async ({
+  harness,
+}) => {
+  test.setTimeout(300_000);
+  await throughProxy([], async (server, proxy) => {
+    const a = makeFile('part-a.bin', 30 * MiB + 17);
+    const b = makeFile('part-b.bin', 34 * MiB - 17);
+    const pass = passphrase();
+    harness.secrets.push(a.marker, b.marker, 'part-a', 'part-b', pass);
+    const page = await harness.openPage(proxy.url);
+    await page.addInitScript(LIVE_WATCH);
+    await interruptUpload(page, proxy, [a.path, b.path], pass, 20 * MiB);
+    const first = readyTokens(harness.frames);
+    await expect(page.getByRole('status').filter({ hasText: 'was interrupted' })).toBeVisible();
+
+    // The same files in another order are another share: not continued.
+    const other = await send(page, [b.path, a.path], pass, { stay: true, timeout: 120_000 });
+    harness.secrets.push(new URL(other).hash.slice(1));
+    expect(shareId(other)).not.toBe(first.shareId);
+    expect(await liveTexts(page)).toContain(
+      'The interrupted upload was not continued: this is not the file it was sending. A new upload starts instead.',
+    );
+
+    // The same selection continues it: the same link, only the rest sent.
+    await page.getByRole('button', { name: 'Send another file' }).click();
+    const upBefore = (await proxy.stats()).bytes_up;
+    const link = await send(page, [a.path, b.path], pass, { stay: true, timeout: 120_000 });
+    harness.secrets.push(new URL(link).hash.slice(1));
+    expect(shareId(link)).toBe(first.shareId);
+    expect(await liveTexts(page)).toMatch(/Continuing the interrupted upload: [\d.]+ MiB of 64 MiB were already on the server\./);
+    const sentAgain = (await proxy.stats()).bytes_up - upBefore;
+    expect(sentAgain, 'the resumed upload sent everything again').toBeLessThan(64 * MiB - 8 * MiB);
+    expect(await storedText(page)).toBe('');
+
+    // Both files arrive, byte for byte, from either share.
+    for (const [l, order] of [[link, [a, b]], [other, [b, a]]] as const) {
+      const out = mkdtempSync(join(tmpdir(), 'ferry-resume-many-'));
+      try {
+        await run(cliBinary(), ['receive', rebase(l, server.url), '-o', join(out, 'got')], {
+          env: { ...process.env, FERRY_PASSPHRASE: pass },
+        });
+        expect(readdirSync(join(out, 'got')).sort()).toEqual(['part-a.bin', 'part-b.bin']);
+        for (const f of order) expect(readFileSync(join(out, 'got', basename(f.path))).equals(f.data)).toBe(true);
+      } finally {
+        rmSync(out, { recursive: true, force: true });
+      }
+    }
   });
 });
 

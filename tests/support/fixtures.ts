@@ -215,10 +215,10 @@ export async function resetLongTasks(page: Page): Promise<void> {
   await page.evaluate(() => ((window as any).__ferryLongest = 0));
 }
 
-/** Uploads `filePath` from `page` and returns the share link. */
+/** Uploads `filePath` (several: one share of them) from `page` and returns the share link. */
 export async function send(
   page: Page,
-  filePath: string,
+  filePath: string | string[],
   pass: string,
   opts: { query?: string; downloads?: string; timeout?: number; stay?: boolean } = {},
 ): Promise<string> {
