@@ -13,6 +13,7 @@
 pub mod api;
 pub mod bundle;
 pub mod components;
+pub mod focus;
 pub mod format;
 pub mod pages;
 pub mod pick;

@@ -37,6 +37,14 @@ pub fn TransferProgress(
             format::eta(left)
         )
     };
+    // The tab's title shows the percentage while the transfer runs (in another tab, the
+    // person still sees how far it is), and gets its own back after.
+    let title = document().title();
+    Effect::new({
+        let title = title.clone();
+        move |_| document().set_title(&format!("{}% · {title}", percent.get()))
+    });
+    on_cleanup(move || document().set_title(&title));
     view! {
         <div class="progress">
             <progress

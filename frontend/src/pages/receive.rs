@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use crate::{
     api,
     components::{file_list::FileList, progress::TransferProgress},
+    focus::focus_soon,
     format,
     pages::phase_text,
     save::{self, StreamSave},
@@ -222,6 +223,11 @@ pub fn ReceivePage(
                         })),
                         Err(_) => error.set(Some("The browser refused to save the file.".into())),
                     }
+                    focus_soon(if saved.get_untracked().is_some() {
+                        "receive-saved"
+                    } else {
+                        "receive-error"
+                    });
                 }
                 Report::Failed(f) => {
                     working.set(false);
@@ -233,7 +239,9 @@ pub fn ReceivePage(
                                     if n == 1 { "" } else { "s" }
                                 )
                             });
+                            // Back in the field, its text selected, to type it again.
                             if let Some(input) = field.get_untracked() {
+                                let _ = input.focus();
                                 input.select();
                             }
                             format!("Wrong passphrase (or the link is not the one the sender gave you).{left} Please try again.")
@@ -256,6 +264,9 @@ pub fn ReceivePage(
                         FailureCode::Server(ErrorCode::ClaimLost) => "The connection was lost for too long, and the server ended this download: any partial file is incomplete, delete it. Try again if the link still allows a download.".into(),
                         _ => format!("The download failed: {}", f.message),
                     };
+                    if f.code != FailureCode::Server(ErrorCode::WrongToken) {
+                        focus_soon("receive-error");
+                    }
                     error.set(Some(text));
                 }
                 _ => {}
@@ -346,7 +357,7 @@ pub fn ReceivePage(
                         {move || if show.get() { "Hide" } else { "Show" }}
                     </button>
                 </div>
-                <p class="error" role="alert">
+                <p class="error" role="alert" id="receive-error" tabindex="-1">
                     {move || error.get()}
                 </p>
                 <Show when=move || !working.get() && saved.get().is_none()>
@@ -381,7 +392,7 @@ pub fn ReceivePage(
                     "Cancel"
                 </button>
             </Show>
-            <p role="status" class="saved">
+            <p role="status" class="saved" id="receive-saved" tabindex="-1">
                 {move || saved.get()}
             </p>
         }

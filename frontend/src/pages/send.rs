@@ -22,6 +22,7 @@ use crate::{
         share_link::ShareLink,
         upload_token::UploadTokenField,
     },
+    focus::focus_soon,
     format,
     pages::phase_text,
     selection::Selection,
@@ -275,12 +276,14 @@ pub fn SendPage() -> impl IntoView {
                 if let Some(i) = invited {
                     i.upload_ended(None);
                 }
+                focus_soon("shared-title");
             }
             Report::Resume(ResumeNote::Kept { share_id }) => kept.set_value(Some(share_id)),
             Report::Resume(note) => resume_note.set(Some(note)),
             Report::Failed(f) => {
                 working.set(false);
                 error.set(Some(format!("The upload failed: {}", f.message)));
+                focus_soon("send-error");
                 let FailureCode::Server(code) = f.code else {
                     return;
                 };
@@ -429,7 +432,7 @@ pub fn SendPage() -> impl IntoView {
                 <Show when=needs_token>
                     <UploadTokenField token=token field=token_field disabled=working />
                 </Show>
-                <p class="error" role="alert">
+                <p class="error" role="alert" id="send-error" tabindex="-1">
                     {move || error.get()}
                 </p>
                 <Show
@@ -470,7 +473,9 @@ pub fn SendPage() -> impl IntoView {
                 Some(s) => {
                     view! {
                         <div class="done">
-                            <h3>"Ready to share"</h3>
+                            <h3 id="shared-title" tabindex="-1">
+                                "Ready to share"
+                            </h3>
                             <ShareLink link=s.link.clone() qr_svg=s.qr_svg.clone() />
                             <p class="reminder">
                                 <strong>"Send the passphrase by another channel"</strong>
