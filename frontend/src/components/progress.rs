@@ -1,7 +1,77 @@
-//! A progress bar with percent, speed and time left.
+//! A transfer's status as both pages show it: what it is doing (read out as it changes), a
+//! progress bar with percent, speed and time left, and Cancel.
+use std::borrow::Cow;
+
+use ferry_worker::{Phase, reconnect::MAX_TRIES};
 use leptos::prelude::*;
 
 use crate::format;
+
+/// Which way the bytes go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// The send page's upload.
+    Upload,
+    /// The receive page's download.
+    Download,
+}
+
+/// What a phase looks like to a person.
+fn phase_text(phase: Phase, direction: Direction) -> Cow<'static, str> {
+    let sending = direction == Direction::Upload;
+    match (phase, sending) {
+        (Phase::DerivingKeys, _) => "Deriving keys from the passphrase…".into(),
+        (Phase::Connecting, _) => "Connecting to the server…".into(),
+        (Phase::Transferring, true) => "Encrypting and uploading…".into(),
+        (Phase::Transferring, false) => "Downloading and decrypting…".into(),
+        (Phase::Finishing, true) => "Finishing the upload…".into(),
+        (Phase::Finishing, false) => "Finishing the download…".into(),
+        (Phase::Reconnecting { attempt }, _) => {
+            format!("The connection was lost. Reconnecting… (attempt {attempt} of {MAX_TRIES})")
+                .into()
+        }
+    }
+}
+
+/// A running transfer: its phase and AES-GCM engine in a live region, its progress, and a
+/// Cancel button.
+#[component]
+pub fn TransferStatus(
+    /// Upload or download.
+    direction: Direction,
+    /// What the worker is doing.
+    #[prop(into)]
+    phase: Signal<Option<Phase>>,
+    /// Which AES-GCM engine runs the bulk work.
+    #[prop(into)]
+    engine: Signal<Option<String>>,
+    /// Bytes done.
+    #[prop(into)]
+    done: Signal<u64>,
+    /// Bytes in all.
+    #[prop(into)]
+    total: Signal<u64>,
+    /// When bytes started to flow (ms since the epoch); 0 before that.
+    #[prop(into)]
+    started: Signal<f64>,
+    /// Cancel pressed.
+    on_cancel: Callback<()>,
+) -> impl IntoView {
+    let label = match direction {
+        Direction::Upload => "Upload progress",
+        Direction::Download => "Download progress",
+    };
+    view! {
+        <p class="hint" aria-live="polite">
+            {move || phase.get().map(|p| phase_text(p, direction))}
+            {move || engine.get().map(|e| format!(" (AES-GCM: {e})"))}
+        </p>
+        <TransferProgress label=label done=done total=total started=started />
+        <button type="button" on:click=move |_| on_cancel.run(())>
+            "Cancel"
+        </button>
+    }
+}
 
 /// A transfer's progress: a real `<progress>` with `role="progressbar"` and
 /// `aria-valuenow`, the percentage, MB/s and an estimate of the time left.

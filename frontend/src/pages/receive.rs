@@ -6,10 +6,13 @@ use leptos::prelude::*;
 
 use crate::{
     api,
-    components::{file_list::FileList, progress::TransferProgress},
+    components::{
+        file_list::FileList,
+        passphrase_field::{PassphraseField, Purpose},
+        progress::{Direction, TransferStatus},
+    },
     focus::focus_soon,
     format,
-    pages::phase_text,
     save::{self, StreamSave},
     transfer::{Transfer, aes_choice},
 };
@@ -42,7 +45,6 @@ pub fn ReceivePage(
     // -- signals -- //
     let availability = RwSignal::new(Availability::Checking);
     let passphrase = RwSignal::new(String::new());
-    let show = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let working = RwSignal::new(false);
     let phase = RwSignal::new(None::<Phase>);
@@ -337,26 +339,12 @@ pub fn ReceivePage(
                     start.with_value(|s| s());
                 }
             }>
-                <label for="passphrase">"Passphrase"</label>
-                <div class="row">
-                    <input
-                        id="passphrase"
-                        type=move || if show.get() { "text" } else { "password" }
-                        autocomplete="off"
-                        spellcheck="false"
-                        node_ref=field
-                        prop:value=move || passphrase.get()
-                        on:input=move |ev| passphrase.set(event_target_value(&ev))
-                        prop:disabled=move || working.get() || saved.get().is_some()
-                    />
-                    <button
-                        type="button"
-                        aria-pressed=move || show.get().to_string()
-                        on:click=move |_| show.update(|s| *s = !*s)
-                    >
-                        {move || if show.get() { "Hide" } else { "Show" }}
-                    </button>
-                </div>
+                <PassphraseField
+                    passphrase=passphrase
+                    purpose=Purpose::Enter
+                    field=field
+                    disabled=Signal::derive(move || working.get() || saved.get().is_some())
+                />
                 <p class="error" role="alert" id="receive-error" tabindex="-1">
                     {move || error.get()}
                 </p>
@@ -383,14 +371,15 @@ pub fn ReceivePage(
             }}
             <FileList entries=entries.into() />
             <Show when=move || working.get()>
-                <p class="hint" aria-live="polite">
-                    {move || phase.get().map(|p| phase_text(p, false))}
-                    {move || engine.get().map(|e| format!(" (AES-GCM: {e})"))}
-                </p>
-                <TransferProgress label="Download progress" done=done total=total started=started />
-                <button type="button" on:click=cancel>
-                    "Cancel"
-                </button>
+                <TransferStatus
+                    direction=Direction::Download
+                    phase=phase
+                    engine=engine
+                    done=done
+                    total=total
+                    started=started
+                    on_cancel=Callback::new(cancel)
+                />
             </Show>
             <p role="status" class="saved" id="receive-saved" tabindex="-1">
                 {move || saved.get()}

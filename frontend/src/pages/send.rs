@@ -16,7 +16,8 @@ use crate::{
         interrupted::InterruptedUpload,
         invitation::{InvitationBanner, Invited},
         invite_form::InviteForm,
-        progress::TransferProgress,
+        passphrase_field::{PassphraseField, Purpose},
+        progress::{Direction, TransferStatus},
         selection_list::SelectionList,
         share_choices::ShareChoices,
         share_link::ShareLink,
@@ -24,7 +25,6 @@ use crate::{
     },
     focus::focus_soon,
     format,
-    pages::phase_text,
     selection::Selection,
     transfer::{Transfer, aes_choice, lanes_choice},
 };
@@ -48,7 +48,6 @@ pub fn SendPage() -> impl IntoView {
     let limits = RwSignal::new(None::<Result<Limits, String>>);
     let selection = RwSignal::new_local(Selection::<web_sys::File>::default());
     let passphrase = RwSignal::new(String::new());
-    let show = RwSignal::new(false);
     let expiry = RwSignal::new(0u64);
     let downloads = RwSignal::new(1u32);
     let error = RwSignal::new(None::<String>);
@@ -366,7 +365,6 @@ pub fn SendPage() -> impl IntoView {
             ),
         })
     });
-    let strength = move || format::strength(&passphrase.get());
     // Nothing can be chosen while a transfer runs, nor with an invitation that is not (or
     // no longer) usable.
     let blocked = Signal::derive(move || working.get() || invited.is_some_and(|i| !i.usable()));
@@ -402,32 +400,12 @@ pub fn SendPage() -> impl IntoView {
                             .into_any()
                     }
                 }}
-                <label for="passphrase">"Passphrase"</label>
-                <div class="row">
-                    <input
-                        id="passphrase"
-                        type=move || if show.get() { "text" } else { "password" }
-                        autocomplete="new-password"
-                        spellcheck="false"
-                        aria-describedby="strength"
-                        prop:value=move || passphrase.get()
-                        on:input=move |ev| passphrase.set(event_target_value(&ev))
-                        prop:disabled=move || working.get()
-                    />
-                    <button
-                        type="button"
-                        aria-pressed=move || show.get().to_string()
-                        on:click=move |_| show.update(|s| *s = !*s)
-                    >
-                        {move || if show.get() { "Hide" } else { "Show" }}
-                    </button>
-                </div>
-                <p id="strength" class="hint" aria-live="polite">
-                    {move || {
-                        let (bits, hint) = strength();
-                        if bits == 0 { String::new() } else { format!("About {bits} bits. {hint}") }
-                    }}
-                </p>
+                <PassphraseField
+                    passphrase=passphrase
+                    purpose=Purpose::Choose
+                    field=NodeRef::new()
+                    disabled=working
+                />
                 <ShareChoices limits=loaded expiry=expiry downloads=downloads disabled=working />
                 <Show when=needs_token>
                     <UploadTokenField token=token field=token_field disabled=working />
@@ -445,14 +423,15 @@ pub fn SendPage() -> impl IntoView {
                         }
                     }
                 >
-                    <p class="hint" aria-live="polite">
-                        {move || phase.get().map(|p| phase_text(p, true))}
-                        {move || engine.get().map(|e| format!(" (AES-GCM: {e})"))}
-                    </p>
-                    <TransferProgress label="Upload progress" done=done total=total started=started />
-                    <button type="button" on:click=cancel>
-                        "Cancel"
-                    </button>
+                    <TransferStatus
+                    direction=Direction::Upload
+                    phase=phase
+                    engine=engine
+                    done=done
+                    total=total
+                    started=started
+                    on_cancel=Callback::new(cancel)
+                />
                 </Show>
             </form>
             <Show when=move || needs_token() && !token.get().is_empty()>

@@ -1,0 +1,70 @@
+//! The passphrase field both pages share: a password input with a Show/Hide button, and on
+//! the send page a strength hint read out as it changes.
+use leptos::{html, prelude::*};
+
+use crate::format;
+
+/// What the field is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Choosing a passphrase (send): the browser may suggest one, and its strength is shown.
+    Choose,
+    /// Typing the passphrase one was given (receive).
+    Enter,
+}
+
+/// The labelled passphrase input (`id="passphrase"`) with its Show/Hide toggle.
+#[component]
+pub fn PassphraseField(
+    /// What is typed.
+    passphrase: RwSignal<String>,
+    /// Choosing or entering.
+    purpose: Purpose,
+    /// The input, for the page to focus or select.
+    field: NodeRef<html::Input>,
+    /// While a transfer runs (or once it is done).
+    #[prop(into)]
+    disabled: Signal<bool>,
+) -> impl IntoView {
+    let show = RwSignal::new(false);
+    let choosing = purpose == Purpose::Choose;
+    let strength = move || {
+        let (bits, hint) = format::strength(&passphrase.get());
+        if bits == 0 {
+            String::new()
+        } else {
+            format!("About {bits} bits. {hint}")
+        }
+    };
+    view! {
+        <label for="passphrase">"Passphrase"</label>
+        <div class="row">
+            <input
+                id="passphrase"
+                type=move || if show.get() { "text" } else { "password" }
+                autocomplete=if choosing { "new-password" } else { "off" }
+                spellcheck="false"
+                aria-describedby=choosing.then_some("strength")
+                node_ref=field
+                prop:value=move || passphrase.get()
+                on:input=move |ev| passphrase.set(event_target_value(&ev))
+                prop:disabled=move || disabled.get()
+            />
+            <button
+                type="button"
+                aria-pressed=move || show.get().to_string()
+                on:click=move |_| show.update(|s| *s = !*s)
+            >
+                {move || if show.get() { "Hide" } else { "Show" }}
+            </button>
+        </div>
+        {choosing
+            .then(|| {
+                view! {
+                    <p id="strength" class="hint" aria-live="polite">
+                        {strength}
+                    </p>
+                }
+            })}
+    }
+}
