@@ -11,7 +11,8 @@
 #
 # Environment: CARGO_TARGET_DIR (default ./target), PORT (default 18130), RUNS (CLI runs,
 # default 3), BENCH_DIR (scratch space, default a fresh directory under /tmp), SKIP_BROWSER=1,
-# ZIP64_MIB (e.g. 4200; needs about three times that in free disk).
+# SKIP_BUILD=1 (use the release binaries already built), ZIP64_MIB (e.g. 4200; needs about
+# three times that in free disk).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -29,8 +30,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== building release binaries" >&2
-cargo build --release -p ferry-backend -p ferry-cli >&2
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    echo "== building release binaries" >&2
+    cargo build --release -p ferry-backend -p ferry-cli >&2
+fi
 FERRY="$TARGET/release/ferry"
 SERVER="$TARGET/release/ferry-server"
 

@@ -308,20 +308,36 @@ function describe(error) {
   return { kind: 'internal', message: String((error && error.message) || error) };
 }
 
-/** CRC-32 (the ZIP one: reflected, polynomial 0xEDB88320), a table per byte. */
-const CRC_TABLE = (() => {
-  const table = new Int32Array(256);
+/** CRC-32 (the ZIP one: reflected, polynomial 0xEDB88320), eight bytes per step with eight
+ * tables ("slicing by 8"): 2.7 times the speed of a byte at a time here, which the ZIP's
+ * download speed follows (BENCHMARKS.md, "Shares of several files"). */
+const CRC_TABLES = (() => {
+  const t = new Int32Array(256 * 8);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c;
+    t[n] = c;
   }
-  return table;
+  for (let k = 1; k < 8; k++) {
+    for (let n = 0; n < 256; n++) {
+      const prev = t[(k - 1) * 256 + n];
+      t[k * 256 + n] = (prev >>> 8) ^ t[prev & 0xff];
+    }
+  }
+  return t;
 })();
 
 function crc32(crc, bytes) {
+  const t = CRC_TABLES;
   let c = ~crc;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  let i = 0;
+  for (const whole = bytes.length - (bytes.length % 8); i < whole; i += 8) {
+    const lo = (bytes[i] | (bytes[i + 1] << 8) | (bytes[i + 2] << 16) | (bytes[i + 3] << 24)) ^ c;
+    c =
+      t[1792 + (lo & 0xff)] ^ t[1536 + ((lo >>> 8) & 0xff)] ^ t[1280 + ((lo >>> 16) & 0xff)] ^ t[1024 + (lo >>> 24)] ^
+      t[768 + bytes[i + 4]] ^ t[512 + bytes[i + 5]] ^ t[256 + bytes[i + 6]] ^ t[bytes[i + 7]];
+  }
+  for (; i < bytes.length; i++) c = t[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
   return ~c >>> 0;
 }
 

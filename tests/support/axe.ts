@@ -33,8 +33,8 @@ async function violations(page: Page): Promise<string[]> {
   return found as string[];
 }
 
-/** Runs axe on `page` in the state it is in, in both themes at both widths, and returns
- * what it found, labelled with `state`. Leaves the page at desktop width in the light theme. */
+/** Runs axe on `page` in the state it is in, in both themes at both widths, checks that
+ * nothing is wider than the window, and returns what it found, labelled with `state`. Leaves the page at desktop width in the light theme. */
 export async function axeEverywhere(page: Page, state: string): Promise<string[]> {
   const out: string[] = [];
   for (const theme of THEMES) {
@@ -42,6 +42,9 @@ export async function axeEverywhere(page: Page, state: string): Promise<string[]
     for (const w of WIDTHS) {
       await page.setViewportSize({ width: w.width, height: w.height });
       for (const v of await violations(page)) out.push(`${state}, ${theme}, ${w.name}: ${v}`);
+      // Nothing wider than the screen: no sideways scrolling on a phone.
+      const wide = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      if (wide > 0) out.push(`${state}, ${theme}, ${w.name}: the page is ${wide} px wider than the window`);
     }
   }
   await page.emulateMedia({ colorScheme: 'light', reducedMotion: 'reduce' });

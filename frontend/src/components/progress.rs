@@ -33,6 +33,25 @@ fn phase_text(phase: Phase, direction: Direction) -> Cow<'static, str> {
     }
 }
 
+/// Shows a transfer's percentage in the tab's title while `running` (in another tab, the
+/// person still sees how far it is), and the page's own title otherwise. Called once by a
+/// page, so that one effect owns the title for the page's lifetime.
+pub fn title_shows_progress(running: Signal<bool>, done: Signal<u64>, total: Signal<u64>) {
+    let base = document().title();
+    Effect::new(move |_| {
+        let title = match running.get() {
+            true => format!("{}% · {base}", percent(done.get(), total.get())),
+            false => base.clone(),
+        };
+        document().set_title(&title);
+    });
+}
+
+/// `done` of `total` in whole percent.
+fn percent(done: u64, total: u64) -> u32 {
+    (done.min(total) * 100).checked_div(total).unwrap_or(0) as u32
+}
+
 /// A running transfer: its phase and AES-GCM engine in a live region, its progress, and a
 /// Cancel button.
 #[component]
@@ -89,10 +108,7 @@ pub fn TransferProgress(
     #[prop(into)]
     started: Signal<f64>,
 ) -> impl IntoView {
-    let percent = Memo::new(move |_| {
-        let (done, total) = (done.get(), total.get());
-        (done.min(total) * 100).checked_div(total).unwrap_or(0) as u32
-    });
+    let percent = Memo::new(move |_| percent(done.get(), total.get()));
     let stats = move || {
         let (done, total, started) = (done.get(), total.get(), started.get());
         let elapsed = (js_sys::Date::now() - started) / 1000.0;
@@ -107,14 +123,6 @@ pub fn TransferProgress(
             format::eta(left)
         )
     };
-    // The tab's title shows the percentage while the transfer runs (in another tab, the
-    // person still sees how far it is), and gets its own back after.
-    let title = document().title();
-    Effect::new({
-        let title = title.clone();
-        move |_| document().set_title(&format!("{}% · {title}", percent.get()))
-    });
-    on_cleanup(move || document().set_title(&title));
     view! {
         <div class="progress">
             <progress

@@ -9,7 +9,7 @@ use crate::{
     components::{
         file_list::FileList,
         passphrase_field::{PassphraseField, Purpose},
-        progress::{Direction, TransferStatus},
+        progress::{Direction, TransferStatus, title_shows_progress},
     },
     focus::focus_soon,
     format,
@@ -54,6 +54,7 @@ pub fn ReceivePage(
     let done = RwSignal::new(0u64);
     let total = RwSignal::new(0u64);
     let started = RwSignal::new(0.0f64);
+    title_shows_progress(working.into(), done.into(), total.into());
     let saved = RwSignal::new(None::<String>);
     let transfer = StoredValue::new_local(None::<Transfer>);
     // The service worker that streams downloads to disk: `None` until known, then

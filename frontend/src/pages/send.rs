@@ -17,7 +17,7 @@ use crate::{
         invitation::{InvitationBanner, Invited},
         invite_form::InviteForm,
         passphrase_field::{PassphraseField, Purpose},
-        progress::{Direction, TransferStatus},
+        progress::{Direction, TransferStatus, title_shows_progress},
         selection_list::SelectionList,
         share_choices::ShareChoices,
         share_link::ShareLink,
@@ -57,6 +57,7 @@ pub fn SendPage() -> impl IntoView {
     let done = RwSignal::new(0u64);
     let total = RwSignal::new(0u64);
     let started = RwSignal::new(0.0f64);
+    title_shows_progress(working.into(), done.into(), total.into());
     let shared = RwSignal::new(None::<Shared>);
     let status = RwSignal::new(None::<String>);
     let deleted = RwSignal::new(false);
