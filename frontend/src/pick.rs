@@ -149,6 +149,8 @@ async fn list(dir: FileSystemDirectoryEntry) -> Option<Vec<FileSystemEntry>> {
         if batch.length() == 0 || all.len() > READ_LIMIT {
             return Some(all);
         }
-        all.extend(batch.iter().filter_map(|e| e.dyn_into().ok()));
+        // Unchecked: Chromium gives entries whose interfaces it does not expose by name,
+        // so an `instanceof` check would drop them all.
+        all.extend(batch.iter().map(JsCast::unchecked_into::<FileSystemEntry>));
     }
 }

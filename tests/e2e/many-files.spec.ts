@@ -62,6 +62,18 @@ function smallFiles(root: string, count: number, marker: string): void {
   }
 }
 
+/** Drops `paths` (files or folders) on the page's drop zone as the desktop would: DevTools'
+ * `Input.dispatchDragEvent` with paths, so a folder reaches the page as a directory entry. */
+async function dropPaths(page: Page, paths: string[]): Promise<void> {
+  const box = (await page.locator('.dropzone').boundingBox())!;
+  const cdp = await page.context().newCDPSession(page);
+  const data = { items: [], files: paths, dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop'] as const) {
+    await cdp.send('Input.dispatchDragEvent', { type, x: box.x + box.width / 2, y: box.y + box.height / 2, data });
+  }
+  await cdp.detach();
+}
+
 /** Sends what `page` has chosen and returns the link. */
 async function upload(page: Page, pass: string, timeout: number): Promise<string> {
   await page.getByLabel('Passphrase', { exact: true }).fill(pass);
@@ -143,7 +155,7 @@ test('files dropped on the page are added to what is chosen, and a selection pas
     const page = await harness.openPage();
     await page.goto('/');
     await expect(page.getByText(/^Files up to/)).toBeVisible();
-    // A drop of two files (built in the page: a test cannot drag from the desktop).
+    // A drop of two files built in the page (a `DataTransfer` of `File`s, no entries).
     const drop = await page.evaluateHandle(() => {
       const dt = new DataTransfer();
       dt.items.add(new File(['one'], 'dropped-1.txt'));
@@ -171,8 +183,48 @@ test('files dropped on the page are added to what is chosen, and a selection pas
     // Removing it clears the refusal.
     await page.getByRole('button', { name: 'Remove top' }).click();
     await expect(page.getByRole('alert')).toHaveText('');
+    // Dropped, the same folder is read only to the level that is already too deep.
+    await dropPaths(page, [join(src, 'top')]);
+    await expect(page.getByRole('alert')).toHaveText(refusal);
+    await expect(page.getByRole('list', { name: 'Chosen files and folders' })).toContainText(/top\s+empty folder/);
   } finally {
     rmSync(src, { recursive: true, force: true });
+  }
+});
+
+test('a folder dropped on the page arrives with its tree, empty folders included', async ({ harness }) => {
+  test.setTimeout(120_000);
+  const src = mkdtempSync(join(tmpdir(), 'ferry-drop-'));
+  const out = mkdtempSync(join(tmpdir(), 'ferry-drop-out-'));
+  try {
+    const marker = `FERRY-PLAINTEXT-${randomBytes(8).toString('hex')}`;
+    const folder = join(src, 'Dropped Ünï');
+    smallFiles(folder, 120, marker);
+    mkdirSync(join(folder, 'empty', 'inner empty'), { recursive: true });
+    writeFileSync(join(src, 'loose ✓.txt'), marker);
+    const pass = passphrase();
+    harness.secrets.push(marker, 'Dropped Ünï', 'loose ✓', pass);
+
+    const page = await harness.openPage();
+    await page.goto('/');
+    await expect(page.getByText(/^Files up to/)).toBeVisible();
+    // A drop as the desktop makes it (DevTools' Input.dispatchDragEvent with paths), so the
+    // folder reaches the page as a directory entry and is read through the Entries API.
+    await dropPaths(page, [folder, join(src, 'loose ✓.txt')]);
+    const chosen = page.getByRole('list', { name: 'Chosen files and folders' });
+    await expect(chosen.getByRole('listitem')).toHaveCount(2);
+    await expect(chosen).toContainText(/Dropped Ünï\s+folder, 120 files,/);
+    await expect(page.locator('#selection-total')).toHaveText(/^121 files, 1 empty folder, [\d.]+ KiB in all\.$/);
+    const link = await upload(page, pass, 60_000);
+    harness.secrets.push(new URL(link).hash.slice(1));
+
+    const tree = join(out, 'tree');
+    await run(cliBinary(), ['receive', link, '-o', tree], { env: { ...process.env, FERRY_PASSPHRASE: pass } });
+    const { stdout: same } = await run('python3', ['-c', SAME_TREE, tree, src]);
+    expect(Number(same.trim())).toBe(122);
+  } finally {
+    rmSync(src, { recursive: true, force: true });
+    rmSync(out, { recursive: true, force: true });
   }
 });
 
