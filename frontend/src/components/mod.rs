@@ -9,4 +9,5 @@ pub mod progress;
 pub(crate) mod selection_list;
 pub(crate) mod share_choices;
 pub mod share_link;
+pub(crate) mod shared_panel;
 pub(crate) mod upload_token;

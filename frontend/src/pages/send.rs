@@ -1,6 +1,5 @@
 //! The send page: choose files and folders and a passphrase, encrypt and upload, share
 //! the link.
-use std::time::Duration;
 
 use ferry_common::{
     manifest::{MAX_DEPTH, MAX_ENTRIES, MAX_PATH_LEN},
@@ -20,7 +19,7 @@ use crate::{
         progress::{Direction, TransferStatus, title_shows_progress},
         selection_list::SelectionList,
         share_choices::ShareChoices,
-        share_link::ShareLink,
+        shared_panel::{Shared, SharedPanel},
         upload_token::UploadTokenField,
     },
     focus::focus_soon,
@@ -29,16 +28,15 @@ use crate::{
     transfer::{Transfer, aes_choice, lanes_choice},
 };
 
-/// A finished upload, as the sender sees it. The owner token lives only here, in this
-/// page's memory, and is sent only to this share's status and delete endpoints; closing
-/// or reloading the tab gives up control of the share (it still expires).
+/// Where the send page is: choosing, uploading, or showing the finished share.
 #[derive(Clone, Debug, PartialEq)]
-struct Shared {
-    share_id: String,
-    link: String,
-    qr_svg: String,
-    owner_token: String,
-    expires_at: i64,
+enum Stage {
+    /// Choosing files, a passphrase and the share's settings (after a failure too).
+    Editing,
+    /// An upload runs.
+    Uploading,
+    /// The upload committed.
+    Shared(Shared),
 }
 
 /// The send page.
@@ -51,16 +49,14 @@ pub fn SendPage() -> impl IntoView {
     let expiry = RwSignal::new(0u64);
     let downloads = RwSignal::new(1u32);
     let error = RwSignal::new(None::<String>);
-    let working = RwSignal::new(false);
+    let stage = RwSignal::new(Stage::Editing);
+    let working = Signal::derive(move || stage.with(|s| *s == Stage::Uploading));
     let phase = RwSignal::new(None::<Phase>);
     let engine = RwSignal::new(None::<String>);
     let done = RwSignal::new(0u64);
     let total = RwSignal::new(0u64);
     let started = RwSignal::new(0.0f64);
-    title_shows_progress(working.into(), done.into(), total.into());
-    let shared = RwSignal::new(None::<Shared>);
-    let status = RwSignal::new(None::<String>);
-    let deleted = RwSignal::new(false);
+    title_shows_progress(working, done.into(), total.into());
     let transfer = StoredValue::new_local(None::<Transfer>);
     let resume_note = RwSignal::new(None::<ResumeNote>);
     // The share ID of the running upload's stored record, to drop it on Cancel.
@@ -143,40 +139,6 @@ pub fn SendPage() -> impl IntoView {
         selection.update(|s| s.add(picked, overflowed));
     });
 
-    let refresh_status = move || {
-        let Some(s) = shared.get_untracked() else {
-            return;
-        };
-        if deleted.get_untracked() {
-            return;
-        }
-        leptos::task::spawn_local(async move {
-            let text = match api::share_status(&s.share_id, &s.owner_token).await {
-                Ok(st) if st.downloads_done == 0 => format!(
-                    "Not downloaded yet. {} download{} allowed; expires {}.",
-                    st.downloads_left,
-                    if st.downloads_left == 1 { "" } else { "s" },
-                    format::when(st.expires_at)
-                ),
-                Ok(st) => format!(
-                    "Downloaded {} time{}; {} download{} left.",
-                    st.downloads_done,
-                    if st.downloads_done == 1 { "" } else { "s" },
-                    st.downloads_left,
-                    if st.downloads_left == 1 { "" } else { "s" },
-                ),
-                Err(e) if e.code().is_some() => {
-                    "No longer available: downloaded to its limit, expired or deleted.".into()
-                }
-                Err(e) => format!("Status unknown: {}", e.message()),
-            };
-            status.set(Some(text));
-        });
-    };
-    if let Ok(handle) = set_interval_with_handle(refresh_status, Duration::from_secs(5)) {
-        on_cleanup(move || handle.clear());
-    }
-
     let start = move |_| {
         error.set(None);
         if selection.with_untracked(Selection::is_empty) {
@@ -235,7 +197,7 @@ pub fn SendPage() -> impl IntoView {
             files: bundle.files,
             dirs: bundle.dirs,
         };
-        working.set(true);
+        stage.set(Stage::Uploading);
         resume_note.set(None);
         phase.set(None);
         done.set(0);
@@ -263,16 +225,14 @@ pub fn SendPage() -> impl IntoView {
                 owner_token,
                 expires_at,
             } => {
-                shared.set(Some(Shared {
+                stage.set(Stage::Shared(Shared {
                     link,
                     qr_svg,
                     share_id,
                     owner_token,
                     expires_at,
                 }));
-                working.set(false);
                 passphrase.set(String::new());
-                status.set(Some("Not downloaded yet.".into()));
                 if let Some(i) = invited {
                     i.upload_ended(None);
                 }
@@ -281,7 +241,7 @@ pub fn SendPage() -> impl IntoView {
             Report::Resume(ResumeNote::Kept { share_id }) => kept.set_value(Some(share_id)),
             Report::Resume(note) => resume_note.set(Some(note)),
             Report::Failed(f) => {
-                working.set(false);
+                stage.set(Stage::Editing);
                 error.set(Some(format!("The upload failed: {}", f.message)));
                 focus_soon("send-error");
                 let FailureCode::Server(code) = f.code else {
@@ -304,7 +264,7 @@ pub fn SendPage() -> impl IntoView {
         match Transfer::start(&command, Some(&bundle.file), None, on_report) {
             Ok(t) => transfer.set_value(Some(t)),
             Err(f) => {
-                working.set(false);
+                stage.set(Stage::Editing);
                 error.set(Some(f.message));
             }
         }
@@ -316,7 +276,7 @@ pub fn SendPage() -> impl IntoView {
                 t.stop();
             }
         });
-        working.set(false);
+        stage.set(Stage::Editing);
         if let Some(id) = kept.get_value() {
             kept.set_value(None);
             leptos::task::spawn_local(async move {
@@ -330,25 +290,8 @@ pub fn SendPage() -> impl IntoView {
         ));
     };
 
-    let delete = move |_| {
-        let Some(s) = shared.get_untracked() else {
-            return;
-        };
-        leptos::task::spawn_local(async move {
-            match api::delete_share(&s.share_id, &s.owner_token).await {
-                Ok(()) => {
-                    deleted.set(true);
-                    status.set(Some("Deleted: the link no longer works.".into()));
-                }
-                Err(e) => status.set(Some(format!("Could not delete: {}", e.message()))),
-            }
-        });
-    };
-
-    let again = move |_| {
-        shared.set(None);
-        status.set(None);
-        deleted.set(false);
+    let again = move |()| {
+        stage.set(Stage::Editing);
         selection.set(Selection::default());
         error.set(None);
         resume_note.set(None);
@@ -364,6 +307,14 @@ pub fn SendPage() -> impl IntoView {
                 if s.files() == 1 { "" } else { "s" },
                 format::bytes(s.size())
             ),
+        })
+    });
+    // The form is drawn again only when the page goes to or from a finished share, never
+    // between choosing and uploading (that would reset what is typed and focused).
+    let shared = Memo::new(move |_| {
+        stage.with(|s| match s {
+            Stage::Shared(share) => Some(share.clone()),
+            _ => None,
         })
     });
     // Nothing can be chosen while a transfer runs, nor with an invitation that is not (or
@@ -450,44 +401,8 @@ pub fn SendPage() -> impl IntoView {
             {invited.map(|i| view! { <InvitationBanner invited=i /> })}
             {move || match shared.get() {
                 None => form().into_any(),
-                Some(s) => {
-                    view! {
-                        <div class="done">
-                            <h3 id="shared-title" tabindex="-1">
-                                "Ready to share"
-                            </h3>
-                            <ShareLink link=s.link.clone() qr_svg=s.qr_svg.clone() />
-                            <p class="reminder">
-                                <strong>"Send the passphrase by another channel"</strong>
-                                " (a call, a different app, in person), never together with the link. Whoever has both can open the file."
-                            </p>
-                            <p class="hint">{format!("Expires {}.", format::when(s.expires_at))}</p>
-                            <p role="status" class="status">
-                                {move || status.get()}
-                            </p>
-                            <div class="row">
-                                <button
-                                    type="button"
-                                    on:click=move |_| refresh_status()
-                                    prop:disabled=move || deleted.get()
-                                >
-                                    "Refresh status"
-                                </button>
-                                <button
-                                    type="button"
-                                    class="danger"
-                                    on:click=delete
-                                    prop:disabled=move || deleted.get()
-                                >
-                                    "Delete"
-                                </button>
-                                <button type="button" on:click=again>
-                                    "Send another file"
-                                </button>
-                            </div>
-                        </div>
-                    }
-                        .into_any()
+                Some(share) => {
+                    view! { <SharedPanel share=share on_again=Callback::new(again) /> }.into_any()
                 }
             }}
         </section>

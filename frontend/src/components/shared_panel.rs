@@ -1,0 +1,117 @@
+//! What the sender sees once an upload committed: the link and its QR code, the reminder to
+//! send the passphrase another way, the share's status (refreshed every few seconds), and
+//! Delete.
+use std::time::Duration;
+
+use leptos::prelude::*;
+
+use crate::{api, components::share_link::ShareLink, format};
+
+/// A finished upload, as the sender sees it. The owner token lives only here, in this
+/// page's memory, and is sent only to this share's status and delete endpoints; closing
+/// or reloading the tab gives up control of the share (it still expires).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Shared {
+    /// The share ID.
+    pub share_id: String,
+    /// The full link, secret included.
+    pub link: String,
+    /// The link's QR code (SVG).
+    pub qr_svg: String,
+    /// The owner token (base64url).
+    pub owner_token: String,
+    /// Expiry, milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// "n thing" or "n things".
+fn plural(n: u32, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The share's status in words, from the server (with the owner token).
+async fn status_text(share: &Shared) -> String {
+    match api::share_status(&share.share_id, &share.owner_token).await {
+        Ok(st) if st.downloads_done == 0 => format!(
+            "Not downloaded yet. {} allowed; expires {}.",
+            plural(st.downloads_left, "download", "downloads"),
+            format::when(st.expires_at)
+        ),
+        Ok(st) => format!(
+            "Downloaded {}; {} left.",
+            plural(st.downloads_done, "time", "times"),
+            plural(st.downloads_left, "download", "downloads"),
+        ),
+        Err(e) if e.code().is_some() => {
+            "No longer available: downloaded to its limit, expired or deleted.".into()
+        }
+        Err(e) => format!("Status unknown: {}", e.message()),
+    }
+}
+
+/// The finished upload `share`; `on_again` starts over with a new selection.
+#[component]
+pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
+    let status = RwSignal::new(Some("Not downloaded yet.".to_owned()));
+    let deleted = RwSignal::new(false);
+    let share = StoredValue::new(share);
+    let refresh = move || {
+        if deleted.get_untracked() {
+            return;
+        }
+        let share = share.get_value();
+        leptos::task::spawn_local(async move { status.set(Some(status_text(&share).await)) });
+    };
+    if let Ok(handle) = set_interval_with_handle(refresh, Duration::from_secs(5)) {
+        on_cleanup(move || handle.clear());
+    }
+    let delete = move |_| {
+        let share = share.get_value();
+        leptos::task::spawn_local(async move {
+            match api::delete_share(&share.share_id, &share.owner_token).await {
+                Ok(()) => {
+                    deleted.set(true);
+                    status.set(Some("Deleted: the link no longer works.".into()));
+                }
+                Err(e) => status.set(Some(format!("Could not delete: {}", e.message()))),
+            }
+        });
+    };
+    let s = share.get_value();
+    view! {
+        <div class="done">
+            <h3 id="shared-title" tabindex="-1">
+                "Ready to share"
+            </h3>
+            <ShareLink link=s.link qr_svg=s.qr_svg />
+            <p class="reminder">
+                <strong>"Send the passphrase by another channel"</strong>
+                " (a call, a different app, in person), never together with the link. Whoever has both can open the file."
+            </p>
+            <p class="hint">{format!("Expires {}.", format::when(s.expires_at))}</p>
+            <p role="status" class="status">
+                {move || status.get()}
+            </p>
+            <div class="row">
+                <button
+                    type="button"
+                    on:click=move |_| refresh()
+                    prop:disabled=move || deleted.get()
+                >
+                    "Refresh status"
+                </button>
+                <button
+                    type="button"
+                    class="danger"
+                    on:click=delete
+                    prop:disabled=move || deleted.get()
+                >
+                    "Delete"
+                </button>
+                <button type="button" on:click=move |_| on_again.run(())>
+                    "Send another file"
+                </button>
+            </div>
+        </div>
+    }
+}
