@@ -1,7 +1,7 @@
 //! The receive page: `/s/{id}#{secret}`. Says at once whether a file is waiting; asks
 //! for the passphrase; downloads, decrypts and saves under the original name.
 use ferry_common::{Header, LinkSecret, b64, protocol::ErrorCode};
-use ferry_worker::{AesChoice, BLOB_CAP, Command, FailureCode, Phase, Report};
+use ferry_worker::{AesChoice, BLOB_CAP, Command, Failure, FailureCode, Phase, Report};
 use leptos::prelude::*;
 
 use crate::{
@@ -20,7 +20,6 @@ use crate::{
 /// What the page knows before any passphrase is typed.
 #[derive(Clone, Debug, PartialEq)]
 enum Availability {
-    Checking,
     /// A file is waiting; `size` is its plaintext size.
     Waiting {
         header: String,
@@ -30,6 +29,82 @@ enum Availability {
     },
     /// Why there is nothing to download.
     Unavailable(String),
+}
+
+/// Whether a file is waiting at share `id`, from `GET /api/shares/{id}` (which uses
+/// nothing up).
+async fn check_share(id: String) -> Availability {
+    match api::share_info(&id).await {
+        Ok(info) => {
+            let header = Header::parse(&info.header.0);
+            match header.as_ref().ok().and_then(|h| h.plaintext_len(info.ciphertext_size)) {
+                Some(size) => Availability::Waiting {
+                    header: b64::encode(&info.header.0),
+                    size,
+                    downloads_left: info.downloads_left,
+                    expires_at: info.expires_at,
+                },
+                // Below the KDF floor: no Ferry sender made it (FORMAT.md §2).
+                None if matches!(header, Err(ferry_common::Error::WeakKdf(_))) => {
+                    Availability::Unavailable(
+                        "This share was not made by Ferry: it asks for too little key-derivation work, which would make its passphrase cheap to guess. Do not type the passphrase here; tell the sender.".into(),
+                    )
+                }
+                None => Availability::Unavailable(
+                    "This share is damaged (its public header is invalid); ask the sender to send the file again.".into(),
+                ),
+            }
+        }
+        Err(e) => Availability::Unavailable(match e.code() {
+            Some(ErrorCode::NotFound) => {
+                "No file is waiting at this link: it was deleted, already downloaded, or never existed.".into()
+            }
+            Some(ErrorCode::Expired) => {
+                "This link has expired: the file was deleted and can no longer be downloaded.".into()
+            }
+            Some(ErrorCode::UsedUp) => {
+                "This file has already been downloaded: the link allowed no more downloads.".into()
+            }
+            _ => format!("The server could not say whether a file is waiting: {}", e.message()),
+        }),
+    }
+}
+
+/// What a saved download says: its name, and what the link still allows.
+fn saved_text(name: &str, downloads_left: Option<u32>) -> String {
+    match downloads_left {
+        Some(0) => format!("Saved “{name}”. The link is now used up."),
+        Some(n) => format!(
+            "Saved “{name}”. The link allows {n} more download{}.",
+            if n == 1 { "" } else { "s" }
+        ),
+        None => format!("Saved “{name}”."),
+    }
+}
+
+/// What a failed download says to a person, by its code. `handed_over`: the browser's own
+/// download had started (so a partial file may be on disk).
+fn failure_text(f: &Failure, handed_over: bool) -> String {
+    match f.code {
+        FailureCode::Server(ErrorCode::WrongToken) => {
+            let left = f.attempts_left.map_or(String::new(), |n| {
+                format!(" {n} attempt{} left.", if n == 1 { "" } else { "s" })
+            });
+            format!(
+                "Wrong passphrase (or the link is not the one the sender gave you).{left} Please try again."
+            )
+        }
+        FailureCode::Corrupted if handed_over => "The file was altered in storage and cannot be trusted. The download was stopped and marked failed: delete any partial file. Ask the sender to send it again.".into(),
+        FailureCode::Corrupted => "The file was altered in storage and cannot be trusted. Nothing was saved. Ask the sender to send it again.".into(),
+        FailureCode::Cancelled => "Download cancelled. Nothing was saved, and the download was not counted.".into(),
+        FailureCode::Server(ErrorCode::Expired) => "This link has expired.".into(),
+        FailureCode::Server(ErrorCode::UsedUp | ErrorCode::NotFound) => {
+            "This file is no longer available: it has already been downloaded, or was deleted.".into()
+        }
+        FailureCode::Server(ErrorCode::Busy) => "Someone else is downloading this file right now; try again in a minute.".into(),
+        FailureCode::Server(ErrorCode::ClaimLost) => "The connection was lost for too long, and the server ended this download: any partial file is incomplete, delete it. Try again if the link still allows a download.".into(),
+        _ => format!("The download failed: {}", f.message),
+    }
 }
 
 /// The receive page for share `id`.
@@ -43,7 +118,6 @@ pub fn ReceivePage(
     let link_ok = LinkSecret::from_fragment(&secret).is_ok();
 
     // -- signals -- //
-    let availability = RwSignal::new(Availability::Checking);
     let passphrase = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let working = RwSignal::new(false);
@@ -72,53 +146,18 @@ pub fn ReceivePage(
     });
     let field = NodeRef::<leptos::html::Input>::new();
 
-    {
+    // Asked at once; `None` while the server has not answered.
+    let availability = {
         let id = id.clone();
-        leptos::task::spawn_local(async move {
-            let state = match api::share_info(&id).await {
-                Ok(info) => {
-                    let header = Header::parse(&info.header.0);
-                    match header.as_ref().ok().and_then(|h| h.plaintext_len(info.ciphertext_size)) {
-                        Some(size) => Availability::Waiting {
-                            header: b64::encode(&info.header.0),
-                            size,
-                            downloads_left: info.downloads_left,
-                            expires_at: info.expires_at,
-                        },
-                        // Below the KDF floor: no Ferry sender made it (FORMAT.md §2).
-                        None if matches!(header, Err(ferry_common::Error::WeakKdf(_))) => {
-                            Availability::Unavailable(
-                                "This share was not made by Ferry: it asks for too little key-derivation work, which would make its passphrase cheap to guess. Do not type the passphrase here; tell the sender.".into(),
-                            )
-                        }
-                        None => Availability::Unavailable(
-                            "This share is damaged (its public header is invalid); ask the sender to send the file again.".into(),
-                        ),
-                    }
-                }
-                Err(e) => Availability::Unavailable(match e.code() {
-                    Some(ErrorCode::NotFound) => {
-                        "No file is waiting at this link: it was deleted, already downloaded, or never existed.".into()
-                    }
-                    Some(ErrorCode::Expired) => {
-                        "This link has expired: the file was deleted and can no longer be downloaded.".into()
-                    }
-                    Some(ErrorCode::UsedUp) => {
-                        "This file has already been downloaded: the link allowed no more downloads.".into()
-                    }
-                    _ => format!("The server could not say whether a file is waiting: {}", e.message()),
-                }),
-            };
-            availability.set(state);
-        });
-    }
+        LocalResource::new(move || check_share(id.clone()))
+    };
 
     let start = {
         let id = id.clone();
         let secret = secret.clone();
         move || {
             error.set(None);
-            let Availability::Waiting { header, .. } = availability.get_untracked() else {
+            let Some(Availability::Waiting { header, .. }) = availability.get_untracked() else {
                 return;
             };
             let pass = passphrase.get_untracked();
@@ -147,7 +186,7 @@ pub fn ReceivePage(
             if port.is_none() {
                 stream_save.set_value(None);
                 if availability.with_untracked(
-                    |a| matches!(a, Availability::Waiting { size, .. } if *size > BLOB_CAP),
+                    |a| matches!(a, Some(Availability::Waiting { size, .. }) if *size > BLOB_CAP),
                 ) {
                     error.set(Some(format!(
                         "This browser can save files up to {} from this address; this one is larger.",
@@ -216,14 +255,7 @@ pub fn ReceivePage(
                         }
                     };
                     match saving {
-                        Ok(()) => saved.set(Some(match downloads_left {
-                            Some(0) => format!("Saved “{name}”. The link is now used up."),
-                            Some(n) => format!(
-                                "Saved “{name}”. The link allows {n} more download{}.",
-                                if n == 1 { "" } else { "s" }
-                            ),
-                            None => format!("Saved “{name}”."),
-                        })),
+                        Ok(()) => saved.set(Some(saved_text(&name, downloads_left))),
                         Err(_) => error.set(Some("The browser refused to save the file.".into())),
                     }
                     focus_soon(if saved.get_untracked().is_some() {
@@ -234,39 +266,20 @@ pub fn ReceivePage(
                 }
                 Report::Failed(f) => {
                     working.set(false);
-                    let text = match f.code {
-                        FailureCode::Server(ErrorCode::WrongToken) => {
-                            let left = f.attempts_left.map_or(String::new(), |n| {
-                                format!(
-                                    " {n} attempt{} left.",
-                                    if n == 1 { "" } else { "s" }
-                                )
-                            });
-                            // Back in the field, its text selected, to type it again.
-                            if let Some(input) = field.get_untracked() {
-                                let _ = input.focus();
-                                input.select();
-                            }
-                            format!("Wrong passphrase (or the link is not the one the sender gave you).{left} Please try again.")
+                    if f.code == FailureCode::Server(ErrorCode::WrongToken) {
+                        // Back in the field, its text selected, to type it again.
+                        if let Some(input) = field.get_untracked() {
+                            let _ = input.focus();
+                            input.select();
                         }
-                        FailureCode::Corrupted => {
-                            file.set(None);
-                            entries.set(Vec::new());
-                            if stream_save.with_value(|s| s.as_ref().is_some_and(StreamSave::handed_over)) {
-                                "The file was altered in storage and cannot be trusted. The download was stopped and marked failed: delete any partial file. Ask the sender to send it again.".into()
-                            } else {
-                                "The file was altered in storage and cannot be trusted. Nothing was saved. Ask the sender to send it again.".into()
-                            }
-                        }
-                        FailureCode::Cancelled => "Download cancelled. Nothing was saved, and the download was not counted.".into(),
-                        FailureCode::Server(ErrorCode::Expired) => "This link has expired.".into(),
-                        FailureCode::Server(ErrorCode::UsedUp | ErrorCode::NotFound) => {
-                            "This file is no longer available: it has already been downloaded, or was deleted.".into()
-                        }
-                        FailureCode::Server(ErrorCode::Busy) => "Someone else is downloading this file right now; try again in a minute.".into(),
-                        FailureCode::Server(ErrorCode::ClaimLost) => "The connection was lost for too long, and the server ended this download: any partial file is incomplete, delete it. Try again if the link still allows a download.".into(),
-                        _ => format!("The download failed: {}", f.message),
-                    };
+                    }
+                    if f.code == FailureCode::Corrupted {
+                        file.set(None);
+                        entries.set(Vec::new());
+                    }
+                    let handed_over =
+                        stream_save.with_value(|s| s.as_ref().is_some_and(StreamSave::handed_over));
+                    let text = failure_text(&f, handed_over);
                     if f.code != FailureCode::Server(ErrorCode::WrongToken) {
                         focus_soon("receive-error");
                     }
@@ -392,10 +405,10 @@ pub fn ReceivePage(
         <section aria-labelledby="receive-title">
             <h2 id="receive-title">"Receive a file"</h2>
             {move || match availability.get() {
-                Availability::Checking => {
+                None => {
                     view! { <p class="hint">"Checking the link…"</p> }.into_any()
                 }
-                Availability::Unavailable(why) => {
+                Some(Availability::Unavailable(why)) => {
                     view! {
                         <p class="error unavailable" role="alert">
                             {why}
@@ -403,7 +416,7 @@ pub fn ReceivePage(
                     }
                         .into_any()
                 }
-                Availability::Waiting { .. } if !link_ok => {
+                Some(Availability::Waiting { .. }) if !link_ok => {
                     view! {
                         <p class="error unavailable" role="alert">
                             "This link is incomplete: the part after “#” is missing or damaged. Ask the sender to send the whole link again."
@@ -411,10 +424,58 @@ pub fn ReceivePage(
                     }
                         .into_any()
                 }
-                Availability::Waiting { size, downloads_left, expires_at, .. } => {
+                Some(Availability::Waiting { size, downloads_left, expires_at, .. }) => {
                     form(size, downloads_left, expires_at).into_any()
                 }
             }}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: FailureCode) -> Failure {
+        Failure::new(code, "the worker's words")
+    }
+
+    #[test]
+    fn failures_are_worded_by_their_code() {
+        let mut wrong = failure(FailureCode::Server(ErrorCode::WrongToken));
+        wrong.attempts_left = Some(1);
+        assert_eq!(
+            failure_text(&wrong, false),
+            "Wrong passphrase (or the link is not the one the sender gave you). 1 attempt left. Please try again."
+        );
+        let corrupted = failure(FailureCode::Corrupted);
+        assert!(failure_text(&corrupted, false).contains("Nothing was saved"));
+        assert!(failure_text(&corrupted, true).contains("marked failed: delete any partial file"));
+        assert_eq!(
+            failure_text(&failure(FailureCode::Server(ErrorCode::Busy)), false),
+            "Someone else is downloading this file right now; try again in a minute."
+        );
+        // Anything without words of its own keeps the worker's.
+        assert_eq!(
+            failure_text(&failure(FailureCode::Network), false),
+            "The download failed: the worker's words"
+        );
+    }
+
+    #[test]
+    fn a_saved_file_says_what_the_link_still_allows() {
+        assert_eq!(
+            saved_text("a.txt", Some(0)),
+            "Saved “a.txt”. The link is now used up."
+        );
+        assert_eq!(
+            saved_text("a.txt", Some(1)),
+            "Saved “a.txt”. The link allows 1 more download."
+        );
+        assert_eq!(
+            saved_text("a.txt", Some(2)),
+            "Saved “a.txt”. The link allows 2 more downloads."
+        );
+        assert_eq!(saved_text("a.txt", None), "Saved “a.txt”.");
     }
 }

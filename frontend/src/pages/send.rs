@@ -39,11 +39,29 @@ enum Stage {
     Shared(Shared),
 }
 
+/// The expiry offered first: a day, else an hour, else the server's first choice.
+fn default_expiry(l: &Limits) -> u64 {
+    [86_400u64, 3_600]
+        .into_iter()
+        .find(|c| l.expiry_choices_secs.contains(c))
+        .or_else(|| l.expiry_choices_secs.first().copied())
+        .unwrap_or(l.max_expiry_secs)
+}
+
+/// The download limit offered first: one, where the server allows it.
+fn default_downloads(l: &Limits) -> u32 {
+    match l.download_choices.first() {
+        Some(&first) if !l.download_choices.contains(&1) => first,
+        _ => 1,
+    }
+}
+
 /// The send page.
 #[component]
 pub fn SendPage() -> impl IntoView {
     // -- signals -- //
-    let limits = RwSignal::new(None::<Result<Limits, String>>);
+    // The server's limits, asked at once; `None` until it answers.
+    let limits = LocalResource::new(|| async { api::limits().await.map_err(|e| e.message()) });
     let selection = RwSignal::new_local(Selection::<web_sys::File>::default());
     let passphrase = RwSignal::new(String::new());
     let expiry = RwSignal::new(0u64);
@@ -81,24 +99,13 @@ pub fn SendPage() -> impl IntoView {
         });
     };
 
-    leptos::task::spawn_local(async move {
-        let result = api::limits().await.map_err(|e| e.message());
-        if let Ok(l) = &result {
-            let choice = [86_400u64, 3_600]
-                .into_iter()
-                .find(|c| l.expiry_choices_secs.contains(c))
-                .or_else(|| l.expiry_choices_secs.first().copied())
-                .unwrap_or(l.max_expiry_secs);
-            expiry.set(choice);
-            downloads.set(
-                if l.download_choices.contains(&1) || l.download_choices.is_empty() {
-                    1
-                } else {
-                    l.download_choices[0]
-                },
-            );
+    // Once the limits are known: a day (else an hour, else the first choice) and one
+    // download, where the server offers them.
+    Effect::new(move |_| {
+        if let Some(l) = loaded.get() {
+            expiry.set(default_expiry(&l));
+            downloads.set(default_downloads(&l));
         }
-        limits.set(Some(result));
     });
 
     // Why what is chosen cannot be sent, said as soon as it is chosen.
