@@ -9,6 +9,8 @@ use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestInit, Response};
 
+use crate::tr;
+
 /// A failed request.
 #[derive(Clone, Debug)]
 pub enum ApiError {
@@ -36,8 +38,8 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::Status { body: Some(b), .. } => b.message.clone(),
-            ApiError::Status { status, .. } => format!("the server answered with status {status}"),
-            ApiError::Network => "the server could not be reached; check your connection".into(),
+            ApiError::Status { status, .. } => tr!("api-status", status = *status),
+            ApiError::Network => tr!("api-network"),
         }
     }
 }

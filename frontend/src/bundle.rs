@@ -2,12 +2,15 @@
 //! for several files their bytes one after the other (a `File` built from the others,
 //! which the browser reads from the originals as it goes, so nothing is copied) with the
 //! manifest that says where each ends.
-use ferry_common::{b64, manifest::ManifestFile};
+use ferry_common::{
+    b64,
+    manifest::{ManifestError, ManifestFile},
+};
 use sha2::{Digest, Sha256};
 use wasm_bindgen::JsValue;
 use web_sys::{File, FilePropertyBag};
 
-use crate::selection::Selection;
+use crate::{selection::Selection, tr};
 
 /// What the worker is given to send.
 pub struct Bundle {
@@ -28,9 +31,7 @@ pub fn of(selection: &Selection<File>) -> Result<Bundle, String> {
             dirs: Vec::new(),
         });
     }
-    let (manifest, handles) = selection
-        .manifest()
-        .map_err(|e| format!("These files cannot be sent in one share: {e}."))?;
+    let (manifest, handles) = selection.manifest().map_err(|e| refusal(&e))?;
     let parts: js_sys::Array = handles.into_iter().map(JsValue::from).collect();
     let options = FilePropertyBag::new();
     let newest = manifest.files.iter().filter_map(|f| f.mtime).max();
@@ -40,12 +41,31 @@ pub fn of(selection: &Selection<File>) -> Result<Bundle, String> {
         &identity(&manifest.files, &manifest.dirs),
         &options,
     )
-    .map_err(|_| "The browser could not gather the files; please choose them again.".to_owned())?;
+    .map_err(|_| tr!("bundle-failed"))?;
     Ok(Bundle {
         file,
         files: manifest.files,
         dirs: manifest.dirs,
     })
+}
+
+/// Why a selection cannot be sent, in the current language.
+pub fn refusal(e: &ManifestError) -> String {
+    let why = match e {
+        ManifestError::Empty => tr!("manifest-empty"),
+        ManifestError::TooManyEntries { max } => tr!("manifest-too-many", max = *max),
+        ManifestError::PathTooLong { path, max } => {
+            tr!("manifest-too-long", path = format!("{path:?}"), max = *max)
+        }
+        ManifestError::TooDeep { path, max } => {
+            tr!("manifest-too-deep", path = format!("{path:?}"), max = *max)
+        }
+        ManifestError::NotRelative { path } => {
+            tr!("manifest-not-relative", path = format!("{path:?}"))
+        }
+        _ => e.to_string(),
+    };
+    tr!("selection-refused", why = why)
 }
 
 /// The bundle's name: a digest of its manifest. An interrupted upload is continued only

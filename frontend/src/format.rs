@@ -1,10 +1,12 @@
-//! Plain-language formatting: sizes, durations, speeds, passphrase strength.
+//! Plain-language formatting: sizes, durations, speeds, passphrase strength, in the
+//! current language (`crate::i18n`).
+use crate::tr;
 
 /// `1.5 MiB`-style sizes (binary units, one decimal above bytes).
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
-        return format!("{n} bytes");
+        return tr!("size-bytes", n = n);
     }
     let mut value = n as f64 / 1024.0;
     let mut unit = 0;
@@ -32,18 +34,11 @@ pub fn count(n: u64) -> String {
 
 /// `5 minutes`, `1 hour`, `7 days`.
 pub fn duration(secs: u64) -> String {
-    let plural = |n: u64, unit: &str| {
-        if n == 1 {
-            format!("1 {unit}")
-        } else {
-            format!("{n} {unit}s")
-        }
-    };
     match secs {
-        s if s % 86_400 == 0 && s > 0 => plural(s / 86_400, "day"),
-        s if s % 3_600 == 0 && s > 0 => plural(s / 3_600, "hour"),
-        s if s % 60 == 0 && s > 0 => plural(s / 60, "minute"),
-        s => plural(s, "second"),
+        s if s % 86_400 == 0 && s > 0 => tr!("duration-days", n = s / 86_400),
+        s if s % 3_600 == 0 && s > 0 => tr!("duration-hours", n = s / 3_600),
+        s if s % 60 == 0 && s > 0 => tr!("duration-minutes", n = s / 60),
+        s => tr!("duration-seconds", n = s),
     }
 }
 
@@ -51,24 +46,26 @@ pub fn duration(secs: u64) -> String {
 pub fn eta(secs: f64) -> String {
     let s = secs.max(0.0).round() as u64;
     match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min {} s", s / 60, s % 60),
-        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        0..60 => tr!("eta-seconds", s = s),
+        60..3600 => tr!("eta-minutes", m = s / 60, s = s % 60),
+        _ => tr!("eta-hours", h = s / 3600, m = (s % 3600) / 60),
     }
 }
 
 /// A local date and time for an epoch-milliseconds instant.
 pub fn when(epoch_ms: i64) -> String {
     let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(epoch_ms as f64));
-    String::from(date.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+    let tag = crate::i18n::lang().tag();
+    String::from(date.to_locale_string(tag, &wasm_bindgen::JsValue::UNDEFINED))
 }
 
 /// A rough strength estimate in bits (character-pool model, generous to long phrases)
-/// and a hint. Weak passphrases are allowed; the hint says what they risk.
-pub fn strength(passphrase: &str) -> (u32, &'static str) {
+/// and a hint ("" for nothing typed). Weak passphrases are allowed; the hint says what they
+/// risk.
+pub fn strength(passphrase: &str) -> (u32, String) {
     let len = passphrase.chars().count() as f64;
     if len == 0.0 {
-        return (0, "");
+        return (0, String::new());
     }
     let mut pool = 0.0;
     if passphrase.chars().any(|c| c.is_ascii_lowercase()) {
@@ -99,10 +96,10 @@ pub fn strength(passphrase: &str) -> (u32, &'static str) {
     let effective = distinct + (len - distinct) / 4.0;
     let bits = (effective * f64::log2(pool)).round() as u32;
     let hint = match bits {
-        0..28 => "Weak: easy to guess for anyone who gets hold of the link.",
-        28..45 => "Fair: fine against the server's few allowed tries, weak if the link leaks.",
-        45..70 => "Good.",
-        _ => "Strong.",
+        0..28 => tr!("strength-weak"),
+        28..45 => tr!("strength-fair"),
+        45..70 => tr!("strength-good"),
+        _ => tr!("strength-strong"),
     };
     (bits, hint)
 }

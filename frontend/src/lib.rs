@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod components;
 pub mod focus;
 pub mod format;
+pub mod i18n;
 pub mod pages;
 pub mod pick;
 pub mod save;
@@ -34,6 +35,7 @@ fn valid_share_id(id: &str) -> bool {
 /// The whole app: picks the page from the address.
 #[component]
 pub fn App() -> impl IntoView {
+    let lang = i18n::init();
     let path = window().location().pathname().unwrap_or_default();
     let page = match path.strip_prefix("/s/") {
         Some(id) if valid_share_id(id) => {
@@ -42,9 +44,9 @@ pub fn App() -> impl IntoView {
         _ if path == "/" || path == "/index.html" => view! { <pages::send::SendPage /> }.into_any(),
         _ => view! {
             <section>
-                <h2>"Page not found"</h2>
+                <h2>{move || crate::tr!("not-found")}</h2>
                 <p>
-                    <a href="/">"Send a file"</a>
+                    <a href="/">{move || crate::tr!("send-a-file")}</a>
                 </p>
             </section>
         }
@@ -55,11 +57,12 @@ pub fn App() -> impl IntoView {
             <h1>
                 <a href="/">"Ferry"</a>
             </h1>
-            <p class="tagline">"End-to-end encrypted file sharing"</p>
+            <p class="tagline">{move || crate::tr!("tagline")}</p>
+            <components::language::LanguageSwitch lang=lang />
         </header>
         <main id="app-main">{page}</main>
         <footer class="hint">
-            "Encryption happens in your browser. The server only ever holds ciphertext."
+            {move || crate::tr!("footer")}
         </footer>
     }
 }

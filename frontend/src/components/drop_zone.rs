@@ -7,7 +7,7 @@ use leptos::{
 };
 use web_sys::{File, HtmlInputElement};
 
-use crate::{pick, selection::Picked};
+use crate::{pick, selection::Picked, tr};
 
 /// What one drop or pick found, and whether reading a folder stopped at the limit.
 pub type Found = (Vec<Picked<File>>, bool);
@@ -85,7 +85,7 @@ pub fn DropZone(
         >
             <p class="dropzone-title">{move || title.get()}</p>
             <p id="dropzone-hint" class="hint">
-                "Drop files or folders here, or click (or press Enter) to choose files."
+                {move || tr!("drop-hint")}
             </p>
         </div>
         <button
@@ -94,7 +94,7 @@ pub fn DropZone(
             on:click=move |_| open(folder_input)
             prop:disabled=move || disabled.get()
         >
-            "Choose a folder…"
+            {move || tr!("choose-folder")}
         </button>
         <input
             type="file"
@@ -102,7 +102,7 @@ pub fn DropZone(
             class="visually-hidden"
             tabindex="-1"
             multiple
-            aria-label="Choose files"
+            aria-label=move || tr!("choose-files")
             node_ref=files_input
             on:change=on_change
         />
@@ -111,7 +111,7 @@ pub fn DropZone(
             id="folder-input"
             class="visually-hidden"
             tabindex="-1"
-            aria-label="Choose a folder"
+            aria-label=move || tr!("choose-folder-label")
             node_ref=folder_input
             on:change=on_change
         />

@@ -3,7 +3,7 @@
 use ferry_worker::ListedEntry;
 use leptos::prelude::*;
 
-use crate::format;
+use crate::{format, tr};
 
 /// Entries shown before the rest are folded under "and N more".
 const SHOWN: usize = 200;
@@ -26,7 +26,7 @@ pub fn FileList(
             .into_iter()
             .take(SHOWN)
             .map(|e| {
-                let size = e.size.map_or_else(|| "folder".to_owned(), format::bytes);
+                let size = e.size.map_or_else(|| tr!("entry-folder"), format::bytes);
                 view! {
                     <li>
                         <span class="name">{e.path}</span>
@@ -39,18 +39,10 @@ pub fn FileList(
         Some(view! {
             <details class="file-list" open=files + folders <= 20>
                 <summary>
-                    {format!(
-                        "{files} file{}{} in this share, saved as one ZIP",
-                        if files == 1 { "" } else { "s" },
-                        match folders {
-                            0 => String::new(),
-                            1 => " and 1 empty folder".into(),
-                            n => format!(" and {n} empty folders"),
-                        },
-                    )}
+                    {move || tr!("share-files-zip", files = files, folders = folders)}
                 </summary>
                 <ul>{rows}</ul>
-                {(more > 0).then(|| view! { <p class="hint">{format!("and {more} more")}</p> })}
+                {(more > 0).then(|| view! { <p class="hint">{move || tr!("and-more", n = more)}</p> })}
             </details>
         })
     }

@@ -3,33 +3,21 @@
 use ferry_worker::{NotResumed, ResumeNote, pending::Store};
 use leptos::prelude::*;
 
-use crate::format;
+use crate::{format, tr};
 
 /// What a resume note says to a person (`None`: nothing to say).
 fn note_text(note: &ResumeNote) -> Option<String> {
-    let not = "The interrupted upload was not continued:";
-    let fresh = "A new upload starts instead.";
     Some(match note {
-        ResumeNote::Resuming => {
-            "Continuing the interrupted upload: checking the file against what was sent before…"
-                .into()
-        }
-        ResumeNote::Continued { already, total } => format!(
-            "Continuing the interrupted upload: {} of {} were already on the server.",
-            format::bytes(*already),
-            format::bytes(*total)
+        ResumeNote::Resuming => tr!("resume-checking"),
+        ResumeNote::Continued { already, total } => tr!(
+            "resume-continued",
+            already = format::bytes(*already),
+            total = format::bytes(*total)
         ),
-        ResumeNote::NotResumed(why) => {
-            let why = match why {
-                NotResumed::OtherPassphrase => "the passphrase is not the one it used.",
-                NotResumed::OtherFile => "this is not the file it was sending.",
-                NotResumed::FileChanged => "the file changed since, so it was discarded.",
-                NotResumed::ServerRefused => {
-                    "the server no longer has it (expired or removed), so it was discarded."
-                }
-            };
-            format!("{not} {why} {fresh}")
-        }
+        ResumeNote::NotResumed(NotResumed::OtherPassphrase) => tr!("resume-other-passphrase"),
+        ResumeNote::NotResumed(NotResumed::OtherFile) => tr!("resume-other-file"),
+        ResumeNote::NotResumed(NotResumed::FileChanged) => tr!("resume-file-changed"),
+        ResumeNote::NotResumed(NotResumed::ServerRefused) => tr!("resume-server-refused"),
         ResumeNote::Kept { .. } => return None,
     })
 }
@@ -73,18 +61,15 @@ pub fn InterruptedUpload(
     };
     let notice = move || {
         let sizes = sizes.get();
-        let size = match sizes.as_slice() {
+        Some(match sizes.as_slice() {
             [] => return None,
-            [one] => format!("a file of {}", format::bytes(*one)),
-            _ => "several files".to_owned(),
-        };
-        Some(format!(
-            "An upload of {size} was interrupted. Choose the same file and type the same passphrase to continue it."
-        ))
+            [one] => tr!("interrupted-one", size = format::bytes(*one)),
+            _ => tr!("interrupted-several"),
+        })
     };
     let status = move || match note.get() {
         Some(n) => note_text(&n),
-        None if discarded.get() => Some("The interrupted upload was discarded.".into()),
+        None if discarded.get() => Some(tr!("interrupted-discarded")),
         None => notice(),
     };
     view! {
@@ -94,7 +79,7 @@ pub fn InterruptedUpload(
             </p>
             <Show when=move || !sizes.get().is_empty() && note.get().is_none()>
                 <button type="button" on:click=discard prop:disabled=move || disabled.get()>
-                    "Discard the interrupted upload"
+                    {move || tr!("interrupted-discard")}
                 </button>
             </Show>
         </div>

@@ -4,7 +4,7 @@ use ferry_common::{DEFAULT_CHUNK_SIZE, TAG_LEN, protocol::ErrorCode};
 use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 
-use crate::{api, format};
+use crate::{api, format, tr};
 
 /// The fragment key of an invitation link.
 const FRAGMENT_KEY: &str = "#invite=";
@@ -91,10 +91,10 @@ impl Invited {
             return None;
         };
         (ciphertext_len(size) > max_bytes).then(|| {
-            format!(
-                "This file is {}; the invitation allows one file of up to {}.",
-                format::bytes(size),
-                format::bytes(largest_plaintext(max_bytes))
+            tr!(
+                "invitation-too-large",
+                size = format::bytes(size),
+                max = format::bytes(largest_plaintext(max_bytes))
             )
         })
     }
@@ -136,20 +136,16 @@ pub(crate) fn InvitationBanner(
     view! {
         <p role="status" class="invitation">
             {move || match invited.state.get() {
-                InvitationState::Checking => "Checking the invitation…".to_owned(),
+                InvitationState::Checking => tr!("invitation-checking"),
                 InvitationState::Usable { max_bytes, expires_at } => {
-                    format!(
-                        "You have been invited to send one file of up to {}, until {}.",
-                        format::bytes(largest_plaintext(max_bytes)),
-                        format::when(expires_at),
+                    tr!(
+                        "invitation-usable",
+                        max = format::bytes(largest_plaintext(max_bytes)),
+                        until = format::when(expires_at)
                     )
                 }
-                InvitationState::Unusable(why) => {
-                    format!("This invitation cannot be used: {why}.")
-                }
-                InvitationState::Used => {
-                    "This invitation is now used: it let you send this one file.".to_owned()
-                }
+                InvitationState::Unusable(why) => tr!("invitation-unusable", why = why),
+                InvitationState::Used => tr!("invitation-used"),
             }}
         </p>
     }

@@ -10,7 +10,7 @@ use crate::{
         share_choices::{Choice, expiry_options},
         share_link::CopyField,
     },
-    format,
+    format, tr,
 };
 
 /// File-size limits an invitation may offer (those under the server's own limit, then
@@ -57,7 +57,7 @@ pub(crate) fn InviteForm(
     let create = move |_| {
         let token = token.get_untracked();
         if token.is_empty() {
-            made.set(Some(Err("Enter your upload token first.".into())));
+            made.set(Some(Err(tr!("invite-token-first"))));
             return;
         }
         let wanted = InvitationRequest {
@@ -72,7 +72,7 @@ pub(crate) fn InviteForm(
                 Ok(inv) => inv
                     .invitation
                     .map(|c| format!("{origin}/#invite={c}"))
-                    .ok_or_else(|| "the server sent no invitation".to_owned()),
+                    .ok_or_else(|| tr!("invite-none-sent")),
                 Err(e) => Err(e.message()),
             }));
             busy.set(false);
@@ -80,14 +80,12 @@ pub(crate) fn InviteForm(
     };
     view! {
         <section class="invite" aria-labelledby="invite-title">
-            <h3 id="invite-title">"Invite someone to send you a file"</h3>
-            <p class="hint">
-                "They get a link that lets them send one file to this server, without a token."
-            </p>
+            <h3 id="invite-title">{move || tr!("invite-title")}</h3>
+            <p class="hint">{move || tr!("invite-explain")}</p>
             <div class="choices">
                 <Choice
                     id="invite-size"
-                    label="Largest file"
+                    label=|| tr!("invite-largest")
                     options=sizes
                     chosen=size
                     word=format::bytes
@@ -95,7 +93,7 @@ pub(crate) fn InviteForm(
                 />
                 <Choice
                     id="invite-expiry"
-                    label="Link valid for"
+                    label=|| tr!("invite-valid-for")
                     options=expiries
                     chosen=expiry
                     word=format::duration
@@ -103,21 +101,21 @@ pub(crate) fn InviteForm(
                 />
             </div>
             <button type="button" on:click=create prop:disabled=move || busy.get()>
-                "Create invitation link"
+                {move || tr!("invite-create")}
             </button>
             {move || match made.get() {
                 None => ().into_any(),
                 Some(Ok(link)) => {
                     view! {
-                        <CopyField label="Invitation link" id="invitation-link" value=link />
-                        <p class="hint">"It is shown once. It stops working after one file."</p>
+                        <CopyField label=|| tr!("invite-link") id="invitation-link" value=link />
+                        <p class="hint">{move || tr!("invite-shown-once")}</p>
                     }
                         .into_any()
                 }
                 Some(Err(why)) => {
                     view! {
                         <p class="error" aria-live="polite">
-                            {format!("No invitation was made: {why}.")}
+                            {move || tr!("invite-failed", why = why.clone())}
                         </p>
                     }
                         .into_any()

@@ -4,6 +4,7 @@ pub(crate) mod file_list;
 pub mod interrupted;
 pub(crate) mod invitation;
 pub(crate) mod invite_form;
+pub mod language;
 pub mod passphrase_field;
 pub mod progress;
 pub(crate) mod selection_list;

@@ -2,7 +2,7 @@
 //! the send page a strength hint read out as it changes.
 use leptos::{html, prelude::*};
 
-use crate::format;
+use crate::{format, tr};
 
 /// What the field is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,11 +33,11 @@ pub fn PassphraseField(
         if bits == 0 {
             String::new()
         } else {
-            format!("About {bits} bits. {hint}")
+            tr!("strength-bits", bits = bits, hint = hint)
         }
     };
     view! {
-        <label for="passphrase">"Passphrase"</label>
+        <label for="passphrase">{move || tr!("passphrase")}</label>
         <div class="row">
             <input
                 id="passphrase"
@@ -55,7 +55,7 @@ pub fn PassphraseField(
                 aria-pressed=move || show.get().to_string()
                 on:click=move |_| show.update(|s| *s = !*s)
             >
-                {move || if show.get() { "Hide" } else { "Show" }}
+                {move || if show.get() { tr!("hide") } else { tr!("show") }}
             </button>
         </div>
         {choosing

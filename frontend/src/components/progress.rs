@@ -1,11 +1,9 @@
 //! A transfer's status as both pages show it: what it is doing (read out as it changes), a
 //! progress bar with percent, speed and time left, and Cancel.
-use std::borrow::Cow;
-
 use ferry_worker::{Phase, reconnect::MAX_TRIES};
 use leptos::prelude::*;
 
-use crate::format;
+use crate::{format, tr};
 
 /// Which way the bytes go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,18 +15,17 @@ pub enum Direction {
 }
 
 /// What a phase looks like to a person.
-fn phase_text(phase: Phase, direction: Direction) -> Cow<'static, str> {
+fn phase_text(phase: Phase, direction: Direction) -> String {
     let sending = direction == Direction::Upload;
     match (phase, sending) {
-        (Phase::DerivingKeys, _) => "Deriving keys from the passphrase…".into(),
-        (Phase::Connecting, _) => "Connecting to the server…".into(),
-        (Phase::Transferring, true) => "Encrypting and uploading…".into(),
-        (Phase::Transferring, false) => "Downloading and decrypting…".into(),
-        (Phase::Finishing, true) => "Finishing the upload…".into(),
-        (Phase::Finishing, false) => "Finishing the download…".into(),
+        (Phase::DerivingKeys, _) => tr!("phase-keys"),
+        (Phase::Connecting, _) => tr!("phase-connecting"),
+        (Phase::Transferring, true) => tr!("phase-uploading"),
+        (Phase::Transferring, false) => tr!("phase-downloading"),
+        (Phase::Finishing, true) => tr!("phase-finishing-upload"),
+        (Phase::Finishing, false) => tr!("phase-finishing-download"),
         (Phase::Reconnecting { attempt }, _) => {
-            format!("The connection was lost. Reconnecting… (attempt {attempt} of {MAX_TRIES})")
-                .into()
+            tr!("phase-reconnecting", attempt = attempt, tries = MAX_TRIES)
         }
     }
 }
@@ -37,11 +34,11 @@ fn phase_text(phase: Phase, direction: Direction) -> Cow<'static, str> {
 /// person still sees how far it is), and the page's own title otherwise. Called once by a
 /// page, so that one effect owns the title for the page's lifetime.
 pub fn title_shows_progress(running: Signal<bool>, done: Signal<u64>, total: Signal<u64>) {
-    let base = document().title();
     Effect::new(move |_| {
+        let base = tr!("app-title");
         let title = match running.get() {
             true => format!("{}% · {base}", percent(done.get(), total.get())),
-            false => base.clone(),
+            false => base,
         };
         document().set_title(&title);
     });
@@ -76,9 +73,9 @@ pub fn TransferStatus(
     /// Cancel pressed.
     on_cancel: Callback<()>,
 ) -> impl IntoView {
-    let label = match direction {
-        Direction::Upload => "Upload progress",
-        Direction::Download => "Download progress",
+    let label: fn() -> String = match direction {
+        Direction::Upload => || tr!("upload-progress"),
+        Direction::Download => || tr!("download-progress"),
     };
     view! {
         <p class="hint" aria-live="polite">
@@ -87,7 +84,7 @@ pub fn TransferStatus(
         </p>
         <TransferProgress label=label done=done total=total started=started />
         <button type="button" on:click=move |_| on_cancel.run(())>
-            "Cancel"
+            {move || tr!("cancel")}
         </button>
     }
 }
@@ -96,8 +93,8 @@ pub fn TransferStatus(
 /// `aria-valuenow`, the percentage, MB/s and an estimate of the time left.
 #[component]
 pub fn TransferProgress(
-    /// Accessible name, e.g. "Upload progress".
-    label: &'static str,
+    /// Accessible name, e.g. "Upload progress" (in the current language).
+    label: fn() -> String,
     /// Bytes done.
     #[prop(into)]
     done: Signal<u64>,
@@ -118,9 +115,9 @@ pub fn TransferProgress(
         let speed = done as f64 / elapsed;
         let left = total.saturating_sub(done) as f64 / speed;
         format!(
-            "{:.1} MB/s · {} left",
+            "{:.1} MB/s · {}",
             speed / 1_000_000.0,
-            format::eta(left)
+            tr!("time-left", eta = format::eta(left))
         )
     };
     view! {

@@ -3,12 +3,7 @@
 use leptos::prelude::*;
 use web_sys::File;
 
-use crate::{format, selection::Selection};
-
-/// `n` with its noun, singular or plural.
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
+use crate::{format, selection::Selection, tr};
 
 /// The chosen files and folders (nothing when nothing is chosen).
 #[component]
@@ -31,16 +26,12 @@ pub fn SelectionList(
                 .map(|(index, item)| {
                     let detail = match (item.folder, item.files()) {
                         (false, _) => format::bytes(item.size()),
-                        (true, 0) => "empty folder".into(),
+                        (true, 0) => tr!("pick-empty-folder"),
                         (true, n) => {
-                            format!(
-                                "folder, {}, {}",
-                                count(n, "file", "files"),
-                                format::bytes(item.size())
-                            )
+                            tr!("pick-folder", n = n, size = format::bytes(item.size()))
                         }
                     };
-                    let label = format!("Remove {}", item.name);
+                    let label = tr!("remove-label", name = item.name.clone());
                     view! {
                         <li>
                             <span class="name">{item.name.clone()}</span>
@@ -54,24 +45,21 @@ pub fn SelectionList(
                                 prop:disabled=move || disabled.get()
                                 on:click=move |_| selection.update(|s| s.remove(index))
                             >
-                                "Remove"
+                                {tr!("remove")}
                             </button>
                         </li>
                     }
                 })
                 .collect_view();
-            let empty = match s.empty_dirs() {
-                0 => String::new(),
-                n => format!(", {}", count(n, "empty folder", "empty folders")),
-            };
-            let total = format!(
-                "{}{empty}, {} in all.",
-                count(s.files(), "file", "files"),
-                format::bytes(s.size())
+            let total = tr!(
+                "selection-total",
+                files = s.files(),
+                folders = s.empty_dirs(),
+                size = format::bytes(s.size())
             );
             Some(view! {
                 <div class="selection">
-                    <ul aria-label="Chosen files and folders">{rows}</ul>
+                    <ul aria-label=tr!("chosen-label")>{rows}</ul>
                     <p class="hint" id="selection-total">{total}</p>
                 </div>
             })

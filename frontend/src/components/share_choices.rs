@@ -2,7 +2,7 @@
 use ferry_common::protocol::Limits;
 use leptos::prelude::*;
 
-use crate::format;
+use crate::{format, tr};
 
 /// The expiry choices a server offers (its maximum alone if it lists none).
 pub(crate) fn expiry_options(limits: &Limits) -> Vec<u64> {
@@ -18,8 +18,8 @@ pub(crate) fn expiry_options(limits: &Limits) -> Vec<u64> {
 pub(crate) fn Choice<T>(
     /// The select's element ID (its label points at it).
     id: &'static str,
-    /// The select's label.
-    label: &'static str,
+    /// The select's label (from the catalogue).
+    label: fn() -> String,
     /// What can be chosen.
     #[prop(into)]
     options: Signal<Vec<T>>,
@@ -36,7 +36,7 @@ where
 {
     view! {
         <div>
-            <label for=id>{label}</label>
+            <label for=id>{move || label()}</label>
             <select
                 id=id
                 prop:disabled=move || disabled.get()
@@ -53,7 +53,7 @@ where
                         .map(|v| {
                             view! {
                                 <option value=v.to_string() selected=move || chosen.get() == v>
-                                    {word(v)}
+                                    {move || word(v)}
                                 </option>
                             }
                         })
@@ -86,7 +86,7 @@ pub(crate) fn ShareChoices(
         <div class="choices">
             <Choice
                 id="expiry"
-                label="Expires after"
+                label=|| tr!("expires-after")
                 options=expiries
                 chosen=expiry
                 word=format::duration
@@ -94,10 +94,10 @@ pub(crate) fn ShareChoices(
             />
             <Choice
                 id="downloads"
-                label="Download limit"
+                label=|| tr!("download-limit")
                 options=counts
                 chosen=downloads
-                word=|n| if n == 1 { "1 download".to_owned() } else { format!("{n} downloads") }
+                word=|n| tr!("downloads-count", n = n)
                 disabled=disabled
             />
         </div>

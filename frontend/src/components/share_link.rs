@@ -3,18 +3,21 @@ use leptos::prelude::*;
 use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
 
+use crate::tr;
+
 /// A read-only field holding `value` with a Copy button (the clipboard where the page
 /// may use it, else the text selected for Ctrl+C).
 #[component]
 pub(crate) fn CopyField(
-    /// The field's label.
-    label: &'static str,
+    /// The field's label (from the catalogue).
+    label: fn() -> String,
     /// The field's element ID (tests and the label find it by this).
     id: &'static str,
     /// What to copy.
     value: String,
 ) -> impl IntoView {
-    let copied = RwSignal::new(None::<&'static str>);
+    // Whether Copy worked (`Some(true)`) or only selected the text (`Some(false)`).
+    let copied = RwSignal::new(None::<bool>);
     let field = NodeRef::<leptos::html::Input>::new();
     let copy = {
         let value = value.clone();
@@ -27,20 +30,17 @@ pub(crate) fn CopyField(
                 .map(|c| !c.is_undefined())
                 .unwrap_or(false);
             if !has_clipboard {
-                copied.set(Some("Selected: press Ctrl+C (or ⌘C) to copy."));
+                copied.set(Some(false));
                 return;
             }
             let promise = navigator.clipboard().write_text(&value);
             leptos::task::spawn_local(async move {
-                copied.set(Some(match JsFuture::from(promise).await {
-                    Ok(_) => "Copied to the clipboard.",
-                    Err(_) => "Selected: press Ctrl+C (or ⌘C) to copy.",
-                }));
+                copied.set(Some(JsFuture::from(promise).await.is_ok()));
             });
         }
     };
     view! {
-        <label for=id>{label}</label>
+        <label for=id>{move || label()}</label>
         <div class="row">
             <input
                 id=id
@@ -55,11 +55,13 @@ pub(crate) fn CopyField(
                 }
             />
             <button type="button" on:click=copy>
-                "Copy"
+                {move || tr!("copy")}
             </button>
         </div>
         <p role="status" class="hint">
-            {move || copied.get()}
+            {move || {
+                copied.get().map(|done| if done { tr!("copied") } else { tr!("copy-selected") })
+            }}
         </p>
     }
 }
@@ -74,10 +76,10 @@ pub fn ShareLink(
 ) -> impl IntoView {
     view! {
         <div class="share-link">
-            <CopyField label="Share link" id="share-link" value=link />
+            <CopyField label=|| tr!("share-link") id="share-link" value=link />
             <figure class="qr">
-                <div role="img" aria-label="QR code of the share link" inner_html=qr_svg></div>
-                <figcaption class="hint">"Scan to open the link on a phone."</figcaption>
+                <div role="img" aria-label=move || tr!("qr-label") inner_html=qr_svg></div>
+                <figcaption class="hint">{move || tr!("qr-hint")}</figcaption>
             </figure>
         </div>
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 
-use crate::{api, components::share_link::ShareLink, format};
+use crate::{api, components::share_link::ShareLink, format, tr};
 
 /// A finished upload, as the sender sees it. The owner token lives only here, in this
 /// page's memory, and is sent only to this share's status and delete endpoints; closing
@@ -24,35 +24,28 @@ pub struct Shared {
     pub expires_at: i64,
 }
 
-/// "n thing" or "n things".
-fn plural(n: u32, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// The share's status in words, from the server (with the owner token).
 async fn status_text(share: &Shared) -> String {
     match api::share_status(&share.share_id, &share.owner_token).await {
-        Ok(st) if st.downloads_done == 0 => format!(
-            "Not downloaded yet. {} allowed; expires {}.",
-            plural(st.downloads_left, "download", "downloads"),
-            format::when(st.expires_at)
+        Ok(st) if st.downloads_done == 0 => tr!(
+            "status-waiting",
+            left = st.downloads_left,
+            expires = format::when(st.expires_at)
         ),
-        Ok(st) => format!(
-            "Downloaded {}; {} left.",
-            plural(st.downloads_done, "time", "times"),
-            plural(st.downloads_left, "download", "downloads"),
+        Ok(st) => tr!(
+            "status-downloaded",
+            done = st.downloads_done,
+            left = st.downloads_left
         ),
-        Err(e) if e.code().is_some() => {
-            "No longer available: downloaded to its limit, expired or deleted.".into()
-        }
-        Err(e) => format!("Status unknown: {}", e.message()),
+        Err(e) if e.code().is_some() => tr!("status-gone"),
+        Err(e) => tr!("status-unknown", why = e.message()),
     }
 }
 
 /// The finished upload `share`; `on_again` starts over with a new selection.
 #[component]
 pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
-    let status = RwSignal::new(Some("Not downloaded yet.".to_owned()));
+    let status = RwSignal::new(Some(tr!("status-not-yet")));
     let deleted = RwSignal::new(false);
     let share = StoredValue::new(share);
     let refresh = move || {
@@ -71,9 +64,9 @@ pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
             match api::delete_share(&share.share_id, &share.owner_token).await {
                 Ok(()) => {
                     deleted.set(true);
-                    status.set(Some("Deleted: the link no longer works.".into()));
+                    status.set(Some(tr!("status-deleted")));
                 }
-                Err(e) => status.set(Some(format!("Could not delete: {}", e.message()))),
+                Err(e) => status.set(Some(tr!("delete-failed", why = e.message()))),
             }
         });
     };
@@ -81,14 +74,15 @@ pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
     view! {
         <div class="done">
             <h3 id="shared-title" tabindex="-1">
-                "Ready to share"
+                {move || tr!("ready-to-share")}
             </h3>
             <ShareLink link=s.link qr_svg=s.qr_svg />
             <p class="reminder">
-                <strong>"Send the passphrase by another channel"</strong>
-                " (a call, a different app, in person), never together with the link. Whoever has both can open the file."
+                <strong>{move || tr!("reminder-strong")}</strong>
+                " "
+                {move || tr!("reminder-rest")}
             </p>
-            <p class="hint">{format!("Expires {}.", format::when(s.expires_at))}</p>
+            <p class="hint">{move || tr!("expires-at", when = format::when(s.expires_at))}</p>
             <p role="status" class="status">
                 {move || status.get()}
             </p>
@@ -98,7 +92,7 @@ pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
                     on:click=move |_| refresh()
                     prop:disabled=move || deleted.get()
                 >
-                    "Refresh status"
+                    {move || tr!("refresh-status")}
                 </button>
                 <button
                     type="button"
@@ -106,10 +100,10 @@ pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
                     on:click=delete
                     prop:disabled=move || deleted.get()
                 >
-                    "Delete"
+                    {move || tr!("delete")}
                 </button>
                 <button type="button" on:click=move |_| on_again.run(())>
-                    "Send another file"
+                    {move || tr!("send-another")}
                 </button>
             </div>
         </div>

@@ -1,6 +1,8 @@
 //! The upload-token field a server that admits uploads only with a credential asks for.
 use leptos::{html, prelude::*};
 
+use crate::tr;
+
 /// A password-type "Upload token" field with Show/Hide. The token lives in `token`, this
 /// tab's memory, only: nothing here stores, logs or puts it in an address (it travels in
 /// the upload's `start` message and, to invite someone, in an `Authorization` header).
@@ -16,7 +18,7 @@ pub(crate) fn UploadTokenField(
 ) -> impl IntoView {
     let show = RwSignal::new(false);
     view! {
-        <label for="upload-token">"Upload token"</label>
+        <label for="upload-token">{move || tr!("token-label")}</label>
         <div class="row">
             <input
                 id="upload-token"
@@ -31,17 +33,18 @@ pub(crate) fn UploadTokenField(
             />
             <button
                 type="button"
-                aria-label="Show upload token"
+                aria-label=move || tr!("token-show-label")
                 aria-pressed=move || show.get().to_string()
                 on:click=move |_| show.update(|s| *s = !*s)
             >
-                {move || if show.get() { "Hide" } else { "Show" }}
+                {move || if show.get() { tr!("hide") } else { tr!("show") }}
             </button>
         </div>
         <p id="upload-token-help" class="hint">
-            "This server accepts uploads only from people it gave an upload token (ft1.…) or an invitation link. Its operator makes tokens with "
+            {move || tr!("token-help-before")}
+            " "
             <code>"ferry-server admin token create"</code>
-            ". The token stays in this tab's memory and is forgotten when you close it."
+            {move || tr!("token-help-after")}
         </p>
     }
 }

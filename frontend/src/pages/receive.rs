@@ -14,6 +14,7 @@ use crate::{
     focus::focus_soon,
     format,
     save::{self, StreamSave},
+    tr,
     transfer::{Transfer, aes_choice},
 };
 
@@ -28,7 +29,36 @@ enum Availability {
         expires_at: i64,
     },
     /// Why there is nothing to download.
-    Unavailable(String),
+    Unavailable(Unavailable),
+}
+
+/// Why a link offers nothing to download.
+#[derive(Clone, Debug, PartialEq)]
+enum Unavailable {
+    /// Its header asks for less key-derivation work than Ferry's floor (FORMAT.md §2).
+    NotFerry,
+    /// Its header does not parse.
+    Damaged,
+    /// Deleted, downloaded or never there.
+    NotFound,
+    /// Expired.
+    Expired,
+    /// Downloaded to its limit.
+    UsedUp,
+    /// The server did not say; its words.
+    Unknown(String),
+}
+
+/// What an unavailable link says to a person.
+fn unavailable_text(why: &Unavailable) -> String {
+    match why {
+        Unavailable::NotFerry => tr!("unavailable-not-ferry"),
+        Unavailable::Damaged => tr!("unavailable-damaged"),
+        Unavailable::NotFound => tr!("unavailable-not-found"),
+        Unavailable::Expired => tr!("unavailable-expired"),
+        Unavailable::UsedUp => tr!("unavailable-used-up"),
+        Unavailable::Unknown(message) => tr!("unavailable-unknown", why = message.clone()),
+    }
 }
 
 /// Whether a file is waiting at share `id`, from `GET /api/shares/{id}` (which uses
@@ -37,7 +67,11 @@ async fn check_share(id: String) -> Availability {
     match api::share_info(&id).await {
         Ok(info) => {
             let header = Header::parse(&info.header.0);
-            match header.as_ref().ok().and_then(|h| h.plaintext_len(info.ciphertext_size)) {
+            match header
+                .as_ref()
+                .ok()
+                .and_then(|h| h.plaintext_len(info.ciphertext_size))
+            {
                 Some(size) => Availability::Waiting {
                     header: b64::encode(&info.header.0),
                     size,
@@ -46,26 +80,16 @@ async fn check_share(id: String) -> Availability {
                 },
                 // Below the KDF floor: no Ferry sender made it (FORMAT.md §2).
                 None if matches!(header, Err(ferry_common::Error::WeakKdf(_))) => {
-                    Availability::Unavailable(
-                        "This share was not made by Ferry: it asks for too little key-derivation work, which would make its passphrase cheap to guess. Do not type the passphrase here; tell the sender.".into(),
-                    )
+                    Availability::Unavailable(Unavailable::NotFerry)
                 }
-                None => Availability::Unavailable(
-                    "This share is damaged (its public header is invalid); ask the sender to send the file again.".into(),
-                ),
+                None => Availability::Unavailable(Unavailable::Damaged),
             }
         }
         Err(e) => Availability::Unavailable(match e.code() {
-            Some(ErrorCode::NotFound) => {
-                "No file is waiting at this link: it was deleted, already downloaded, or never existed.".into()
-            }
-            Some(ErrorCode::Expired) => {
-                "This link has expired: the file was deleted and can no longer be downloaded.".into()
-            }
-            Some(ErrorCode::UsedUp) => {
-                "This file has already been downloaded: the link allowed no more downloads.".into()
-            }
-            _ => format!("The server could not say whether a file is waiting: {}", e.message()),
+            Some(ErrorCode::NotFound) => Unavailable::NotFound,
+            Some(ErrorCode::Expired) => Unavailable::Expired,
+            Some(ErrorCode::UsedUp) => Unavailable::UsedUp,
+            _ => Unavailable::Unknown(e.message()),
         }),
     }
 }
@@ -73,12 +97,9 @@ async fn check_share(id: String) -> Availability {
 /// What a saved download says: its name, and what the link still allows.
 fn saved_text(name: &str, downloads_left: Option<u32>) -> String {
     match downloads_left {
-        Some(0) => format!("Saved “{name}”. The link is now used up."),
-        Some(n) => format!(
-            "Saved “{name}”. The link allows {n} more download{}.",
-            if n == 1 { "" } else { "s" }
-        ),
-        None => format!("Saved “{name}”."),
+        Some(0) => tr!("saved-used-up", name = name),
+        Some(n) => tr!("saved-more", name = name, n = n),
+        None => tr!("saved", name = name),
     }
 }
 
@@ -86,24 +107,18 @@ fn saved_text(name: &str, downloads_left: Option<u32>) -> String {
 /// download had started (so a partial file may be on disk).
 fn failure_text(f: &Failure, handed_over: bool) -> String {
     match f.code {
-        FailureCode::Server(ErrorCode::WrongToken) => {
-            let left = f.attempts_left.map_or(String::new(), |n| {
-                format!(" {n} attempt{} left.", if n == 1 { "" } else { "s" })
-            });
-            format!(
-                "Wrong passphrase (or the link is not the one the sender gave you).{left} Please try again."
-            )
-        }
-        FailureCode::Corrupted if handed_over => "The file was altered in storage and cannot be trusted. The download was stopped and marked failed: delete any partial file. Ask the sender to send it again.".into(),
-        FailureCode::Corrupted => "The file was altered in storage and cannot be trusted. Nothing was saved. Ask the sender to send it again.".into(),
-        FailureCode::Cancelled => "Download cancelled. Nothing was saved, and the download was not counted.".into(),
-        FailureCode::Server(ErrorCode::Expired) => "This link has expired.".into(),
-        FailureCode::Server(ErrorCode::UsedUp | ErrorCode::NotFound) => {
-            "This file is no longer available: it has already been downloaded, or was deleted.".into()
-        }
-        FailureCode::Server(ErrorCode::Busy) => "Someone else is downloading this file right now; try again in a minute.".into(),
-        FailureCode::Server(ErrorCode::ClaimLost) => "The connection was lost for too long, and the server ended this download: any partial file is incomplete, delete it. Try again if the link still allows a download.".into(),
-        _ => format!("The download failed: {}", f.message),
+        FailureCode::Server(ErrorCode::WrongToken) => match f.attempts_left {
+            Some(n) => tr!("wrong-passphrase-left", n = n),
+            None => tr!("wrong-passphrase"),
+        },
+        FailureCode::Corrupted if handed_over => tr!("corrupted-handed-over"),
+        FailureCode::Corrupted => tr!("corrupted"),
+        FailureCode::Cancelled => tr!("download-cancelled"),
+        FailureCode::Server(ErrorCode::Expired) => tr!("link-expired"),
+        FailureCode::Server(ErrorCode::UsedUp | ErrorCode::NotFound) => tr!("no-longer-available"),
+        FailureCode::Server(ErrorCode::Busy) => tr!("download-busy"),
+        FailureCode::Server(ErrorCode::ClaimLost) => tr!("claim-lost"),
+        _ => tr!("download-failed", why = f.message.clone()),
     }
 }
 
@@ -162,7 +177,7 @@ pub fn ReceivePage(
             };
             let pass = passphrase.get_untracked();
             if pass.trim().is_empty() {
-                error.set(Some("Enter the passphrase the sender gave you.".into()));
+                error.set(Some(tr!("enter-received-passphrase")));
                 return;
             }
             let command = Command::Download {
@@ -188,10 +203,7 @@ pub fn ReceivePage(
                 if availability.with_untracked(
                     |a| matches!(a, Some(Availability::Waiting { size, .. }) if *size > BLOB_CAP),
                 ) {
-                    error.set(Some(format!(
-                        "This browser can save files up to {} from this address; this one is larger.",
-                        format::bytes(BLOB_CAP)
-                    )));
+                    error.set(Some(tr!("blob-too-large", max = format::bytes(BLOB_CAP))));
                     return;
                 }
             }
@@ -211,10 +223,7 @@ pub fn ReceivePage(
                             }
                         });
                         working.set(false);
-                        error.set(Some(
-                            "The browser refused to start the download; reload the page and try again."
-                                .into(),
-                        ));
+                        error.set(Some(tr!("download-not-started")));
                     }
                 }
                 Report::Phase {
@@ -250,13 +259,13 @@ pub fn ReceivePage(
                         Some(blob) => save::save_blob(&blob, &name),
                         None if stream_save.with_value(Option::is_some) => Ok(()),
                         None => {
-                            error.set(Some("The browser lost the decrypted file.".into()));
+                            error.set(Some(tr!("download-lost")));
                             return;
                         }
                     };
                     match saving {
                         Ok(()) => saved.set(Some(saved_text(&name, downloads_left))),
-                        Err(_) => error.set(Some("The browser refused to save the file.".into())),
+                        Err(_) => error.set(Some(tr!("save-refused"))),
                     }
                     focus_soon(if saved.get_untracked().is_some() {
                         "receive-saved"
@@ -310,9 +319,7 @@ pub fn ReceivePage(
             }
         });
         working.set(false);
-        error.set(Some(
-            "Download cancelled. Nothing was saved, and the download was not counted.".into(),
-        ));
+        error.set(Some(tr!("download-cancelled")));
     };
 
     let form = move |size: u64, downloads_left: u32, expires_at: i64| {
@@ -321,30 +328,25 @@ pub fn ReceivePage(
         let too_big = move || blob_only() && size > BLOB_CAP;
         view! {
             <p class="waiting">
-                {format!(
-                    "A file is waiting for you ({}). It expires {}; {} download{} left.",
-                    format::bytes(size),
-                    format::when(expires_at),
-                    downloads_left,
-                    if downloads_left == 1 { "" } else { "s" },
-                )}
+                {move || {
+                    tr!(
+                        "waiting",
+                        size = format::bytes(size),
+                        expires = format::when(expires_at),
+                        left = downloads_left
+                    )
+                }}
             </p>
             <Show when=too_big>
                 <p class="error" role="alert">
-                    {format!(
-                        "This browser can save files up to {} from this address (it is not https, so the file must be held in memory); this one is larger.",
-                        format::bytes(BLOB_CAP),
-                    )}
+                    {move || tr!("blob-too-large-explained", max = format::bytes(BLOB_CAP))}
                 </p>
             </Show>
             <p class="hint save-mode">
                 {move || match streamer.get() {
                     None => String::new(),
-                    Some(Some(_)) => "The file is saved to your downloads as it is decrypted; a file that fails verification is marked failed, never complete.".into(),
-                    Some(None) => format!(
-                        "From this address (not https) the browser cannot stream to disk: files up to {} are kept in memory until saved.",
-                        format::bytes(BLOB_CAP),
-                    ),
+                    Some(Some(_)) => tr!("save-streamed"),
+                    Some(None) => tr!("save-in-memory", max = format::bytes(BLOB_CAP)),
                 }}
             </p>
             <form class="receive" on:submit=move |ev| {
@@ -368,7 +370,7 @@ pub fn ReceivePage(
                         class="primary"
                         prop:disabled=move || streamer.get().is_none() || too_big()
                     >
-                        "Download"
+                        {move || tr!("download")}
                     </button>
                 </Show>
             </form>
@@ -403,15 +405,15 @@ pub fn ReceivePage(
 
     view! {
         <section aria-labelledby="receive-title">
-            <h2 id="receive-title">"Receive a file"</h2>
+            <h2 id="receive-title">{move || tr!("receive-title")}</h2>
             {move || match availability.get() {
                 None => {
-                    view! { <p class="hint">"Checking the link…"</p> }.into_any()
+                    view! { <p class="hint">{move || tr!("checking-link")}</p> }.into_any()
                 }
                 Some(Availability::Unavailable(why)) => {
                     view! {
                         <p class="error unavailable" role="alert">
-                            {why}
+                            {move || unavailable_text(&why)}
                         </p>
                     }
                         .into_any()
@@ -419,7 +421,7 @@ pub fn ReceivePage(
                 Some(Availability::Waiting { .. }) if !link_ok => {
                     view! {
                         <p class="error unavailable" role="alert">
-                            "This link is incomplete: the part after “#” is missing or damaged. Ask the sender to send the whole link again."
+                            {move || tr!("link-incomplete")}
                         </p>
                     }
                         .into_any()

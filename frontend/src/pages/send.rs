@@ -25,6 +25,7 @@ use crate::{
     focus::focus_soon,
     format,
     selection::Selection,
+    tr,
     transfer::{Transfer, aes_choice, lanes_choice},
 };
 
@@ -117,7 +118,7 @@ pub fn SendPage() -> impl IntoView {
             if s.single().is_none()
                 && let Err(e) = s.manifest()
             {
-                return Some(format!("These files cannot be sent in one share: {e}."));
+                return Some(bundle::refusal(&e));
             }
             let size = s.size();
             let max = limits.with(|l| match l {
@@ -125,16 +126,11 @@ pub fn SendPage() -> impl IntoView {
                 _ => None,
             })?;
             if size > max {
-                let what = if s.single().is_some() {
-                    "This file is"
-                } else {
-                    "These files come to"
-                };
-                return Some(format!(
-                    "{what} {}; this server accepts files up to {}.",
-                    format::bytes(size),
-                    format::bytes(max)
-                ));
+                let (size, max) = (format::bytes(size), format::bytes(max));
+                return Some(match s.single() {
+                    Some(_) => tr!("file-too-large", size = size, max = max),
+                    None => tr!("files-too-large", size = size, max = max),
+                });
             }
             invited.and_then(|i| i.refuses(size))
         })
@@ -149,7 +145,7 @@ pub fn SendPage() -> impl IntoView {
     let start = move |_| {
         error.set(None);
         if selection.with_untracked(Selection::is_empty) {
-            error.set(Some("Choose the files to send first.".into()));
+            error.set(Some(tr!("choose-first")));
             return;
         }
         if let Some(msg) = untrack(refusal) {
@@ -157,22 +153,16 @@ pub fn SendPage() -> impl IntoView {
             return;
         }
         if !matches!(limits.get_untracked(), Some(Ok(_))) {
-            error.set(Some(
-                "The server's limits could not be loaded; reload the page.".into(),
-            ));
+            error.set(Some(tr!("limits-reload")));
             return;
         }
         let pass = passphrase.get_untracked();
         if pass.trim().is_empty() {
-            error.set(Some(
-                "Enter a passphrase: the recipient will need it to open the file.".into(),
-            ));
+            error.set(Some(tr!("enter-passphrase")));
             return;
         }
         if invited.is_some_and(|i| !i.usable()) {
-            error.set(Some(
-                "This invitation cannot be used now (see above).".into(),
-            ));
+            error.set(Some(tr!("invitation-not-now")));
             return;
         }
         let credential = match invited {
@@ -181,9 +171,7 @@ pub fn SendPage() -> impl IntoView {
             None => None,
         };
         if credential.as_deref() == Some("") {
-            error.set(Some(
-                "Enter your upload token: this server accepts uploads only with one.".into(),
-            ));
+            error.set(Some(tr!("enter-token")));
             focus_token();
             return;
         }
@@ -249,7 +237,7 @@ pub fn SendPage() -> impl IntoView {
             Report::Resume(note) => resume_note.set(Some(note)),
             Report::Failed(f) => {
                 stage.set(Stage::Editing);
-                error.set(Some(format!("The upload failed: {}", f.message)));
+                error.set(Some(tr!("upload-failed", why = f.message.clone())));
                 focus_soon("send-error");
                 let FailureCode::Server(code) = f.code else {
                     return;
@@ -292,9 +280,7 @@ pub fn SendPage() -> impl IntoView {
                 }
             });
         }
-        error.set(Some(
-            "Upload cancelled. Nothing was kept on the server.".into(),
-        ));
+        error.set(Some(tr!("upload-cancelled")));
     };
 
     let again = move |()| {
@@ -306,12 +292,11 @@ pub fn SendPage() -> impl IntoView {
 
     let title = Signal::derive(move || {
         selection.with(|s| match s.single() {
-            _ if s.is_empty() => "Choose files to send".into(),
+            _ if s.is_empty() => tr!("choose-files-to-send"),
             Some(f) => format!("{} ({})", f.name(), format::bytes(f.size() as u64)),
             None => format!(
-                "{} file{} ({})",
-                s.files(),
-                if s.files() == 1 { "" } else { "s" },
+                "{} ({})",
+                tr!("count-files", n = s.files()),
                 format::bytes(s.size())
             ),
         })
@@ -335,11 +320,11 @@ pub fn SendPage() -> impl IntoView {
                 <SelectionList selection=selection disabled=blocked />
                 <InterruptedUpload note=resume_note disabled=working />
                 {move || match limits.get() {
-                    None => view! { <p class="hint">"Loading the server's limits…"</p> }.into_any(),
+                    None => view! { <p class="hint">{move || tr!("limits-loading")}</p> }.into_any(),
                     Some(Err(e)) => {
                         view! {
                             <p class="error" role="alert">
-                                {format!("The server's limits could not be loaded: {e}")}
+                                {move || tr!("limits-failed", why = e.clone())}
                             </p>
                         }
                             .into_any()
@@ -347,13 +332,15 @@ pub fn SendPage() -> impl IntoView {
                     Some(Ok(l)) => {
                         view! {
                             <p class="hint">
-                                {format!(
-                                    "Files up to {} in all. Up to {} files and folders, each path at most {} bytes long and {} levels deep.",
-                                    format::bytes(l.max_file_size),
-                                    format::count(MAX_ENTRIES as u64),
-                                    format::count(MAX_PATH_LEN as u64),
-                                    MAX_DEPTH,
-                                )}
+                                {move || {
+                                    tr!(
+                                        "limits-hint",
+                                        size = format::bytes(l.max_file_size),
+                                        entries = format::count(MAX_ENTRIES as u64),
+                                        bytes = format::count(MAX_PATH_LEN as u64),
+                                        depth = MAX_DEPTH
+                                    )
+                                }}
                             </p>
                         }
                             .into_any()
@@ -377,7 +364,7 @@ pub fn SendPage() -> impl IntoView {
                     fallback=move || {
                         view! {
                             <button type="button" class="primary" on:click=start>
-                                "Encrypt and upload"
+                                {move || tr!("encrypt-upload")}
                             </button>
                         }
                     }
@@ -401,9 +388,9 @@ pub fn SendPage() -> impl IntoView {
 
     view! {
         <section aria-labelledby="send-title">
-            <h2 id="send-title">"Send a file"</h2>
+            <h2 id="send-title">{move || tr!("send-a-file")}</h2>
             <p class="lead">
-                "The file is encrypted in this browser before it leaves; the server stores only ciphertext and never sees the passphrase or the link's secret part."
+                {move || tr!("send-lead")}
             </p>
             {invited.map(|i| view! { <InvitationBanner invited=i /> })}
             {move || match shared.get() {
