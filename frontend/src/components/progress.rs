@@ -1,6 +1,6 @@
 //! A transfer's status as both pages show it: what it is doing (read out as it changes), a
 //! progress bar with percent, speed and time left, and Cancel.
-use ferry_worker::{Phase, reconnect::MAX_TRIES};
+use ferry_worker::{Phase, Report, reconnect::MAX_TRIES};
 use leptos::prelude::*;
 
 use crate::{format, tr};
@@ -30,14 +30,80 @@ fn phase_text(phase: Phase, direction: Direction) -> String {
     }
 }
 
+/// What a running transfer has reported: its phase and AES-GCM engine, bytes done of
+/// total, and when bytes began to flow. One per page, fed by the worker's reports.
+#[derive(Clone, Copy)]
+pub struct Progress {
+    phase: RwSignal<Option<Phase>>,
+    engine: RwSignal<Option<String>>,
+    done: RwSignal<u64>,
+    total: RwSignal<u64>,
+    started: RwSignal<f64>,
+}
+
+impl Progress {
+    /// Nothing reported yet.
+    pub fn new() -> Self {
+        Progress {
+            phase: RwSignal::new(None),
+            engine: RwSignal::new(None),
+            done: RwSignal::new(0),
+            total: RwSignal::new(0),
+            started: RwSignal::new(0.0),
+        }
+    }
+
+    /// A new transfer of `total` bytes (0 until the worker says).
+    pub fn reset(&self, total: u64) {
+        self.phase.set(None);
+        self.done.set(0);
+        self.total.set(total);
+        self.started.set(0.0);
+    }
+
+    /// The transfer's size, once known.
+    pub fn set_total(&self, total: u64) {
+        self.total.set(total);
+    }
+
+    /// Takes a phase or progress report (true), or leaves any other report to the page.
+    pub fn take(&self, report: &Report) -> bool {
+        match report {
+            Report::Phase { phase, engine } => {
+                if *phase == Phase::Transferring && self.started.get_untracked() == 0.0 {
+                    self.started.set(js_sys::Date::now());
+                }
+                self.phase.set(Some(*phase));
+                self.engine.set(engine.clone());
+                true
+            }
+            Report::Progress { done, total } => {
+                self.done.set(*done);
+                self.total.set(*total);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress::new()
+    }
+}
+
 /// Shows a transfer's percentage in the tab's title while `running` (in another tab, the
 /// person still sees how far it is), and the page's own title otherwise. Called once by a
 /// page, so that one effect owns the title for the page's lifetime.
-pub fn title_shows_progress(running: Signal<bool>, done: Signal<u64>, total: Signal<u64>) {
+pub fn title_shows_progress(running: Signal<bool>, progress: Progress) {
     Effect::new(move |_| {
         let base = tr!("app-title");
         let title = match running.get() {
-            true => format!("{}% · {base}", percent(done.get(), total.get())),
+            true => format!(
+                "{}% · {base}",
+                percent(progress.done.get(), progress.total.get())
+            ),
             false => base,
         };
         document().set_title(&title);
@@ -55,21 +121,8 @@ fn percent(done: u64, total: u64) -> u32 {
 pub fn TransferStatus(
     /// Upload or download.
     direction: Direction,
-    /// What the worker is doing.
-    #[prop(into)]
-    phase: Signal<Option<Phase>>,
-    /// Which AES-GCM engine runs the bulk work.
-    #[prop(into)]
-    engine: Signal<Option<String>>,
-    /// Bytes done.
-    #[prop(into)]
-    done: Signal<u64>,
-    /// Bytes in all.
-    #[prop(into)]
-    total: Signal<u64>,
-    /// When bytes started to flow (ms since the epoch); 0 before that.
-    #[prop(into)]
-    started: Signal<f64>,
+    /// What the transfer reported.
+    progress: Progress,
     /// Cancel pressed.
     on_cancel: Callback<()>,
 ) -> impl IntoView {
@@ -79,10 +132,10 @@ pub fn TransferStatus(
     };
     view! {
         <p class="hint" aria-live="polite">
-            {move || phase.get().map(|p| phase_text(p, direction))}
-            {move || engine.get().map(|e| format!(" (AES-GCM: {e})"))}
+            {move || progress.phase.get().map(|p| phase_text(p, direction))}
+            {move || progress.engine.get().map(|e| format!(" (AES-GCM: {e})"))}
         </p>
-        <TransferProgress label=label done=done total=total started=started />
+        <TransferProgress label=label progress=progress />
         <button type="button" on:click=move |_| on_cancel.run(())>
             {move || tr!("cancel")}
         </button>
@@ -95,16 +148,15 @@ pub fn TransferStatus(
 pub fn TransferProgress(
     /// Accessible name, e.g. "Upload progress" (in the current language).
     label: fn() -> String,
-    /// Bytes done.
-    #[prop(into)]
-    done: Signal<u64>,
-    /// Bytes in all.
-    #[prop(into)]
-    total: Signal<u64>,
-    /// When bytes started to flow (ms since the epoch); 0 before that.
-    #[prop(into)]
-    started: Signal<f64>,
+    /// What the transfer reported.
+    progress: Progress,
 ) -> impl IntoView {
+    let Progress {
+        done,
+        total,
+        started,
+        ..
+    } = progress;
     let percent = Memo::new(move |_| percent(done.get(), total.get()));
     let stats = move || {
         let (done, total, started) = (done.get(), total.get(), started.get());

@@ -1,7 +1,7 @@
 //! The receive page: `/s/{id}#{secret}`. Says at once whether a file is waiting; asks
 //! for the passphrase; downloads, decrypts and saves under the original name.
 use ferry_common::{Header, LinkSecret, b64, protocol::ErrorCode};
-use ferry_worker::{AesChoice, BLOB_CAP, Command, Failure, FailureCode, Phase, Report};
+use ferry_worker::{AesChoice, BLOB_CAP, Command, Failure, FailureCode, Report};
 use leptos::prelude::*;
 
 use crate::{
@@ -9,7 +9,7 @@ use crate::{
     components::{
         file_list::FileList,
         passphrase_field::{PassphraseField, Purpose},
-        progress::{Direction, TransferStatus, title_shows_progress},
+        progress::{Direction, Progress, TransferStatus, title_shows_progress},
     },
     focus::focus_soon,
     format,
@@ -136,14 +136,11 @@ pub fn ReceivePage(
     let passphrase = RwSignal::new(String::new());
     let error = RwSignal::new(None::<String>);
     let working = RwSignal::new(false);
-    let phase = RwSignal::new(None::<Phase>);
-    let engine = RwSignal::new(None::<String>);
+
     let file = RwSignal::new(None::<(String, u64)>);
     let entries = RwSignal::new(Vec::<ferry_worker::ListedEntry>::new());
-    let done = RwSignal::new(0u64);
-    let total = RwSignal::new(0u64);
-    let started = RwSignal::new(0.0f64);
-    title_shows_progress(working.into(), done.into(), total.into());
+    let progress = Progress::new();
+    title_shows_progress(working.into(), progress);
     let saved = RwSignal::new(None::<String>);
     let transfer = StoredValue::new_local(None::<Transfer>);
     // The service worker that streams downloads to disk: `None` until known, then
@@ -208,10 +205,9 @@ pub fn ReceivePage(
                 }
             }
             working.set(true);
-            phase.set(None);
-            done.set(0);
-            started.set(0.0);
+            progress.reset(0);
             let on_report = move |report: Report, blob: Option<web_sys::Blob>| match report {
+                report if progress.take(&report) => {}
                 Report::Streaming { .. } => {
                     let started = stream_save
                         .try_update_value(|s| s.as_mut().map(StreamSave::start))
@@ -226,28 +222,14 @@ pub fn ReceivePage(
                         error.set(Some(tr!("download-not-started")));
                     }
                 }
-                Report::Phase {
-                    phase: p,
-                    engine: e,
-                } => {
-                    if p == Phase::Transferring && started.get_untracked() == 0.0 {
-                        started.set(js_sys::Date::now());
-                    }
-                    phase.set(Some(p));
-                    engine.set(e);
-                }
                 Report::Metadata {
                     name,
                     size,
                     entries: listed,
                 } => {
-                    total.set(size);
+                    progress.set_total(size);
                     file.set(Some((name, size)));
                     entries.set(listed);
-                }
-                Report::Progress { done: d, total: t } => {
-                    done.set(d);
-                    total.set(t);
                 }
                 Report::Downloaded {
                     name,
@@ -389,11 +371,7 @@ pub fn ReceivePage(
             <Show when=move || working.get()>
                 <TransferStatus
                     direction=Direction::Download
-                    phase=phase
-                    engine=engine
-                    done=done
-                    total=total
-                    started=started
+                    progress=progress
                     on_cancel=Callback::new(cancel)
                 />
             </Show>

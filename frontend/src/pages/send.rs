@@ -5,7 +5,7 @@ use ferry_common::{
     manifest::{MAX_DEPTH, MAX_ENTRIES, MAX_PATH_LEN},
     protocol::{ErrorCode, Limits, UploadAccess},
 };
-use ferry_worker::{Command, FailureCode, Phase, Report, ResumeNote, pending::Store};
+use ferry_worker::{Command, FailureCode, Report, ResumeNote, pending::Store};
 use leptos::{html, prelude::*};
 
 use crate::{
@@ -16,7 +16,7 @@ use crate::{
         invitation::{InvitationBanner, Invited},
         invite_form::InviteForm,
         passphrase_field::{PassphraseField, Purpose},
-        progress::{Direction, TransferStatus, title_shows_progress},
+        progress::{Direction, Progress, TransferStatus, title_shows_progress},
         selection_list::SelectionList,
         share_choices::ShareChoices,
         shared_panel::{Shared, SharedPanel},
@@ -70,12 +70,8 @@ pub fn SendPage() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let stage = RwSignal::new(Stage::Editing);
     let working = Signal::derive(move || stage.with(|s| *s == Stage::Uploading));
-    let phase = RwSignal::new(None::<Phase>);
-    let engine = RwSignal::new(None::<String>);
-    let done = RwSignal::new(0u64);
-    let total = RwSignal::new(0u64);
-    let started = RwSignal::new(0.0f64);
-    title_shows_progress(working, done.into(), total.into());
+    let progress = Progress::new();
+    title_shows_progress(working, progress);
     let transfer = StoredValue::new_local(None::<Transfer>);
     let resume_note = RwSignal::new(None::<ResumeNote>);
     // The share ID of the running upload's stored record, to drop it on Cancel.
@@ -194,25 +190,9 @@ pub fn SendPage() -> impl IntoView {
         };
         stage.set(Stage::Uploading);
         resume_note.set(None);
-        phase.set(None);
-        done.set(0);
-        total.set(bundle.file.size() as u64);
-        started.set(0.0);
+        progress.reset(bundle.file.size() as u64);
         let on_report = move |report: Report, _blob| match report {
-            Report::Phase {
-                phase: p,
-                engine: e,
-            } => {
-                if p == Phase::Transferring && started.get_untracked() == 0.0 {
-                    started.set(js_sys::Date::now());
-                }
-                phase.set(Some(p));
-                engine.set(e);
-            }
-            Report::Progress { done: d, total: t } => {
-                done.set(d);
-                total.set(t);
-            }
+            report if progress.take(&report) => {}
             Report::Uploaded {
                 share_id,
                 link,
@@ -371,11 +351,7 @@ pub fn SendPage() -> impl IntoView {
                 >
                     <TransferStatus
                     direction=Direction::Upload
-                    phase=phase
-                    engine=engine
-                    done=done
-                    total=total
-                    started=started
+                    progress=progress
                     on_cancel=Callback::new(cancel)
                 />
                 </Show>
