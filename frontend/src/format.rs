@@ -16,10 +16,26 @@ pub fn bytes(n: u64) -> String {
     }
     let text = format!("{value:.1}");
     let text = text.strip_suffix(".0").unwrap_or(&text);
-    format!("{text} {}", UNITS[unit])
+    format!("{} {}", localized(text), UNITS[unit])
 }
 
-/// `10,000`-style counts.
+/// A number written with `.` for decimals and `,` for thousands, in the current language's
+/// way (German swaps them).
+fn localized(number: &str) -> String {
+    match crate::i18n::lang() {
+        crate::i18n::Lang::En => number.to_owned(),
+        crate::i18n::Lang::De => number
+            .chars()
+            .map(|c| match c {
+                '.' => ',',
+                ',' => '.',
+                c => c,
+            })
+            .collect(),
+    }
+}
+
+/// `10,000`-style counts (`10.000` in German).
 pub fn count(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
@@ -29,7 +45,7 @@ pub fn count(n: u64) -> String {
         }
         out.push(d);
     }
-    out
+    localized(&out)
 }
 
 /// `5 minutes`, `1 hour`, `7 days`.

@@ -11,7 +11,7 @@ test('a German browser gets German pages; the switch changes the language and re
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Eine Datei senden' })).toBeVisible();
   await expect(page.locator('html')).toHaveAttribute('lang', 'de');
-  await expect(page.getByText(/^Dateien bis insgesamt /)).toBeVisible();
+  await expect(page.getByText(/^Dateien bis insgesamt .* Bis zu 10\.000 Dateien und Ordner, jeder Pfad höchstens 1\.024 Bytes lang/)).toBeVisible();
   await expect(page.getByRole('button', { name: /Dateien zum Senden auswählen/ })).toBeVisible();
   const found = await axeEverywhere(page, 'send, German');
 
@@ -19,7 +19,7 @@ test('a German browser gets German pages; the switch changes the language and re
   const file = makeFile('übersetzt.txt', 3000);
   harness.secrets.push(file.marker);
   await page.locator('#file-input').setInputFiles(file.path);
-  await expect(page.locator('#selection-total')).toHaveText('1 Datei, insgesamt 2.9 KiB.');
+  await expect(page.locator('#selection-total')).toHaveText('1 Datei, insgesamt 2,9 KiB.');
   await page.getByRole('button', { name: 'Verschlüsseln und hochladen' }).click();
   await expect(page.getByRole('alert')).toHaveText('Geben Sie eine Passphrase ein: der Empfänger braucht sie, um die Datei zu öffnen.');
 
@@ -46,7 +46,7 @@ test('a German browser gets German pages; the switch changes the language and re
   harness.secrets.push(new URL(url).hash.slice(1));
   const recipient = await harness.openPage(undefined, { locale: 'de-AT' });
   await recipient.goto(url);
-  await expect(recipient.getByText(/^Eine Datei wartet auf Sie \(2\.9 KiB\)\. Sie läuft ab .*; noch 1 Download\.$/)).toBeVisible();
+  await expect(recipient.getByText(/^Eine Datei wartet auf Sie \(2,9 KiB\)\. Sie läuft ab .*; noch 1 Download\.$/)).toBeVisible();
   await recipient.getByLabel('Passphrase', { exact: true }).fill('nicht die Passphrase');
   await recipient.getByRole('button', { name: 'Herunterladen' }).click();
   await expect(recipient.getByRole('alert').filter({ hasText: 'Falsche Passphrase' })).toContainText('Noch ');
