@@ -31,9 +31,9 @@ PORT="${PORT:-18120}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 WORK="${BENCH_DIR:-$(mktemp -d /tmp/ferry-bench-browser.XXXXXX)}"
 mkdir -p "$WORK"
-SERVER_PID=""
+source scripts/lib/serve.sh
 cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    serve_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -75,14 +75,8 @@ serve() {
     echo "== server on 127.0.0.1:$PORT, blobs: $1" >&2
     FERRY_S3_ACCESS_KEY_ID="${FERRY_TEST_S3_ACCESS_KEY_ID:-}" \
         FERRY_S3_SECRET_ACCESS_KEY="${FERRY_TEST_S3_SECRET_ACCESS_KEY:-}" \
-        "$SERVER" --listen "127.0.0.1:$PORT" --data-dir "$WORK/server-data-$1" --static-dir "$DIST" \
-        --max-file-size 100GiB "${store_args[@]}" >"$WORK/server.log" 2>&1 &
-    SERVER_PID=$!
-    for _ in $(seq 1 100); do
-        curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+        serve_start "$PORT" "$WORK/server.log" --data-dir "$WORK/server-data-$1" --static-dir "$DIST" \
+        --max-file-size 100GiB "${store_args[@]}"
 }
 
 # Chromium's downloads and Playwright's artifacts go to TMPDIR: keep them in $WORK.
@@ -100,7 +94,7 @@ for store in $STORES; do
     sync
     echo "== blobs: $store"
     npx playwright test -c tests/bench/playwright.config.ts
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
+    serve_stop
     rm -rf "$WORK/server-data-$store"
 done
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), $(/usr/bin/chromium --version 2>/dev/null || echo chromium)"

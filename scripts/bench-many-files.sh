@@ -23,9 +23,9 @@ RUNS="${RUNS:-3}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 WORK="${BENCH_DIR:-$(mktemp -d /tmp/ferry-bench-many.XXXXXX)}"
 mkdir -p "$WORK"
-SERVER_PID=""
+source scripts/lib/serve.sh
 cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    serve_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -54,20 +54,6 @@ with open(src, "rb") as f:
             out.write(f.read(part))
 EOF
 
-serve() {
-    "$SERVER" --listen "127.0.0.1:$PORT" --data-dir "$WORK/server-data" \
-        --max-file-size 100GiB >"$WORK/server.log" 2>&1 &
-    SERVER_PID=$!
-    for _ in $(seq 1 100); do
-        curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
-}
-stop() {
-    kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
-    rm -rf "$WORK/server-data"
-}
 
 now() { date +%s.%N; }
 rate() { awk -v mib="$SIZE_MIB" -v s="$1" 'BEGIN { printf "%.0f", mib / s }'; }
@@ -76,7 +62,7 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 export FERRY_PASSPHRASE="benchmark passphrase"
 export FERRY_SERVER="http://127.0.0.1:$PORT"
 export FERRY_STATE_DIR="$WORK/cli-state"
-serve
+serve_start "$PORT" "$WORK/server.log" --data-dir "$WORK/server-data" --max-file-size 100GiB
 declare -a LINES
 for run in $(seq 1 "$RUNS"); do
     for shape in one many; do
@@ -100,7 +86,8 @@ for run in $(seq 1 "$RUNS"); do
         LINES+=("| $shape | $run | $up s = $(rate "$up") MiB/s | $(( $(cat "$WORK/send.rss") / 1024 )) MiB | $down s = $(rate "$down") MiB/s | $(( $(cat "$WORK/recv.rss") / 1024 )) MiB |")
     done
 done
-stop
+serve_stop
+rm -rf "$WORK/server-data"
 
 BROWSER_ONE=""; BROWSER_MANY=""; BROWSER_ZIP64=""
 if [[ "${SKIP_BROWSER:-0}" != 1 ]]; then

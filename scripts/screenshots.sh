@@ -16,9 +16,9 @@ scripts/install.sh --browser
 PORT="${PORT:-18140}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 WORK="$(mktemp -d /tmp/ferry-shots.XXXXXX)"
-SERVER_PID=""
+source scripts/lib/serve.sh
 cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    serve_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -31,14 +31,8 @@ if [[ -z "$DIST" ]]; then
     scripts/build-web.sh >&2
     DIST=dist
 fi
-"$TARGET/release/ferry-server" --listen "127.0.0.1:$PORT" --data-dir "$WORK/data" --static-dir "$DIST" \
-    >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
-done
-curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null || { cat "$WORK/server.log" >&2; exit 1; }
+SERVER="$TARGET/release/ferry-server"
+serve_start "$PORT" "$WORK/server.log" --data-dir "$WORK/data" --static-dir "$DIST"
 
 mkdir -p docs/img
 FERRY_SHOTS_URL="http://127.0.0.1:$PORT" FERRY_SHOTS_DIR="$PWD/docs/img" \

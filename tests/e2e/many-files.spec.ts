@@ -74,6 +74,26 @@ async function dropPaths(page: Page, paths: string[]): Promise<void> {
   await cdp.detach();
 }
 
+/** `ferry send PATH` to the main server with `pass`; resolves with the link. */
+async function cliSend(path: string, pass: string): Promise<string> {
+  const { stdout } = await run(cliBinary(), ['send', path, '--server', process.env.FERRY_E2E_URL!], {
+    env: { ...process.env, FERRY_PASSPHRASE: pass },
+    maxBuffer: 1 << 20,
+  });
+  return stdout.trim();
+}
+
+/** `ferry receive LINK -o TREE` (a new folder) with `pass`, then the number of entries of
+ * TREE and `expected` if they are the same tree (files byte for byte, empty folders). */
+async function cliReceiveTree(link: string, pass: string, tree: string, expected: string): Promise<number> {
+  await run(cliBinary(), ['receive', link, '-o', tree], {
+    env: { ...process.env, FERRY_PASSPHRASE: pass },
+    maxBuffer: 1 << 20,
+  });
+  const { stdout } = await run('python3', ['-c', SAME_TREE, tree, expected]);
+  return Number(stdout.trim());
+}
+
 /** Sends what `page` has chosen and returns the link. */
 async function upload(page: Page, pass: string, timeout: number): Promise<string> {
   await page.getByLabel('Passphrase', { exact: true }).fill(pass);
@@ -124,12 +144,7 @@ test('files and a folder chosen in the page arrive as one share: a tree from the
 
     // The CLI recreates the tree.
     const tree = join(out, 'tree');
-    await run(cliBinary(), ['receive', link, '-o', tree], {
-      env: { ...process.env, FERRY_PASSPHRASE: pass },
-      maxBuffer: 1 << 20,
-    });
-    const { stdout: same } = await run('python3', ['-c', SAME_TREE, tree, src]);
-    expect(Number(same.trim())).toBe(1004);
+    expect(await cliReceiveTree(link, pass, tree, src)).toBe(1004);
 
     // Another browser saves it as one ZIP of the same tree.
     const recipient = await harness.openPage();
@@ -219,9 +234,7 @@ test('a folder dropped on the page arrives with its tree, empty folders included
     harness.secrets.push(new URL(link).hash.slice(1));
 
     const tree = join(out, 'tree');
-    await run(cliBinary(), ['receive', link, '-o', tree], { env: { ...process.env, FERRY_PASSPHRASE: pass } });
-    const { stdout: same } = await run('python3', ['-c', SAME_TREE, tree, src]);
-    expect(Number(same.trim())).toBe(122);
+    expect(await cliReceiveTree(link, pass, tree, src)).toBe(122);
   } finally {
     rmSync(src, { recursive: true, force: true });
     rmSync(out, { recursive: true, force: true });
@@ -242,11 +255,7 @@ test('where there is no service worker, a share of several files is saved as a Z
     writeFileSync(join(tree, 'mid.bin'), randomBytes(3 << 20));
     const pass = passphrase();
     harness.secrets.push(marker, 'Blob Ünï', pass);
-    const { stdout } = await run(cliBinary(), ['send', tree, '--server', process.env.FERRY_E2E_URL!], {
-      env: { ...process.env, FERRY_PASSPHRASE: pass },
-      maxBuffer: 1 << 20,
-    });
-    const link = stdout.trim();
+    const link = await cliSend(tree, pass);
     harness.secrets.push(new URL(link).hash.slice(1));
     // `?aes=wasm` keeps the service worker out of the download (the page's test switch).
     const u = new URL(link);
@@ -287,11 +296,7 @@ test('a folder sent by the CLI is saved in the browser as one ZIP of the same tr
     const pass = passphrase();
     harness.secrets.push(marker, 'Ünïcode 9f3a', 'résumé', pass);
 
-    const { stdout } = await run(cliBinary(), ['send', tree, '--server', process.env.FERRY_E2E_URL!], {
-      env: { ...process.env, FERRY_PASSPHRASE: pass },
-      maxBuffer: 1 << 20,
-    });
-    const link = stdout.trim();
+    const link = await cliSend(tree, pass);
     harness.secrets.push(new URL(link).hash.slice(1));
 
     const page = await harness.openPage();

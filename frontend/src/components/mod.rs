@@ -7,6 +7,7 @@ pub(crate) mod invite_form;
 pub mod language;
 pub mod passphrase_field;
 pub mod progress;
+pub(crate) mod secret_input;
 pub(crate) mod selection_list;
 pub(crate) mod share_choices;
 pub mod share_link;

@@ -2,7 +2,7 @@
 //! the send page a strength hint read out as it changes.
 use leptos::{html, prelude::*};
 
-use crate::{format, tr};
+use crate::{components::secret_input::SecretInput, format, tr};
 
 /// What the field is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,7 +26,6 @@ pub fn PassphraseField(
     #[prop(into)]
     disabled: Signal<bool>,
 ) -> impl IntoView {
-    let show = RwSignal::new(false);
     let choosing = purpose == Purpose::Choose;
     let strength = move || {
         let (bits, hint) = format::strength(&passphrase.get());
@@ -38,26 +37,14 @@ pub fn PassphraseField(
     };
     view! {
         <label for="passphrase">{move || tr!("passphrase")}</label>
-        <div class="row">
-            <input
-                id="passphrase"
-                type=move || if show.get() { "text" } else { "password" }
-                autocomplete=if choosing { "new-password" } else { "off" }
-                spellcheck="false"
-                aria-describedby=choosing.then_some("strength")
-                node_ref=field
-                prop:value=move || passphrase.get()
-                on:input=move |ev| passphrase.set(event_target_value(&ev))
-                prop:disabled=move || disabled.get()
-            />
-            <button
-                type="button"
-                aria-pressed=move || show.get().to_string()
-                on:click=move |_| show.update(|s| *s = !*s)
-            >
-                {move || if show.get() { tr!("hide") } else { tr!("show") }}
-            </button>
-        </div>
+        <SecretInput
+            id="passphrase"
+            value=passphrase
+            field=field
+            autocomplete=if choosing { "new-password" } else { "off" }
+            described_by=choosing.then_some("strength")
+            disabled=disabled
+        />
         {choosing
             .then(|| {
                 view! {

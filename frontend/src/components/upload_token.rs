@@ -1,7 +1,7 @@
 //! The upload-token field a server that admits uploads only with a credential asks for.
 use leptos::{html, prelude::*};
 
-use crate::tr;
+use crate::{components::secret_input::SecretInput, tr};
 
 /// A password-type "Upload token" field with Show/Hide. The token lives in `token`, this
 /// tab's memory, only: nothing here stores, logs or puts it in an address (it travels in
@@ -16,30 +16,18 @@ pub(crate) fn UploadTokenField(
     #[prop(into)]
     disabled: Signal<bool>,
 ) -> impl IntoView {
-    let show = RwSignal::new(false);
     view! {
         <label for="upload-token">{move || tr!("token-label")}</label>
-        <div class="row">
-            <input
-                id="upload-token"
-                type=move || if show.get() { "text" } else { "password" }
-                autocomplete="off"
-                spellcheck="false"
-                aria-describedby="upload-token-help"
-                node_ref=field
-                prop:value=move || token.get()
-                on:input=move |ev| token.set(event_target_value(&ev).trim().to_owned())
-                prop:disabled=move || disabled.get()
-            />
-            <button
-                type="button"
-                aria-label=move || tr!("token-show-label")
-                aria-pressed=move || show.get().to_string()
-                on:click=move |_| show.update(|s| *s = !*s)
-            >
-                {move || if show.get() { tr!("hide") } else { tr!("show") }}
-            </button>
-        </div>
+        <SecretInput
+            id="upload-token"
+            value=token
+            field=field
+            autocomplete="off"
+            described_by=Some("upload-token-help")
+            show_label=|| tr!("token-show-label")
+            trim=true
+            disabled=disabled
+        />
         <p id="upload-token-help" class="hint">
             {move || tr!("token-help-before")}
             " "

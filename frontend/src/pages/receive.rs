@@ -257,24 +257,21 @@ pub fn ReceivePage(
                 }
                 Report::Failed(f) => {
                     working.set(false);
-                    if f.code == FailureCode::Server(ErrorCode::WrongToken) {
-                        // Back in the field, its text selected, to type it again.
-                        if let Some(input) = field.get_untracked() {
-                            let _ = input.focus();
-                            input.select();
-                        }
-                    }
                     if f.code == FailureCode::Corrupted {
                         file.set(None);
                         entries.set(Vec::new());
                     }
                     let handed_over =
                         stream_save.with_value(|s| s.as_ref().is_some_and(StreamSave::handed_over));
-                    let text = failure_text(&f, handed_over);
-                    if f.code != FailureCode::Server(ErrorCode::WrongToken) {
-                        focus_soon("receive-error");
+                    error.set(Some(failure_text(&f, handed_over)));
+                    match field.get_untracked() {
+                        // Back in the field, its text selected, to type it again.
+                        Some(input) if f.code == FailureCode::Server(ErrorCode::WrongToken) => {
+                            let _ = input.focus();
+                            input.select();
+                        }
+                        _ => focus_soon("receive-error"),
                     }
-                    error.set(Some(text));
                 }
                 _ => {}
             };

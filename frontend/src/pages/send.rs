@@ -350,10 +350,10 @@ pub fn SendPage() -> impl IntoView {
                     }
                 >
                     <TransferStatus
-                    direction=Direction::Upload
-                    progress=progress
-                    on_cancel=Callback::new(cancel)
-                />
+                        direction=Direction::Upload
+                        progress=progress
+                        on_cancel=Callback::new(cancel)
+                    />
                 </Show>
             </form>
             <Show when=move || needs_token() && !token.get().is_empty()>
