@@ -181,7 +181,7 @@ footer = Die Verschlüsselung geschieht in Ihrem Browser. Der Server hält immer
 app-title = Ferry: Ende-zu-Ende-verschlüsseltes Teilen von Dateien
 language = Sprache
 
-## The send page (send.rs)
+## The send page (pages/send/)
 file-too-large = Diese Datei ist { $size } groß; dieser Server nimmt Dateien bis { $max } an.
 files-too-large = Diese Dateien sind zusammen { $size } groß; dieser Server nimmt Dateien bis { $max } an.
 choose-first = Wählen Sie zuerst die Dateien zum Senden aus.
@@ -197,7 +197,7 @@ limits-hint = Dateien bis insgesamt { $size }. Bis zu { $entries } Dateien und O
 encrypt-upload = Verschlüsseln und hochladen
 send-lead = Die Datei wird in diesem Browser verschlüsselt, bevor sie ihn verlässt; der Server speichert nur Chiffretext und sieht weder die Passphrase noch den geheimen Teil des Links.
 
-## The receive page (receive.rs)
+## The receive page (pages/receive/)
 unavailable-not-ferry = Diese Freigabe stammt nicht von Ferry: sie verlangt zu wenig Arbeit bei der Schlüsselableitung, wodurch ihre Passphrase leicht zu erraten wäre. Geben Sie die Passphrase hier nicht ein; sagen Sie es dem Absender.
 unavailable-damaged = Diese Freigabe ist beschädigt (ihr öffentlicher Kopf ist ungültig); bitten Sie den Absender, die Datei erneut zu senden.
 unavailable-not-found = Unter diesem Link wartet keine Datei: sie wurde gelöscht, schon heruntergeladen oder hat nie existiert.
@@ -242,3 +242,14 @@ download = Herunterladen
 receive-title = Eine Datei empfangen
 checking-link = Der Link wird geprüft…
 link-incomplete = Dieser Link ist unvollständig: der Teil nach „#“ fehlt oder ist beschädigt. Bitten Sie den Absender, den ganzen Link noch einmal zu senden.
+
+## Why a transfer failed, after "The upload failed: " or "The download failed: " (failures.rs)
+why-network = die Verbindung zum Server ist abgebrochen oder kam nicht zustande; bitte versuchen Sie es erneut.
+why-read = die Datei konnte nicht gelesen werden oder hat sich beim Senden geändert; wählen Sie sie erneut und starten Sie einen neuen Upload.
+why-empty-passphrase = es wurde keine Passphrase angegeben.
+why-credential-required = dieser Server nimmt Uploads nur mit einem Upload-Token oder einer Einladung an.
+why-server-internal = auf dem Server ist ein Fehler aufgetreten; nichts wurde gespeichert. Bitte versuchen Sie es später erneut.
+why-too-many-connections = der Server hat so viele Verbindungen offen, wie er zulässt; bitte versuchen Sie es in einer Minute erneut.
+why-unsupported-version = der Server spricht eine andere Version von Ferry; laden Sie die Seite neu.
+why-segment-mismatch = die Datei hat sich seit Beginn dieses Uploads geändert; starten Sie einen neuen Upload.
+why-forbidden-origin = dieser Server nimmt keine Übertragungen von der Adresse dieser Seite an.

@@ -182,7 +182,7 @@ footer = Encryption happens in your browser. The server only ever holds cipherte
 app-title = Ferry: end-to-end encrypted file sharing
 language = Language
 
-## The send page (send.rs)
+## The send page (pages/send/)
 file-too-large = This file is { $size }; this server accepts files up to { $max }.
 files-too-large = These files come to { $size }; this server accepts files up to { $max }.
 choose-first = Choose the files to send first.
@@ -198,7 +198,7 @@ limits-hint = Files up to { $size } in all. Up to { $entries } files and folders
 encrypt-upload = Encrypt and upload
 send-lead = The file is encrypted in this browser before it leaves; the server stores only ciphertext and never sees the passphrase or the link's secret part.
 
-## The receive page (receive.rs)
+## The receive page (pages/receive/)
 unavailable-not-ferry = This share was not made by Ferry: it asks for too little key-derivation work, which would make its passphrase cheap to guess. Do not type the passphrase here; tell the sender.
 unavailable-damaged = This share is damaged (its public header is invalid); ask the sender to send the file again.
 unavailable-not-found = No file is waiting at this link: it was deleted, already downloaded, or never existed.
@@ -243,3 +243,14 @@ download = Download
 receive-title = Receive a file
 checking-link = Checking the link…
 link-incomplete = This link is incomplete: the part after “#” is missing or damaged. Ask the sender to send the whole link again.
+
+## Why a transfer failed, after "The upload failed: " or "The download failed: " (failures.rs)
+why-network = the connection to the server was lost or could not be opened; please try again.
+why-read = the file could not be read, or it changed while it was sent; choose it again and start a new upload.
+why-empty-passphrase = no passphrase was given.
+why-credential-required = this server accepts uploads only with an upload token or an invitation.
+why-server-internal = the server failed; nothing was kept. Please try again later.
+why-too-many-connections = the server has as many connections open as it allows; please try again in a minute.
+why-unsupported-version = the server speaks another version of Ferry; reload the page.
+why-segment-mismatch = the file changed since this upload began; start a new upload.
+why-forbidden-origin = this server does not accept transfers from this page's address.

@@ -3,8 +3,9 @@
 //! browser's own languages, else English; the header's switch changes it at once, and
 //! every text that came from the catalogue follows (the text reads the language signal).
 //!
-//! The server's own sentences (a refusal's `message`, shown after "The upload failed: ")
-//! stay as the server wrote them.
+//! A failed transfer is worded from its code (`failures.rs`); only the server's sentences
+//! that carry figures or specifics of their own (a quota, a rate limit's wait, why a
+//! credential was refused) stay as the server wrote them.
 use std::{cell::RefCell, collections::HashMap};
 
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
@@ -165,6 +166,12 @@ pub fn init() -> RwSignal<Lang> {
         }
     });
     signal
+}
+
+/// Shows `lang` from now on, in a native test (which has no app to run [`init`]).
+#[cfg(test)]
+pub(crate) fn set_lang(lang: Lang) {
+    CURRENT.with(|c| *c.borrow_mut() = Some(RwSignal::new(lang)));
 }
 
 /// Remembers the person's choice for the next visit.

@@ -13,6 +13,7 @@
 pub mod api;
 pub mod bundle;
 pub mod components;
+mod failures;
 pub mod focus;
 pub mod format;
 pub mod i18n;
