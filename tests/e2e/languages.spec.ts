@@ -1,8 +1,10 @@
 // Translations: the page speaks the browser's language when it has it (German here), a
 // switch in the header changes it at once and is remembered, `<html lang>` follows, and
-// the German pages have no WCAG 2.2 AA violation either. The catalogues themselves are
+// the German pages have no WCAG 2.2 AA violation either, and a failed transfer says why in
+// German too (the worker's typed failure, worded by the page). The catalogues themselves are
 // checked natively (frontend/src/i18n.rs: the same messages in every language, every
 // message the pages ask for present).
+import { unlinkSync } from 'node:fs';
 import { test, expect, makeFile, passphrase } from '../support/fixtures';
 import { axeEverywhere } from '../support/axe';
 
@@ -52,4 +54,24 @@ test('a German browser gets German pages; the switch changes the language and re
   await expect(recipient.getByRole('alert').filter({ hasText: 'Falsche Passphrase' })).toContainText('Noch ');
   found.push(...(await axeEverywhere(recipient, 'receive, German, wrong passphrase')));
   expect(found).toEqual([]);
+});
+
+test("a failed upload says why in the page's language", async ({ harness }) => {
+  const page = await harness.openPage(undefined, { locale: 'de-DE' });
+  await page.goto('/');
+  const file = makeFile('verschwunden.bin', 300_000);
+  const pass = passphrase();
+  harness.secrets.push(file.marker, pass);
+  await page.locator('#file-input').setInputFiles(file.path);
+  await expect(page.locator('#selection-total')).toContainText('1 Datei');
+  // Gone from the disk after it was chosen: the worker cannot read it.
+  unlinkSync(file.path);
+  await page.getByLabel('Passphrase', { exact: true }).fill(pass);
+  await page.getByRole('button', { name: 'Verschlüsseln und hochladen' }).click();
+  await expect(page.locator('#send-error')).toHaveText(
+    'Der Upload ist fehlgeschlagen: die Datei konnte nicht gelesen werden oder hat sich beim Senden geändert; ' +
+      'wählen Sie sie erneut und starten Sie einen neuen Upload.',
+    { timeout: 30_000 },
+  );
+  await expect(page.locator('#send-error')).toBeFocused();
 });
