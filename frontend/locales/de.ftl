@@ -238,6 +238,7 @@ waiting =
 blob-too-large-explained = Dieser Browser kann von dieser Adresse Dateien bis { $max } speichern (sie ist nicht https, also muss die Datei im Speicher gehalten werden); diese ist größer.
 save-streamed = Die Datei wird beim Entschlüsseln in Ihre Downloads gespeichert; eine Datei, die die Prüfung nicht besteht, wird als fehlgeschlagen markiert, nie als vollständig.
 save-in-memory = Von dieser Adresse (nicht https) kann der Browser nicht direkt auf die Festplatte schreiben: Dateien bis { $max } werden bis zum Speichern im Arbeitsspeicher gehalten.
+download-frame = Die Datei, die gespeichert wird
 download = Herunterladen
 receive-title = Eine Datei empfangen
 checking-link = Der Link wird geprüft…

@@ -239,6 +239,7 @@ waiting =
 blob-too-large-explained = This browser can save files up to { $max } from this address (it is not https, so the file must be held in memory); this one is larger.
 save-streamed = The file is saved to your downloads as it is decrypted; a file that fails verification is marked failed, never complete.
 save-in-memory = From this address (not https) the browser cannot stream to disk: files up to { $max } are kept in memory until saved.
+download-frame = The file being saved
 download = Download
 receive-title = Receive a file
 checking-link = Checking the link…

@@ -91,7 +91,7 @@ impl StreamSave {
         }
         let iframe: HtmlIFrameElement = document().create_element("iframe")?.unchecked_into();
         iframe.set_hidden(true);
-        iframe.set_title("download");
+        iframe.set_title(&crate::tr!("download-frame"));
         iframe.set_src(&format!("/dl/{}", self.id));
         document()
             .body()

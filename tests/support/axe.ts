@@ -1,6 +1,9 @@
 // axe-core (from npm) run inside a page against WCAG 2.2 A and AA, in light and dark
 // themes at phone and desktop widths. axe is evaluated through the DevTools protocol, which
 // the app's CSP (no inline scripts) does not apply to, so the page is tested as served.
+// Beside axe, every state is checked for text the catalogues failed to give: a message
+// missing from every catalogue shows as its ID, and an argument a message names but the
+// code does not pass shows as `{$name}` (frontend/src/i18n.rs).
 import type { Page } from '@playwright/test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,10 +36,26 @@ async function violations(page: Page): Promise<string[]> {
   return found as string[];
 }
 
+/** Text on `page` that a catalogue failed to give: a lone message ID (`download`,
+ * `upload-failed`) or an unfilled `{$argument}`, in the text, the title, or a label. */
+async function untranslated(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const id = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
+    const shown = [document.title];
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walker.nextNode(); n; n = walker.nextNode()) shown.push(n.textContent ?? '');
+    const attrs = ['aria-label', 'placeholder', 'title', 'alt'];
+    for (const el of document.querySelectorAll(attrs.map((a) => `[${a}]`).join(','))) {
+      for (const a of attrs) shown.push(el.getAttribute(a) ?? '');
+    }
+    return [...new Set(shown.map((t) => t.trim()).filter((t) => id.test(t) || /\{\s*\$/.test(t)))];
+  });
+}
+
 /** Runs axe on `page` in the state it is in, in both themes at both widths, checks that
- * nothing is wider than the window, and returns what it found, labelled with `state`. Leaves the page at desktop width in the light theme. */
+ * nothing is wider than the window and that no text is missing from the catalogues, and returns what it found, labelled with `state`. Leaves the page at desktop width in the light theme. */
 export async function axeEverywhere(page: Page, state: string): Promise<string[]> {
-  const out: string[] = [];
+  const out = (await untranslated(page)).map((t) => `${state}: untranslated text "${t}"`);
   for (const theme of THEMES) {
     await page.emulateMedia({ colorScheme: theme, reducedMotion: 'reduce' });
     for (const w of WIDTHS) {
