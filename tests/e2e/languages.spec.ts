@@ -53,6 +53,13 @@ test('a German browser gets German pages; the switch changes the language and re
   await recipient.getByRole('button', { name: 'Herunterladen' }).click();
   await expect(recipient.getByRole('alert').filter({ hasText: 'Falsche Passphrase' })).toContainText('Noch ');
   found.push(...(await axeEverywhere(recipient, 'receive, German, wrong passphrase')));
+
+  // The sender's share status is a state worded when shown: deleted, then switched, it follows.
+  await page.getByRole('button', { name: 'Löschen' }).click();
+  const status = page.locator('.done p.status');
+  await expect(status).toHaveText('Gelöscht: der Link funktioniert nicht mehr.');
+  await page.getByLabel('Sprache').selectOption('en');
+  await expect(status).toHaveText('Deleted: the link no longer works.');
   expect(found).toEqual([]);
 });
 

@@ -24,36 +24,82 @@ pub struct Shared {
     pub expires_at: i64,
 }
 
-/// The share's status in words, from the server (with the owner token).
-async fn status_text(share: &Shared) -> String {
-    match api::share_status(&share.share_id, &share.owner_token).await {
-        Ok(st) if st.downloads_done == 0 => tr!(
-            "status-waiting",
-            left = st.downloads_left,
-            expires = format::when(st.expires_at)
-        ),
-        Ok(st) => tr!(
-            "status-downloaded",
-            done = st.downloads_done,
-            left = st.downloads_left
-        ),
-        Err(e) if e.code().is_some() => tr!("status-gone"),
-        Err(e) => tr!("status-unknown", why = e.message()),
+/// What the sender knows of the share now.
+#[derive(Clone, Debug, PartialEq)]
+enum Status {
+    /// Not asked yet.
+    NotYet,
+    /// Nobody downloaded it yet.
+    Waiting { left: u32, expires_at: i64 },
+    /// Downloaded `done` times, `left` more allowed.
+    Downloaded { done: u32, left: u32 },
+    /// Expired, used up or deleted elsewhere: the server no longer has it.
+    Gone,
+    /// The server could not be asked; why.
+    Unknown(String),
+    /// Deleted from this page.
+    Deleted,
+    /// Delete was refused or failed; why.
+    DeleteFailed(String),
+}
+
+impl Status {
+    /// Asks the server (with the owner token).
+    async fn of(share: &Shared) -> Status {
+        match api::share_status(&share.share_id, &share.owner_token).await {
+            Ok(st) if st.downloads_done == 0 => Status::Waiting {
+                left: st.downloads_left,
+                expires_at: st.expires_at,
+            },
+            Ok(st) => Status::Downloaded {
+                done: st.downloads_done,
+                left: st.downloads_left,
+            },
+            Err(e) if e.code().is_some() => Status::Gone,
+            Err(e) => Status::Unknown(e.message()),
+        }
+    }
+
+    /// The status in words (in the language of the moment: the text follows the switch).
+    fn text(&self) -> String {
+        match self {
+            Status::NotYet => tr!("status-not-yet"),
+            Status::Waiting { left, expires_at } => tr!(
+                "status-waiting",
+                left = *left,
+                expires = format::when(*expires_at)
+            ),
+            Status::Downloaded { done, left } => {
+                tr!("status-downloaded", done = *done, left = *left)
+            }
+            Status::Gone => tr!("status-gone"),
+            Status::Unknown(why) => tr!("status-unknown", why = why.clone()),
+            Status::Deleted => tr!("status-deleted"),
+            Status::DeleteFailed(why) => tr!("delete-failed", why = why.clone()),
+        }
     }
 }
 
 /// The finished upload `share`; `on_again` starts over with a new selection.
 #[component]
 pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
-    let status = RwSignal::new(Some(tr!("status-not-yet")));
-    let deleted = RwSignal::new(false);
+    let status = RwSignal::new(Status::NotYet);
+    let deleted = move || status.with(|s| *s == Status::Deleted);
     let share = StoredValue::new(share);
     let refresh = move || {
-        if deleted.get_untracked() {
+        if status.with_untracked(|s| *s == Status::Deleted) {
             return;
         }
         let share = share.get_value();
-        leptos::task::spawn_local(async move { status.set(Some(status_text(&share).await)) });
+        leptos::task::spawn_local(async move {
+            let now = Status::of(&share).await;
+            // A delete that finished meanwhile has the last word.
+            status.update(|s| {
+                if *s != Status::Deleted {
+                    *s = now;
+                }
+            });
+        });
     };
     if let Ok(handle) = set_interval_with_handle(refresh, Duration::from_secs(5)) {
         on_cleanup(move || handle.clear());
@@ -61,13 +107,12 @@ pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
     let delete = move |_| {
         let share = share.get_value();
         leptos::task::spawn_local(async move {
-            match api::delete_share(&share.share_id, &share.owner_token).await {
-                Ok(()) => {
-                    deleted.set(true);
-                    status.set(Some(tr!("status-deleted")));
-                }
-                Err(e) => status.set(Some(tr!("delete-failed", why = e.message()))),
-            }
+            status.set(
+                match api::delete_share(&share.share_id, &share.owner_token).await {
+                    Ok(()) => Status::Deleted,
+                    Err(e) => Status::DeleteFailed(e.message()),
+                },
+            );
         });
     };
     let s = share.get_value();
@@ -84,13 +129,13 @@ pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
             </p>
             <p class="hint">{move || tr!("expires-at", when = format::when(s.expires_at))}</p>
             <p role="status" class="status">
-                {move || status.get()}
+                {move || status.with(Status::text)}
             </p>
             <div class="row">
                 <button
                     type="button"
                     on:click=move |_| refresh()
-                    prop:disabled=move || deleted.get()
+                    prop:disabled=deleted
                 >
                     {move || tr!("refresh-status")}
                 </button>
@@ -98,7 +143,7 @@ pub fn SharedPanel(share: Shared, on_again: Callback<()>) -> impl IntoView {
                     type="button"
                     class="danger"
                     on:click=delete
-                    prop:disabled=move || deleted.get()
+                    prop:disabled=deleted
                 >
                     {move || tr!("delete")}
                 </button>
