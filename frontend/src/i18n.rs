@@ -6,7 +6,7 @@
 //! A failed transfer is worded from its code (`failures.rs`); only the server's sentences
 //! that carry figures or specifics of their own (a quota, a rate limit's wait, why a
 //! credential was refused) stay as the server wrote them.
-use std::{cell::RefCell, collections::HashMap};
+use std::{cell::RefCell, collections::HashMap, sync::Arc};
 
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
 use leptos::prelude::*;
@@ -125,6 +125,29 @@ pub fn t_args<'a>(id: &str, args: &[(&'a str, FluentValue<'a>)]) -> String {
         fluent.set(*name, value.clone());
     }
     message(lang(), id, Some(&fluent))
+}
+
+/// A text worded when it is shown, in the language of that moment. What a page says after
+/// an event (a failure, a refusal) is kept as this, not as a sentence, so that the
+/// language switch re-words it too.
+#[derive(Clone)]
+pub struct Words(Arc<dyn Fn() -> String + Send + Sync>);
+
+impl Words {
+    /// Words from `word`, typically a closure around `tr!`.
+    pub fn new(word: impl Fn() -> String + Send + Sync + 'static) -> Words {
+        Words(Arc::new(word))
+    }
+
+    /// A sentence that was worded elsewhere (it stays in the language it was made in).
+    pub fn fixed(text: String) -> Words {
+        Words::new(move || text.clone())
+    }
+
+    /// The text, in the current language.
+    pub fn text(&self) -> String {
+        (self.0)()
+    }
 }
 
 /// `tr!("id")` or `tr!("id", name = value, …)`: message `id` in the current language.

@@ -53,6 +53,8 @@ test('a German browser gets German pages; the switch changes the language and re
   await recipient.getByRole('button', { name: 'Herunterladen' }).click();
   await expect(recipient.getByRole('alert').filter({ hasText: 'Falsche Passphrase' })).toContainText('Noch ');
   found.push(...(await axeEverywhere(recipient, 'receive, German, wrong passphrase')));
+  await recipient.getByLabel('Sprache').selectOption('en');
+  await expect(recipient.locator('#receive-error')).toContainText(/^Wrong passphrase .* attempts left\. Please try again\.$/);
 
   // The sender's share status is a state worded when shown: deleted, then switched, it follows.
   await page.getByRole('button', { name: 'Löschen' }).click();
@@ -81,4 +83,9 @@ test("a failed upload says why in the page's language", async ({ harness }) => {
     { timeout: 30_000 },
   );
   await expect(page.locator('#send-error')).toBeFocused();
+  // Kept as what happened, not as a sentence: the switch re-words it.
+  await page.getByLabel('Sprache').selectOption('en');
+  await expect(page.locator('#send-error')).toHaveText(
+    'The upload failed: the file could not be read, or it changed while it was sent; choose it again and start a new upload.',
+  );
 });

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::{
     availability::Waiting,
-    state::{ReceiveState, Stage, Streamer},
+    state::{ReceiveState, Stage, Streamer, saved_text},
 };
 use crate::{
     components::{
@@ -13,7 +13,9 @@ use crate::{
         passphrase_field::{PassphraseField, Purpose},
         progress::{Direction, TransferStatus},
     },
-    format, tr,
+    format,
+    i18n::Words,
+    tr,
 };
 
 /// The form for the `waiting` file.
@@ -28,9 +30,15 @@ pub(super) fn ReceiveForm(state: ReceiveState, waiting: Waiting) -> impl IntoVie
     let too_big = move || state.too_big(size);
     let waiting = StoredValue::new(waiting);
     let ready = move || state.stage.with(|s| *s == Stage::Ready);
-    let saved = move || match state.stage.get() {
-        Stage::Saved(text) => Some(text),
-        _ => None,
+    // Worded when shown, so that it follows the language switch.
+    let saved = move || {
+        state.stage.with(|s| match s {
+            Stage::Saved {
+                name,
+                downloads_left,
+            } => Some(saved_text(name, *downloads_left)),
+            _ => None,
+        })
     };
     view! {
         <p class="waiting">
@@ -60,7 +68,7 @@ pub(super) fn ReceiveForm(state: ReceiveState, waiting: Waiting) -> impl IntoVie
                 disabled=Signal::derive(move || !ready())
             />
             <p class="error" role="alert" id="receive-error" tabindex="-1">
-                {move || state.error.get()}
+                {move || state.error.with(|e| e.as_ref().map(Words::text))}
             </p>
             <Show when=ready>
                 <button

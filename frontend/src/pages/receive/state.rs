@@ -10,6 +10,7 @@ use crate::{
     failures,
     focus::focus_soon,
     format,
+    i18n::Words,
     save::{self, StreamSave},
     tr,
     transfer::{Transfer, aes_choice},
@@ -22,8 +23,12 @@ pub(super) enum Stage {
     Ready,
     /// A download runs.
     Downloading,
-    /// The file was saved; what the page says about it.
-    Saved(String),
+    /// The file `name` was saved; the link allows `downloads_left` more (where the server
+    /// said).
+    Saved {
+        name: String,
+        downloads_left: Option<u32>,
+    },
 }
 
 /// How this browser saves a download: `None` until known, then `Some(None)` where it can
@@ -39,7 +44,7 @@ pub(super) struct ReceiveState {
     /// The link's secret (after `#`).
     secret: StoredValue<String>,
     pub(super) passphrase: RwSignal<String>,
-    pub(super) error: RwSignal<Option<String>>,
+    pub(super) error: RwSignal<Option<Words>>,
     pub(super) stage: RwSignal<Stage>,
     /// The file's name and size, once its metadata opened.
     pub(super) file: RwSignal<Option<(String, u64)>>,
@@ -97,12 +102,14 @@ impl ReceiveState {
         self.error.set(None);
         let pass = self.passphrase.get_untracked();
         if pass.trim().is_empty() {
-            return self.error.set(Some(tr!("enter-received-passphrase")));
+            return self
+                .error
+                .set(Some(Words::new(|| tr!("enter-received-passphrase"))));
         }
         let port = self.stream_port();
         if port.is_none() && waiting.size > BLOB_CAP {
-            let max = format::bytes(BLOB_CAP);
-            return self.error.set(Some(tr!("blob-too-large", max = max)));
+            let why = || tr!("blob-too-large", max = format::bytes(BLOB_CAP));
+            return self.error.set(Some(Words::new(why)));
         }
         let command = Command::Download {
             share_id: self.id.get_value(),
@@ -161,21 +168,26 @@ impl ReceiveState {
         if !matches!(started, Some(Ok(()))) {
             self.stop();
             self.stage.set(Stage::Ready);
-            self.error.set(Some(tr!("download-not-started")));
+            self.error
+                .set(Some(Words::new(|| tr!("download-not-started"))));
         }
     }
 
     fn downloaded(self, name: &str, downloads_left: Option<u32>, blob: Option<web_sys::Blob>) {
         self.passphrase.set(String::new());
         let saving = match blob {
-            Some(blob) => save::save_blob(&blob, name).map_err(|_| tr!("save-refused")),
+            Some(blob) => {
+                save::save_blob(&blob, name).map_err(|_| Words::new(|| tr!("save-refused")))
+            }
             None if self.stream_save.with_value(Option::is_some) => Ok(()),
-            None => Err(tr!("download-lost")),
+            None => Err(Words::new(|| tr!("download-lost"))),
         };
         match saving {
             Ok(()) => {
-                self.stage
-                    .set(Stage::Saved(saved_text(name, downloads_left)));
+                self.stage.set(Stage::Saved {
+                    name: name.to_owned(),
+                    downloads_left,
+                });
                 focus_soon("receive-saved");
             }
             Err(why) => {
@@ -196,7 +208,10 @@ impl ReceiveState {
         let handed_over = self
             .stream_save
             .with_value(|s| s.as_ref().is_some_and(StreamSave::handed_over));
-        self.error.set(Some(failures::download(f, handed_over)));
+        let said = f.clone();
+        self.error.set(Some(Words::new(move || {
+            failures::download(&said, handed_over)
+        })));
         match self.field.get_untracked() {
             Some(input) if f.code == FailureCode::Server(ErrorCode::WrongToken) => {
                 let _ = input.focus();
@@ -223,12 +238,13 @@ impl ReceiveState {
             }
         });
         self.stage.set(Stage::Ready);
-        self.error.set(Some(tr!("download-cancelled")));
+        self.error
+            .set(Some(Words::new(|| tr!("download-cancelled"))));
     }
 }
 
 /// What a saved download says: its name, and what the link still allows.
-fn saved_text(name: &str, downloads_left: Option<u32>) -> String {
+pub(super) fn saved_text(name: &str, downloads_left: Option<u32>) -> String {
     match downloads_left {
         Some(0) => tr!("saved-used-up", name = name),
         Some(n) => tr!("saved-more", name = name, n = n),

@@ -18,7 +18,9 @@ use crate::{
         share_choices::ShareChoices,
         upload_token::UploadTokenField,
     },
-    format, tr,
+    format,
+    i18n::Words,
+    tr,
 };
 
 /// The form, from choosing files to the running upload.
@@ -51,7 +53,7 @@ pub(super) fn SendForm(state: SendState) -> impl IntoView {
                 <UploadTokenField token=state.token field=state.token_field disabled=working />
             </Show>
             <p class="error" role="alert" id="send-error" tabindex="-1">
-                {move || state.error.get()}
+                {move || state.error.with(|e| e.as_ref().map(Words::text))}
             </p>
             <Show
                 when=move || working.get()

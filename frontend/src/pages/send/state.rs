@@ -10,6 +10,7 @@ use crate::{
     failures,
     focus::focus_soon,
     format,
+    i18n::Words,
     selection::Selection,
     tr,
     transfer::{Transfer, aes_choice, lanes_choice},
@@ -28,8 +29,8 @@ pub(super) enum Stage {
 
 /// Why an upload cannot start yet.
 enum NotReady {
-    /// This sentence says why.
-    Say(String),
+    /// These words say why.
+    Say(Words),
     /// The server wants an upload token and none is typed.
     Token,
 }
@@ -44,7 +45,7 @@ pub(super) struct SendState {
     pub(super) expiry: RwSignal<u64>,
     pub(super) downloads: RwSignal<u32>,
     /// What the page says went wrong, or why what is chosen cannot be sent.
-    pub(super) error: RwSignal<Option<String>>,
+    pub(super) error: RwSignal<Option<Words>>,
     pub(super) stage: RwSignal<Stage>,
     pub(super) progress: Progress,
     /// Set when the worker finds an interrupted upload this one could (or could not)
@@ -87,7 +88,7 @@ impl SendState {
             }
         });
         // Why what is chosen cannot be sent, said as soon as it is chosen.
-        Effect::new(move |_| state.error.set(state.refusal()));
+        Effect::new(move |_| state.error.set(state.refusal().map(Words::fixed)));
         state
     }
 
@@ -158,20 +159,21 @@ impl SendState {
     /// The passphrase and credential to upload with, or why the upload cannot start.
     fn ready(self) -> Result<(String, Option<String>), NotReady> {
         if self.selection.with_untracked(Selection::is_empty) {
-            return Err(NotReady::Say(tr!("choose-first")));
+            return Err(NotReady::Say(Words::new(|| tr!("choose-first"))));
         }
-        if let Some(why) = untrack(|| self.refusal()) {
-            return Err(NotReady::Say(why));
+        if untrack(|| self.refusal()).is_some() {
+            let why = move || self.refusal().unwrap_or_default();
+            return Err(NotReady::Say(Words::new(why)));
         }
         if !matches!(self.limits.get_untracked(), Some(Ok(_))) {
-            return Err(NotReady::Say(tr!("limits-reload")));
+            return Err(NotReady::Say(Words::new(|| tr!("limits-reload"))));
         }
         let pass = self.passphrase.get_untracked();
         if pass.trim().is_empty() {
-            return Err(NotReady::Say(tr!("enter-passphrase")));
+            return Err(NotReady::Say(Words::new(|| tr!("enter-passphrase"))));
         }
         if self.invited.is_some_and(|i| !i.usable()) {
-            return Err(NotReady::Say(tr!("invitation-not-now")));
+            return Err(NotReady::Say(Words::new(|| tr!("invitation-not-now"))));
         }
         let credential = match self.invited {
             Some(i) => Some(i.credential()),
@@ -191,13 +193,13 @@ impl SendState {
             Ok(ready) => ready,
             Err(NotReady::Say(why)) => return self.error.set(Some(why)),
             Err(NotReady::Token) => {
-                self.error.set(Some(tr!("enter-token")));
+                self.error.set(Some(Words::new(|| tr!("enter-token"))));
                 return self.focus_token();
             }
         };
         let bundle = match self.selection.with_untracked(bundle::of) {
             Ok(bundle) => bundle,
-            Err(why) => return self.error.set(Some(why)),
+            Err(why) => return self.error.set(Some(Words::fixed(why))),
         };
         let command = Command::Upload {
             passphrase,
@@ -255,7 +257,9 @@ impl SendState {
     /// Back to editing, saying why; a refused credential is given back to be fixed.
     fn failed(self, f: &Failure) {
         self.stage.set(Stage::Editing);
-        self.error.set(Some(failures::upload(f)));
+        let said = f.clone();
+        self.error
+            .set(Some(Words::new(move || failures::upload(&said))));
         focus_soon("send-error");
         let FailureCode::Server(code) = f.code else {
             return;
@@ -289,7 +293,7 @@ impl SendState {
                 }
             });
         }
-        self.error.set(Some(tr!("upload-cancelled")));
+        self.error.set(Some(Words::new(|| tr!("upload-cancelled"))));
     }
 
     /// From a finished share back to an empty form.
