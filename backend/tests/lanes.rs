@@ -54,10 +54,11 @@ async fn three_lanes_store_every_segment_once() {
     let mut sent: Vec<u64> = logs.iter().flat_map(|l| l.segments.clone()).collect();
     sent.sort_unstable();
     assert_eq!(sent, (0..6).collect::<Vec<_>>(), "{logs:?}");
-    assert!(
-        logs.iter().all(|l| !l.segments.is_empty()),
-        "every lane carried segments: {logs:?}"
-    );
+    // Which lane takes which segment is the scheduler's call (a lane connects only after
+    // the first `ready`, and a busy machine may let the first lanes take every segment
+    // before the last one connects); that the upload was spread is not.
+    let busy = logs.iter().filter(|l| !l.segments.is_empty()).count();
+    assert!(busy >= 2, "the segments went over several lanes: {logs:?}");
     let objects = list_files(
         &blob_root(server.dir.path())
             .join("segments")
