@@ -1,11 +1,11 @@
 //! What a failed transfer says to a person, in the page's language, from the worker's
 //! typed [`Failure`]: its code picks the sentence.
 //!
-//! A few server refusals carry figures or specifics only in the server's own sentence
-//! (a quota's remaining bytes, how full the server's storage is, a rate limit's wait, why
-//! a credential was refused); those
-//! keep the server's words, as do the worker's own `internal` failures (a browser that
-//! broke, which no translated sentence would explain better).
+//! A few server refusals carry figures or specifics only in the server's own sentence (a
+//! quota's remaining bytes, how full the server's storage is, a rate limit's wait, why a
+//! credential was refused); those keep the server's words, as do the worker's own
+//! `internal` failures (a browser that broke, which no translated sentence would explain
+//! better).
 use ferry_common::protocol::ErrorCode;
 use ferry_worker::{BLOB_CAP, Failure, FailureCode};
 
@@ -17,15 +17,21 @@ pub(crate) fn reason(f: &Failure) -> String {
     match f.code {
         FailureCode::Network => tr!("why-network"),
         FailureCode::Read => tr!("why-read"),
-        FailureCode::TooLarge => tr!("blob-too-large", max = format::bytes(BLOB_CAP)),
-        FailureCode::LinkIncomplete => tr!("link-incomplete"),
-        FailureCode::WrongPassphrase => tr!("wrong-passphrase"),
         FailureCode::EmptyPassphrase => tr!("why-empty-passphrase"),
         FailureCode::Server(code) => server_reason(code).unwrap_or_else(|| f.message.clone()),
-        FailureCode::Corrupted | FailureCode::Cancelled | FailureCode::Internal => {
-            f.message.clone()
-        }
+        _ => f.message.clone(),
     }
+}
+
+/// The failures whose words are a whole sentence of their own, whichever way the
+/// transfer went.
+fn sentence(f: &Failure) -> Option<String> {
+    Some(match f.code {
+        FailureCode::WrongPassphrase => tr!("wrong-passphrase"),
+        FailureCode::LinkIncomplete => tr!("link-incomplete"),
+        FailureCode::TooLarge => tr!("blob-too-large", max = format::bytes(BLOB_CAP)),
+        _ => return None,
+    })
 }
 
 /// The page's own words for a server refusal, where its code says all there is to say.
@@ -43,7 +49,7 @@ fn server_reason(code: ErrorCode) -> Option<String> {
 
 /// What a failed upload says.
 pub(crate) fn upload(f: &Failure) -> String {
-    tr!("upload-failed", why = reason(f))
+    sentence(f).unwrap_or_else(|| tr!("upload-failed", why = reason(f)))
 }
 
 /// What a failed download says. `handed_over`: the browser's own download had started
@@ -54,9 +60,6 @@ pub(crate) fn download(f: &Failure, handed_over: bool) -> String {
             Some(n) => tr!("wrong-passphrase-left", n = n),
             None => tr!("wrong-passphrase"),
         },
-        FailureCode::WrongPassphrase => tr!("wrong-passphrase"),
-        FailureCode::LinkIncomplete => tr!("link-incomplete"),
-        FailureCode::TooLarge => tr!("blob-too-large", max = format::bytes(BLOB_CAP)),
         FailureCode::Corrupted if handed_over => tr!("corrupted-handed-over"),
         FailureCode::Corrupted => tr!("corrupted"),
         FailureCode::Cancelled => tr!("download-cancelled"),
@@ -64,7 +67,7 @@ pub(crate) fn download(f: &Failure, handed_over: bool) -> String {
         FailureCode::Server(ErrorCode::UsedUp | ErrorCode::NotFound) => tr!("no-longer-available"),
         FailureCode::Server(ErrorCode::Busy) => tr!("download-busy"),
         FailureCode::Server(ErrorCode::ClaimLost) => tr!("claim-lost"),
-        _ => tr!("download-failed", why = reason(f)),
+        _ => sentence(f).unwrap_or_else(|| tr!("download-failed", why = reason(f))),
     }
 }
 

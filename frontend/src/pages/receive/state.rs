@@ -96,7 +96,7 @@ impl ReceiveState {
 
     /// Downloads, decrypts and saves the waiting file, or says why it cannot.
     pub(super) fn start(self, waiting: &Waiting) {
-        if self.stage.get_untracked() != Stage::Ready {
+        if self.stage.with_untracked(|s| *s != Stage::Ready) {
             return;
         }
         self.error.set(None);
